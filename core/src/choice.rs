@@ -1,0 +1,206 @@
+//! Choice: ordered rules pick one branch, like the ASL `Choice` state.
+//!
+//! Rules are tried in the order they were added; the first whose predicate holds runs
+//! its branch. With no match, the `otherwise` branch runs (ASL's `Default`), or the
+//! choice fails with `States.NoChoiceMatched`. Every branch takes the choice's input
+//! and returns the same output type, so the compiler checks all branches at once.
+//!
+//! # Examples
+//!
+//! ```
+//! use waypost::prelude::*;
+//!
+//! #[step]
+//! fn express(weight: u32) -> String { format!("express, {weight} kg") }
+//! #[step]
+//! fn freight(weight: u32) -> String { format!("freight, {weight} kg") }
+//! #[step]
+//! fn standard(weight: u32) -> String { format!("standard, {weight} kg") }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let shipping = choice()
+//!     .when("light", |kg: &u32| *kg < 5, express)
+//!     .when("heavy", |kg: &u32| *kg > 100, freight)
+//!     .otherwise(standard);
+//!
+//! let wf = Workflow::new("shipping", 1, shipping);
+//! let runtime = Runtime::new();
+//! assert_eq!(runtime.run(&wf, 2).await.unwrap(), "express, 2 kg");
+//! assert_eq!(runtime.run(&wf, 500).await.unwrap(), "freight, 500 kg");
+//! assert_eq!(runtime.run(&wf, 20).await.unwrap(), "standard, 20 kg");
+//! # }
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+
+use crate::context::Context;
+use crate::error::{Error, names};
+use crate::graph::{Describe, NodeKind};
+use crate::step::{BoxStep, Payload, Step};
+
+/// The label of the `otherwise` branch in addresses and graphs.
+pub const OTHERWISE: &str = "otherwise";
+
+type Predicate<I> = Box<dyn Fn(&I) -> bool + Send + Sync>;
+
+struct Rule<I, O> {
+    label: String,
+    predicate: Predicate<I>,
+    branch: BoxStep<I, O>,
+}
+
+/// Starts a choice; add rules with [`ChoiceStart::when`].
+pub fn choice() -> ChoiceStart {
+    ChoiceStart {
+        name: Cow::Borrowed("choice"),
+    }
+}
+
+/// A choice with no rules yet; returned by [`choice`].
+#[derive(Debug)]
+#[must_use = "a choice needs at least one rule"]
+pub struct ChoiceStart {
+    name: Cow<'static, str>,
+}
+
+impl ChoiceStart {
+    /// Names the choice state (default `"choice"`).
+    pub fn named(self, name: impl Into<Cow<'static, str>>) -> Self {
+        ChoiceStart { name: name.into() }
+    }
+
+    /// The first rule: when `predicate` holds for the input, run `branch`. Its input and
+    /// output types become the choice's.
+    pub fn when<S, P>(
+        self,
+        label: impl Into<String>,
+        predicate: P,
+        branch: S,
+    ) -> Choice<S::Input, S::Output>
+    where
+        S: Step,
+        P: Fn(&S::Input) -> bool + Send + Sync + 'static,
+    {
+        Choice {
+            name: self.name,
+            rules: Vec::new(),
+            otherwise: None,
+        }
+        .when(label, predicate, branch)
+    }
+}
+
+/// Step returned by [`choice`] after its first rule.
+#[must_use = "steps do nothing until a runtime runs them"]
+pub struct Choice<I, O> {
+    name: Cow<'static, str>,
+    rules: Vec<Rule<I, O>>,
+    otherwise: Option<BoxStep<I, O>>,
+}
+
+impl<I: Payload, O: Payload> Choice<I, O> {
+    /// Names the choice state (default `"choice"`).
+    pub fn named(self, name: impl Into<Cow<'static, str>>) -> Self {
+        Choice {
+            name: name.into(),
+            ..self
+        }
+    }
+
+    /// Adds a rule, tried after the rules before it.
+    ///
+    /// # Panics
+    ///
+    /// When `label` is already used in this choice, or is `"otherwise"`.
+    pub fn when<S, P>(mut self, label: impl Into<String>, predicate: P, branch: S) -> Self
+    where
+        S: Step<Input = I, Output = O>,
+        P: Fn(&I) -> bool + Send + Sync + 'static,
+    {
+        let label = label.into();
+        assert!(
+            label != OTHERWISE && self.rules.iter().all(|r| r.label != label),
+            "choice `{}` already has a branch labelled `{label}`",
+            self.name
+        );
+        self.rules.push(Rule {
+            label,
+            predicate: Box::new(predicate),
+            branch: BoxStep::new(branch),
+        });
+        self
+    }
+
+    /// The branch that runs when no rule matches (ASL's `Default`).
+    pub fn otherwise<S>(mut self, branch: S) -> Self
+    where
+        S: Step<Input = I, Output = O>,
+    {
+        self.otherwise = Some(BoxStep::new(branch));
+        self
+    }
+
+    /// The label and branch for `input`: the first matching rule, else `otherwise`.
+    fn pick(&self, input: &I) -> Option<(&str, &BoxStep<I, O>)> {
+        self.rules
+            .iter()
+            .find(|rule| (rule.predicate)(input))
+            .map(|rule| (rule.label.as_str(), &rule.branch))
+            .or_else(|| self.otherwise.as_ref().map(|b| (OTHERWISE, b)))
+    }
+}
+
+impl<I: Payload, O: Payload> Step for Choice<I, O> {
+    type Input = I;
+    type Output = O;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run(&self, cx: &Context, input: I) -> impl Future<Output = Result<O, Error>> + Send {
+        let picked = self.pick(&input);
+        async move {
+            let address = cx.address(&self.name);
+            let Some((label, branch)) = picked else {
+                let labels: Vec<_> = self.rules.iter().map(|r| r.label.as_str()).collect();
+                return Err(Error::new(
+                    names::NO_CHOICE_MATCHED,
+                    format!(
+                        "no rule of choice `{}` matched (tried {}) and it has no `otherwise` branch",
+                        self.name,
+                        labels.join(", ")
+                    ),
+                )
+                .at(address.as_str()));
+            };
+            branch.run(&cx.nested(address.branch(label)), input).await
+        }
+    }
+
+    fn describe(&self, graph: &mut Describe<'_>) {
+        graph.container(NodeKind::Choice, &self.name, |branches| {
+            for rule in &self.rules {
+                branches.branch(&rule.label, &rule.branch);
+            }
+            if let Some(otherwise) = &self.otherwise {
+                branches.branch(OTHERWISE, otherwise);
+            }
+        });
+    }
+}
+
+impl<I, O> fmt::Debug for Choice<I, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Choice")
+            .field("name", &self.name)
+            .field(
+                "rules",
+                &self.rules.iter().map(|r| &r.label).collect::<Vec<_>>(),
+            )
+            .field("otherwise", &self.otherwise)
+            .finish()
+    }
+}

@@ -1,0 +1,253 @@
+//! Where a step runs: its address in the workflow and the services of the runtime.
+//!
+//! A [`Context`] is handed from parent to child as the tree runs. It names the
+//! *position* of the step about to run (a parent [`Address`] plus a slot in the parent's
+//! sequence); the step adds its own name to get its address. The runtime's services —
+//! timers, the CPU pool, the clock — come through the [`Host`] trait, so this crate has
+//! no dependency on tokio.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+/// The stable position of a step in a workflow, such as `2.choice/express/0.ship`.
+///
+/// Segments are joined with `/`. A step in a sequence is `{slot}.{name}`; a branch of a
+/// choice is its label, a branch of a parallel its index, a map item its index.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Address(Arc<str>);
+
+impl Address {
+    /// The root of a workflow: the empty address.
+    pub fn root() -> Self {
+        Address(Arc::from(""))
+    }
+
+    /// Builds an address from its text form.
+    pub fn from_text(text: &str) -> Self {
+        Address(Arc::from(text))
+    }
+
+    /// The address of the step named `name` at `slot` below this one.
+    pub fn step(&self, slot: u32, name: &str) -> Self {
+        self.join(format_args!("{slot}.{name}"))
+    }
+
+    /// The address of a branch, map item or other sub-position below this one.
+    pub fn branch(&self, segment: impl fmt::Display) -> Self {
+        self.join(format_args!("{segment}"))
+    }
+
+    fn join(&self, segment: fmt::Arguments<'_>) -> Self {
+        if self.0.is_empty() {
+            Address(Arc::from(segment.to_string()))
+        } else {
+            Address(Arc::from(format!("{}/{segment}", self.0)))
+        }
+    }
+
+    /// The text form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Address({:?})", &*self.0)
+    }
+}
+
+/// Services a runtime gives the steps it runs: timers, a pool for CPU work, a clock.
+///
+/// `waypost-runtime` implements it on tokio and rayon. Implement it to run steps on
+/// another executor.
+pub trait Host: Send + Sync + fmt::Debug + 'static {
+    /// Completes after `duration`.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+
+    /// Runs blocking or CPU-heavy `job` off the async executor (on rayon in
+    /// `waypost-runtime`).
+    fn spawn_blocking(&self, job: Box<dyn FnOnce() + Send>);
+
+    /// The wall-clock time, used for durable timer deadlines.
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+struct Shared {
+    host: Arc<dyn Host>,
+    execution_id: Arc<str>,
+}
+
+/// The position of the step about to run, and the runtime's services.
+///
+/// Combinators derive their children's contexts; a step adds its name to get its
+/// [`Address`]. Cloning is cheap (reference counts).
+#[derive(Clone)]
+pub struct Context {
+    shared: Arc<Shared>,
+    parent: Address,
+    slot: u32,
+    attempt: u32,
+}
+
+impl Context {
+    /// The context of a workflow's root step, for one execution.
+    pub fn new(host: Arc<dyn Host>, execution_id: impl Into<Arc<str>>) -> Self {
+        Context {
+            shared: Arc::new(Shared {
+                host,
+                execution_id: execution_id.into(),
+            }),
+            parent: Address::root(),
+            slot: 0,
+            attempt: 1,
+        }
+    }
+
+    /// The id of the execution this step belongs to.
+    pub fn execution_id(&self) -> &str {
+        &self.shared.execution_id
+    }
+
+    /// The runtime's services.
+    pub fn host(&self) -> &dyn Host {
+        &*self.shared.host
+    }
+
+    /// The address a step named `name` gets at this position.
+    pub fn address(&self, name: &str) -> Address {
+        self.parent.step(self.slot, name)
+    }
+
+    /// The slot of this position in its parent's sequence.
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    /// The attempt of the enclosing retry, 1 for the first (and outside any retry).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The position `offset` slots further along the same sequence.
+    pub fn shifted(&self, offset: u32) -> Self {
+        Context {
+            slot: self.slot + offset,
+            ..self.clone()
+        }
+    }
+
+    /// The first position inside a sub-sequence at `parent` (a branch, a map item).
+    pub fn nested(&self, parent: Address) -> Self {
+        Context {
+            parent,
+            slot: 0,
+            ..self.clone()
+        }
+    }
+
+    /// The same position, on the given retry attempt.
+    pub fn with_attempt(&self, attempt: u32) -> Self {
+        Context {
+            attempt,
+            ..self.clone()
+        }
+    }
+
+    /// Sleeps on the runtime's timer.
+    pub fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.shared.host.sleep(duration)
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("execution_id", &self.execution_id())
+            .field("parent", &self.parent)
+            .field("slot", &self.slot)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a task step sees of where it runs: its address, attempt and execution.
+///
+/// A `#[step]` function receives it when its first argument is `cx: &StepContext`.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+///
+/// #[step]
+/// async fn charge(cx: &StepContext, cents: u64) -> String {
+///     // Stable across resumes of this execution: safe to send to a payment API.
+///     format!("{} charged {cents}", cx.idempotency_key())
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let out = Runtime::new().run(&Workflow::new("pay", 1, charge), 500).await.unwrap();
+/// assert!(out.ends_with("/0.charge#1 charged 500"));
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct StepContext {
+    cx: Context,
+    address: Address,
+}
+
+impl StepContext {
+    /// The context of the step named `name` at the position `cx`.
+    pub fn new(cx: &Context, name: &str) -> Self {
+        StepContext {
+            address: cx.address(name),
+            cx: cx.clone(),
+        }
+    }
+
+    /// The address of this step.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// The id of the execution.
+    pub fn execution_id(&self) -> &str {
+        self.cx.execution_id()
+    }
+
+    /// The attempt, 1 for the first.
+    pub fn attempt(&self) -> u32 {
+        self.cx.attempt()
+    }
+
+    /// A key that is the same every time this attempt of this step of this execution
+    /// runs (also after a crash and resume), and different for any other: give it to
+    /// external services to make side effects idempotent.
+    pub fn idempotency_key(&self) -> String {
+        format!(
+            "{}/{}#{}",
+            self.cx.execution_id(),
+            self.address,
+            self.cx.attempt()
+        )
+    }
+
+    /// The runtime's services.
+    pub fn host(&self) -> &dyn Host {
+        self.cx.host()
+    }
+}

@@ -1,0 +1,364 @@
+//! The one error type a step returns, and the names that retry and catch match.
+//!
+//! An [`Error`] has a *name* (what [`RetryPolicy`](crate::retry::RetryPolicy) and
+//! [`StepExt::catch`](crate::StepExt::catch) match, like `ErrorEquals` in Amazon States
+//! Language), a message, a [`ErrorKind`], and an optional cause chain. It is serializable,
+//! so a failed execution keeps its error in the store.
+//!
+//! Any `std::error::Error` converts into an [`Error`] named after its type (`?` works in
+//! steps). A type that wants another name per variant implements [`NamedError`]; the
+//! `#[step]` macro then uses that name.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Error names built into waypost, in the Amazon States Language namespace.
+pub mod names {
+    /// Matches every error in a retry or catch (except terminal errors in a retry).
+    pub const ALL: &str = "States.ALL";
+    /// A step or execution ran past its timeout.
+    pub const TIMEOUT: &str = "States.Timeout";
+    /// Matches every error except a timeout.
+    pub const TASK_FAILED: &str = "States.TaskFailed";
+    /// A step panicked.
+    pub const PANIC: &str = "States.Panic";
+    /// A choice had no matching rule and no `otherwise` branch.
+    pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
+    /// A map failed more items than it tolerates.
+    pub const EXCEED_TOLERATED_FAILURE: &str = "States.ExceedToleratedFailureThreshold";
+    /// The execution was cancelled.
+    pub const CANCELLED: &str = "States.Cancelled";
+    /// The runtime failed (store, codec, ...), not the step.
+    pub const RUNTIME: &str = "States.Runtime";
+}
+
+/// What kind of failure an [`Error`] stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A step returned an error.
+    Task,
+    /// A step or execution ran past its timeout.
+    Timeout,
+    /// A step panicked.
+    Panic,
+    /// A `fail` state ended the branch.
+    Fail,
+    /// The execution was cancelled.
+    Cancelled,
+    /// The runtime itself failed: store, codec, or bookkeeping.
+    Runtime,
+}
+
+/// The error of a step, a combinator or an execution.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+///
+/// let err = Error::new("PaymentDeclined", "card ending 4242 was declined");
+/// assert_eq!(err.name(), "PaymentDeclined");
+/// assert!(err.matches("PaymentDeclined"));
+/// assert!(err.matches(waypost::error::names::ALL));
+/// assert!(!err.is_terminal());
+/// ```
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Error {
+    name: Cow<'static, str>,
+    message: String,
+    kind: ErrorKind,
+    terminal: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cause: Option<Box<Error>>,
+}
+
+impl Error {
+    /// A task error with a name (matched by retry and catch) and a message.
+    pub fn new(name: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::with_kind(ErrorKind::Task, name, message)
+    }
+
+    /// An error of the given kind.
+    pub fn with_kind(
+        kind: ErrorKind,
+        name: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error {
+            name: name.into(),
+            message: message.into(),
+            kind,
+            terminal: false,
+            address: None,
+            cause: None,
+        }
+    }
+
+    /// A terminal error: retry policies skip it, `catch` still sees it.
+    pub fn terminal(name: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::new(name, message).into_terminal()
+    }
+
+    /// A timeout error.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::with_kind(ErrorKind::Timeout, names::TIMEOUT, message)
+    }
+
+    /// A runtime error (store, codec, bookkeeping). Terminal: retrying the step cannot help.
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self::with_kind(ErrorKind::Runtime, names::RUNTIME, message).into_terminal()
+    }
+
+    /// Turns a caught panic payload into an error naming the step and where it ran.
+    pub fn from_panic(step: &str, address: &str, payload: &(dyn std::any::Any + Send)) -> Self {
+        let text = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "a non-string payload".to_owned()
+        };
+        let message = format!("step `{step}` at `{address}` panicked with message {text:?}");
+        Self::with_kind(ErrorKind::Panic, names::PANIC, message).at(address)
+    }
+
+    /// Wraps any `std::error::Error`, named after its type (`ParseIntError`), keeping its
+    /// `source()` chain as causes.
+    pub fn from_std<E>(err: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        Self::from_std_named(short_type_name::<E>(), &err)
+    }
+
+    fn from_std_named(name: impl Into<Cow<'static, str>>, err: &dyn std::error::Error) -> Self {
+        let mut error = Error::new(name, err.to_string());
+        error.cause = err
+            .source()
+            .map(|s| Box::new(Error::from_std_named("Cause", s)));
+        error
+    }
+
+    /// Marks this error terminal: retry policies skip it.
+    #[must_use]
+    pub fn into_terminal(mut self) -> Self {
+        self.terminal = true;
+        self
+    }
+
+    /// Adds a cause.
+    #[must_use]
+    pub fn caused_by(mut self, cause: Error) -> Self {
+        self.cause = Some(Box::new(cause));
+        self
+    }
+
+    /// Records the address where the error happened, if none is recorded yet.
+    #[must_use]
+    pub fn at(mut self, address: &str) -> Self {
+        if self.address.is_none() {
+            self.address = Some(address.to_owned());
+        }
+        self
+    }
+
+    /// The name retry and catch match, such as `"PaymentDeclined"` or `"States.Timeout"`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The address of the step that failed, when known.
+    pub fn address(&self) -> Option<&str> {
+        self.address.as_deref()
+    }
+
+    /// The error that caused this one.
+    pub fn source(&self) -> Option<&Error> {
+        self.cause.as_deref()
+    }
+
+    /// Whether retry policies skip this error.
+    pub fn is_terminal(&self) -> bool {
+        self.terminal
+    }
+
+    /// Whether this is a timeout.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::Timeout
+    }
+
+    /// Whether a step panicked.
+    pub fn is_panic(&self) -> bool {
+        self.kind == ErrorKind::Panic
+    }
+
+    /// Whether an `ErrorEquals`-style name matches this error: the exact name,
+    /// [`names::ALL`], or [`names::TASK_FAILED`] for anything but a timeout.
+    /// Runtime errors match only their own name.
+    pub fn matches(&self, name: &str) -> bool {
+        if name == self.name {
+            return true;
+        }
+        if self.kind == ErrorKind::Runtime {
+            return false;
+        }
+        match name {
+            names::ALL => true,
+            names::TASK_FAILED => self.kind != ErrorKind::Timeout,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.message)?;
+        if let Some(cause) = &self.cause {
+            write!(f, ": {cause}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("name", &self.name)
+            .field("message", &self.message)
+            .field("kind", &self.kind);
+        if self.terminal {
+            d.field("terminal", &true);
+        }
+        if let Some(address) = &self.address {
+            d.field("address", address);
+        }
+        if let Some(cause) = &self.cause {
+            d.field("cause", cause);
+        }
+        d.finish()
+    }
+}
+
+// `Error` deliberately does not implement `std::error::Error`: that is what lets every
+// `std::error::Error` convert into it with `?` (as `anyhow::Error` does).
+impl<E> From<E> for Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn from(err: E) -> Self {
+        Error::from_std(err)
+    }
+}
+
+/// A user error type that chooses the name retry and catch match, per value.
+///
+/// `#[step]` functions returning `Result<T, E>` with `E: NamedError` keep this name.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+///
+/// #[derive(Debug)]
+/// enum PaymentError { Declined, Transient }
+///
+/// impl std::fmt::Display for PaymentError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str(match self { Self::Declined => "card declined", Self::Transient => "gateway busy" })
+///     }
+/// }
+/// impl std::error::Error for PaymentError {}
+///
+/// impl NamedError for PaymentError {
+///     fn error_name(&self) -> &'static str {
+///         match self { Self::Declined => "PaymentDeclined", Self::Transient => "Transient" }
+///     }
+/// }
+///
+/// let err = PaymentError::Declined.into_named_error();
+/// assert_eq!(err.name(), "PaymentDeclined");
+/// assert_eq!(err.message(), "card declined");
+/// assert_eq!(PaymentError::Transient.into_named_error().name(), "Transient");
+/// ```
+pub trait NamedError: std::error::Error + Send + Sync + 'static {
+    /// The name retry and catch match.
+    fn error_name(&self) -> &'static str;
+
+    /// Converts into an [`Error`] with [`error_name`](Self::error_name) as its name.
+    fn into_named_error(self) -> Error
+    where
+        Self: Sized,
+    {
+        Error::from_std_named(self.error_name(), &self)
+    }
+}
+
+/// `my_crate::module::PaymentError<T>` -> `PaymentError`.
+fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn std_errors_are_named_after_their_type() {
+        let err: Error = "x".parse::<u32>().unwrap_err().into();
+        assert_eq!(err.name(), "ParseIntError");
+        assert_eq!(err.message(), "invalid digit found in string");
+        assert_eq!(err.kind(), ErrorKind::Task);
+    }
+
+    #[test]
+    fn builtin_names_match_like_asl() {
+        let task = Error::new("Boom", "x");
+        let timeout = Error::timeout("slow");
+        let runtime = Error::runtime("disk");
+        assert!(task.matches(names::ALL) && task.matches(names::TASK_FAILED));
+        assert!(timeout.matches(names::ALL) && !timeout.matches(names::TASK_FAILED));
+        assert!(!runtime.matches(names::ALL) && runtime.matches(names::RUNTIME));
+        assert!(!task.matches("Other"));
+    }
+
+    #[test]
+    fn panic_payloads_become_messages() {
+        let payload: Box<dyn std::any::Any + Send> = Box::new("oops");
+        let err = Error::from_panic("charge", "2.charge", payload.as_ref());
+        assert!(err.is_panic());
+        assert_eq!(err.name(), names::PANIC);
+        assert_eq!(
+            err.message(),
+            "step `charge` at `2.charge` panicked with message \"oops\""
+        );
+        assert_eq!(err.address(), Some("2.charge"));
+    }
+
+    #[test]
+    fn errors_round_trip_through_serde() {
+        let err = Error::new("A", "outer")
+            .caused_by(Error::timeout("inner"))
+            .at("1.x");
+        let json = serde_json::to_string(&err).unwrap();
+        let back: Error = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, err);
+        assert_eq!(back.to_string(), "A: outer: States.Timeout: inner");
+    }
+}

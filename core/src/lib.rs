@@ -1,0 +1,49 @@
+//! Typed steps, combinators, errors and workflow graphs of [waypost].
+//!
+//! This crate is runtime-agnostic: it defines what a workflow *is*. Depend on the
+//! `waypost` facade, which re-exports everything here together with the runtime.
+//!
+//! [waypost]: https://docs.rs/waypost
+#![doc(test(attr(deny(warnings))))]
+
+pub mod catch;
+pub mod choice;
+pub mod context;
+pub mod error;
+pub mod fail;
+pub mod graph;
+pub mod map;
+pub mod parallel;
+pub mod pass;
+pub mod retry;
+pub mod step;
+pub mod succeed;
+pub mod then;
+pub mod timeout;
+pub mod wait;
+pub mod workflow;
+
+#[doc(hidden)]
+pub mod private;
+
+pub use catch::Catch;
+pub use choice::{Choice, ChoiceStart, choice};
+pub use context::{Address, Context, Host, StepContext};
+pub use error::{Error, ErrorKind, NamedError};
+pub use fail::{Fail, fail};
+pub use graph::{Graph, Node, NodeKind};
+pub use map::{Map, ParMap, ToleratedFailures, map, par_map};
+pub use parallel::{Parallel, parallel};
+pub use pass::{Pass, pass};
+pub use retry::{Jitter, Retry, RetryPolicy};
+pub use step::{
+    BoxStep, Payload, Step, StepExt, StepFn, SyncStep, SyncStepFn, step_fn, sync_step_fn,
+};
+pub use succeed::{Succeed, succeed};
+pub use then::Then;
+pub use timeout::Timeout;
+pub use wait::{Wait, wait};
+pub use workflow::Workflow;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,155 @@
+//! Map: run one step per item of a list, like the ASL `Map` state.
+//!
+//! Two forms, both keeping the output in input order:
+//!
+//! - [`map`] runs an async step per item on the async executor, at most
+//!   [`max_concurrency`](Map::max_concurrency) at once — for I/O-bound items.
+//! - [`par_map`] runs a [`SyncStep`](crate::SyncStep) (a `#[step]` on a plain `fn`) per
+//!   item on the CPU pool (rayon) — for compute-heavy items.
+//!
+//! By default any failed item fails the map with its error, and the other items are
+//! cancelled. After [`tolerate`](Map::tolerate) the map fails only when more items fail
+//! than tolerated (with `States.ExceedToleratedFailureThreshold`), and its output
+//! becomes one `Result` per item.
+//!
+//! Each item runs at the address `{map}/{index}`, below the map's own.
+//!
+//! # Examples
+//!
+//! ```
+//! use waypost::prelude::*;
+//!
+//! #[step]
+//! async fn fetch(id: u32) -> Result<String, Error> {
+//!     if id == 3 { return Err(Error::new("NotFound", "no such id")); }
+//!     Ok(format!("item {id}"))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let runtime = Runtime::new();
+//! let all = Workflow::new("fetch-all", 1, map(fetch).max_concurrency(2));
+//! assert_eq!(runtime.run(&all, vec![1, 2]).await.unwrap(), ["item 1", "item 2"]);
+//! assert_eq!(runtime.run(&all, vec![1, 3]).await.unwrap_err().name(), "NotFound");
+//!
+//! let some = Workflow::new("fetch-some", 1, map(fetch).tolerate(ToleratedFailures::Count(1)));
+//! let results = runtime.run(&some, vec![1, 3]).await.unwrap();
+//! assert!(results[0].is_ok() && results[1].is_err());
+//! # }
+//! ```
+
+mod config;
+mod par;
+
+use std::borrow::Cow;
+
+use futures::StreamExt as _;
+
+pub use config::{MapMode, Strict, Tolerant, ToleratedFailures};
+pub use par::{ParMap, par_map};
+
+use crate::context::Context;
+use crate::error::Error;
+use crate::graph::{Describe, NodeKind};
+use crate::step::Step;
+
+/// Runs `step` on every item of the input `Vec`, on the async executor.
+pub fn map<S: Step>(step: S) -> Map<S> {
+    Map {
+        name: Cow::Borrowed("map"),
+        step,
+        max_concurrency: 0,
+        mode: Strict,
+    }
+}
+
+/// Step returned by [`map`].
+#[derive(Debug)]
+#[must_use = "steps do nothing until a runtime runs them"]
+pub struct Map<S, M = Strict> {
+    name: Cow<'static, str>,
+    step: S,
+    max_concurrency: usize,
+    mode: M,
+}
+
+impl<S: Step, M: MapMode> Map<S, M> {
+    /// Names the map state (default `"map"`).
+    pub fn named(self, name: impl Into<Cow<'static, str>>) -> Self {
+        Map {
+            name: name.into(),
+            ..self
+        }
+    }
+
+    /// At most `limit` items run at once (ASL `MaxConcurrency`); 0, the default, means
+    /// no limit.
+    pub fn max_concurrency(self, limit: usize) -> Self {
+        Map {
+            max_concurrency: limit,
+            ..self
+        }
+    }
+
+    /// Tolerates failed items; the output becomes one `Result` per item.
+    pub fn tolerate(self, failures: ToleratedFailures) -> Map<S, Tolerant> {
+        Map {
+            name: self.name,
+            step: self.step,
+            max_concurrency: self.max_concurrency,
+            mode: Tolerant(failures),
+        }
+    }
+}
+
+impl<S: Step, M: MapMode> Step for Map<S, M> {
+    type Input = Vec<S::Input>;
+    type Output = M::Output<S::Output>;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(&self, cx: &Context, items: Vec<S::Input>) -> Result<Self::Output, Error> {
+        let at = cx.address(&self.name);
+        let total = items.len();
+        let allowed = self.mode.allowed(total);
+        let limit = match self.max_concurrency {
+            0 => total.max(1),
+            n => n,
+        };
+        let mut results: Vec<Option<Result<S::Output, Error>>> =
+            std::iter::repeat_with(|| None).take(total).collect();
+        let mut running = futures::stream::iter(items.into_iter().enumerate())
+            .map(|(index, item)| {
+                let item_cx = cx.nested(at.branch(index));
+                async move { (index, self.step.run(&item_cx, item).await) }
+            })
+            .buffer_unordered(limit);
+        let mut failures = 0;
+        while let Some((index, result)) = running.next().await {
+            if let Err(error) = &result {
+                failures += 1;
+                if failures > allowed {
+                    // Dropping `running` cancels the items still in flight.
+                    return Err(self
+                        .mode
+                        .exceeded(error.clone(), failures, total, &self.name));
+                }
+            }
+            results[index] = Some(result);
+        }
+        M::finish(
+            results
+                .into_iter()
+                .map(|r| r.expect("every item finished"))
+                .collect(),
+        )
+    }
+
+    fn describe(&self, graph: &mut Describe<'_>) {
+        let node = graph.container(NodeKind::Map, &self.name, |sink| {
+            sink.branch("item", &self.step)
+        });
+        node.detail("max_concurrency", self.max_concurrency);
+    }
+}

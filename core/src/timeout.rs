@@ -1,0 +1,82 @@
+//! Timeout: fail a step that runs too long, like ASL's `TimeoutSeconds`.
+//!
+//! When the limit passes first, the step's future is dropped (cancelled) and the state
+//! fails with `States.Timeout`, which retry and catch can match.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use waypost::prelude::*;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let slow = step_fn("slow", |x: u32| async move {
+//!     tokio::time::sleep(Duration::from_secs(60)).await;
+//!     Ok::<_, Error>(x)
+//! });
+//! let wf = Workflow::new("impatient", 1, slow.timeout(Duration::from_secs(1)));
+//! let err = Runtime::new().run(&wf, 1).await.unwrap_err();
+//! assert!(err.is_timeout());
+//! # }
+//! ```
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::future::{Either, select};
+
+use crate::context::Context;
+use crate::error::Error;
+use crate::graph::Describe;
+use crate::step::Step;
+
+/// Step returned by [`StepExt::timeout`](crate::StepExt::timeout).
+#[derive(Debug)]
+#[must_use = "steps do nothing until a runtime runs them"]
+pub struct Timeout<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S: Step> Timeout<S> {
+    pub(crate) fn new(inner: S, limit: Duration) -> Self {
+        Timeout { inner, limit }
+    }
+}
+
+impl<S: Step> Step for Timeout<S> {
+    type Input = S::Input;
+    type Output = S::Output;
+
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn run(
+        &self,
+        cx: &Context,
+        input: S::Input,
+    ) -> impl Future<Output = Result<S::Output, Error>> + Send {
+        let timer = cx.sleep(self.limit);
+        async move {
+            let work = std::pin::pin!(self.inner.run(cx, input));
+            match select(work, timer).await {
+                Either::Left((result, _)) => result,
+                Either::Right(((), _)) => Err(Error::timeout(format!(
+                    "step `{}` did not finish within {:?}",
+                    self.inner.name(),
+                    self.limit
+                ))
+                .at(cx.address(self.inner.name()).as_str())),
+            }
+        }
+    }
+
+    fn describe(&self, graph: &mut Describe<'_>) {
+        graph.decorated(&self.inner).timeout = Some(self.limit);
+    }
+
+    fn slots(&self) -> u32 {
+        self.inner.slots()
+    }
+}

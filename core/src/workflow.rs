@@ -1,0 +1,76 @@
+//! [`Workflow`]: a named, versioned root step and its graph.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::graph::Graph;
+use crate::step::{BoxStep, Payload, Step};
+
+/// A named, versioned workflow from `I` to `O`.
+///
+/// The graph is computed once, when the workflow is built.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+///
+/// #[step]
+/// fn shout(s: String) -> String { s.to_uppercase() }
+///
+/// let wf = Workflow::new("shout", 2, shout);
+/// assert_eq!((wf.name(), wf.version()), ("shout", 2));
+/// assert_eq!(wf.graph().nodes().len(), 1);
+/// ```
+pub struct Workflow<I, O> {
+    name: Cow<'static, str>,
+    version: u32,
+    root: BoxStep<I, O>,
+    graph: Graph,
+}
+
+impl<I: Payload, O: Payload> Workflow<I, O> {
+    /// A workflow named `name` at `version`, running `root`.
+    pub fn new<S>(name: impl Into<Cow<'static, str>>, version: u32, root: S) -> Self
+    where
+        S: Step<Input = I, Output = O>,
+    {
+        let graph = Graph::of(&root);
+        Workflow {
+            name: name.into(),
+            version,
+            root: BoxStep::new(root),
+            graph,
+        }
+    }
+
+    /// The workflow's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The workflow's version, as given by its author.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The root step.
+    pub fn root(&self) -> &BoxStep<I, O> {
+        &self.root
+    }
+
+    /// The states and flow of the workflow.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+}
+
+impl<I, O> fmt::Debug for Workflow<I, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workflow")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
