@@ -7,6 +7,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod catch;
+pub mod codec;
 pub mod choice;
 pub mod context;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod parallel;
 pub mod pass;
 pub mod retry;
 pub mod step;
+pub mod store;
 pub mod succeed;
 pub mod then;
 pub mod timeout;
@@ -36,6 +38,8 @@ pub use map::{Map, ParMap, ToleratedFailures, map, par_map};
 pub use parallel::{Parallel, parallel};
 pub use pass::{Pass, pass};
 pub use retry::{Jitter, Retry, RetryPolicy};
+pub use store::{ExecutionStatus, Store, StoreError};
+pub use codec::Codec;
 pub use step::{
     BoxStep, Payload, Step, StepExt, StepFn, SyncStep, SyncStepFn, step_fn, sync_step_fn,
 };

@@ -1,322 +1,242 @@
-//! Parsing and validating `#[step]`: every problem is collected, each spanned at the
-//! offending tokens, before anything is generated.
+//! What `#[step]` was given: its arguments and the function, sorted into the parts the
+//! expansion needs (step context, input, kind of return type).
+//!
+//! Parsing records what it sees without judging the function's shape; `check.rs` does
+//! that. Only mistakes that stop parsing (bad arguments, an item that is not a function)
+//! are reported here.
 
 use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::ext::IdentExt as _;
 use syn::parse::Parser as _;
 use syn::punctuated::Punctuated;
-use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, Meta, Pat, ReturnType, Token, Type};
+use syn::{Expr, FnArg, Item, ItemFn, Lit, LitStr, Meta, PatType, Receiver, ReturnType, Token, Type};
 
-/// Collects errors so that one expansion reports all of them at once.
-#[derive(Default)]
-pub(crate) struct Errors(Option<syn::Error>);
+use crate::ctxt::Ctxt;
 
-impl Errors {
-    pub(crate) fn push(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
-        self.push_error(syn::Error::new_spanned(tokens, message));
-    }
-
-    fn push_error(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    pub(crate) fn finish(self) -> Result<(), syn::Error> {
-        self.0.map_or(Ok(()), Err)
-    }
-}
-
-/// A validated `#[step]` function.
-pub(crate) struct StepFn {
-    /// The function as written.
-    pub(crate) item: ItemFn,
-    /// The step name: the function's, or `name = "..."`.
+/// A `#[step]` function.
+pub(crate) struct Step {
+    /// The step name: the `name = "..."` argument, or the function's name.
     pub(crate) name: String,
-    /// Whether the first argument is `&StepContext`.
-    pub(crate) takes_context: bool,
-    /// The input pattern and type, if the function takes an input.
-    pub(crate) input: Option<(Pat, Type)>,
-    /// Whether the return type is a `Result`.
-    pub(crate) fallible: bool,
+    /// The function as written.
+    pub(crate) func: ItemFn,
+    /// Its arguments, in order.
+    pub(crate) args: Vec<Arg>,
+    /// What it returns.
+    pub(crate) output: Output,
 }
 
-/// Parses the attribute arguments and the item, collecting every problem.
-pub(crate) fn parse(args: TokenStream, item: TokenStream) -> Result<StepFn, syn::Error> {
-    let item: ItemFn = match syn::parse2(item) {
-        Ok(item) => item,
-        Err(error) => {
-            return Err(syn::Error::new(
-                error.span(),
-                "#[step] applies to a function",
-            ));
+/// One argument of a `#[step]` function.
+pub(crate) enum Arg {
+    /// `self`, `&self`, ...: not allowed.
+    Receiver(Receiver),
+    /// An argument whose type is `StepContext` (through a path ending in it), by
+    /// reference or not. Allowed only first and as `&StepContext`.
+    Context(PatType, ContextBy),
+    /// The step's input.
+    Input(PatType),
+}
+
+/// How an [`Arg::Context`] is taken.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ContextBy {
+    /// `&StepContext`: the only allowed form.
+    Ref,
+    /// `&mut StepContext`.
+    RefMut,
+    /// `StepContext`.
+    Value,
+}
+
+/// The return type of a `#[step]` function.
+pub(crate) enum Output {
+    /// No return type, or `()`: the step outputs `()`.
+    Unit,
+    /// Any other type that is not a `Result`: the step's output, the step never fails.
+    Value(Type),
+    /// A type whose last path segment is `Result`: `Ok` is the output, `Err` becomes an
+    /// `Error`.
+    Fallible(Type),
+}
+
+impl Step {
+    /// Parses the attribute arguments `args` and the item `item`. Returns `None`, with
+    /// the reason recorded in `cx`, when the item is not a function.
+    pub(crate) fn from_ast(cx: &Ctxt, args: TokenStream, item: TokenStream) -> Option<Step> {
+        // Arguments first, and whatever the item is, so that both kinds of mistake show.
+        let name = parse_args(cx, args);
+        let func = match syn::parse2::<Item>(item) {
+            Ok(Item::Fn(func)) => func,
+            Ok(other) => {
+                cx.error_spanned_by(item_head(&other), "#[step] applies to a function");
+                return None;
+            }
+            Err(err) => {
+                cx.syn_error(err);
+                return None;
+            }
+        };
+        let name = name.unwrap_or_else(|| func.sig.ident.unraw().to_string());
+        let mut args = Vec::with_capacity(func.sig.inputs.len());
+        for arg in &func.sig.inputs {
+            args.push(match arg {
+                FnArg::Receiver(receiver) => Arg::Receiver(receiver.clone()),
+                FnArg::Typed(typed) => match context_by(&typed.ty) {
+                    Some(by) => Arg::Context(typed.clone(), by),
+                    None => Arg::Input(typed.clone()),
+                },
+            });
         }
-    };
-    let mut errors = Errors::default();
-    let name = parse_name(args, &item, &mut errors);
-    check_signature(&item, &mut errors);
-    let (takes_context, input) = split_inputs(&item, &mut errors);
-    let fallible = returns_result(&item.sig.output);
-    errors.finish()?;
-    Ok(StepFn {
-        item,
-        name,
-        takes_context,
-        input,
-        fallible,
-    })
+        let output = match &func.sig.output {
+            ReturnType::Default => Output::Unit,
+            ReturnType::Type(_, ty) => match ungroup(ty) {
+                Type::Tuple(tuple) if tuple.elems.is_empty() => Output::Unit,
+                Type::Path(path)
+                    if path.qself.is_none()
+                        && path.path.segments.last().is_some_and(|s| s.ident == "Result") =>
+                {
+                    Output::Fallible((**ty).clone())
+                }
+                _ => Output::Value((**ty).clone()),
+            },
+        };
+        Some(Step {
+            name,
+            func,
+            args,
+            output,
+        })
+    }
+
+    /// The `&StepContext` argument, when it is the first argument.
+    pub(crate) fn context(&self) -> Option<&PatType> {
+        match self.args.first() {
+            Some(Arg::Context(arg, _)) => Some(arg),
+            _ => None,
+        }
+    }
+
+    /// The input argument (the first one, when there are several).
+    pub(crate) fn input(&self) -> Option<&PatType> {
+        self.inputs().next()
+    }
+
+    /// Every argument that is neither a receiver nor a step context.
+    pub(crate) fn inputs(&self) -> impl Iterator<Item = &PatType> {
+        self.args.iter().filter_map(|arg| match arg {
+            Arg::Input(input) => Some(input),
+            _ => None,
+        })
+    }
+
+    /// Whether the function is an `async fn`.
+    pub(crate) fn is_async(&self) -> bool {
+        self.func.sig.asyncness.is_some()
+    }
 }
 
-fn parse_name(args: TokenStream, item: &ItemFn, errors: &mut Errors) -> String {
-    let mut name = item.sig.ident.to_string();
+/// Parses `name = "..."`, the only argument. Returns the name when it was given and valid.
+fn parse_args(cx: &Ctxt, args: TokenStream) -> Option<String> {
+    if args.is_empty() {
+        return None;
+    }
     let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
         Ok(metas) => metas,
-        Err(error) => {
-            errors.push_error(error);
-            return name;
+        Err(err) => {
+            cx.syn_error(err);
+            return None;
         }
     };
+    let mut name: Option<(LitStr, Option<String>)> = None;
     for meta in metas {
         match &meta {
-            Meta::NameValue(nv) if nv.path.is_ident("name") => match &nv.value {
-                Expr::Lit(ExprLit {
+            Meta::NameValue(nv) if nv.path.is_ident("name") => {
+                let Expr::Lit(syn::ExprLit {
                     lit: Lit::Str(lit), ..
-                }) if lit.value().is_empty() => {
-                    errors.push(lit, "a step name cannot be empty");
+                }) = &nv.value
+                else {
+                    cx.error_spanned_by(&nv.value, "expected a string literal: `name = \"...\"`");
+                    continue;
+                };
+                if name.is_some() {
+                    cx.error_spanned_by(&meta, "duplicate #[step] argument `name`");
+                    continue;
                 }
-                Expr::Lit(ExprLit {
-                    lit: Lit::Str(lit), ..
-                }) => name = lit.value(),
-                other => errors.push(other, "expected a string literal: `name = \"...\"`"),
-            },
-            other => {
-                let key = other.path().get_ident().map_or_else(
-                    || quote::ToTokens::to_token_stream(other.path()).to_string(),
-                    ToString::to_string,
-                );
-                errors.push(
-                    other,
-                    format!("unknown #[step] argument `{key}`; expected `name = \"...\"`"),
+                let value = lit.value();
+                if value.trim().is_empty() {
+                    cx.error_spanned_by(lit, "a step name cannot be empty");
+                    name = Some((lit.clone(), None));
+                } else {
+                    name = Some((lit.clone(), Some(value)));
+                }
+            }
+            Meta::Path(path) | Meta::List(syn::MetaList { path, .. }) if path.is_ident("name") => {
+                cx.error_spanned_by(&meta, "expected `name = \"...\"`");
+            }
+            _ => {
+                let path = meta.path();
+                let shown = path.to_token_stream().to_string().replace(' ', "");
+                cx.error_spanned_by(
+                    path,
+                    format!("unknown #[step] argument `{shown}`; expected `name = \"...\"`"),
                 );
             }
         }
     }
-    name
+    name.and_then(|(_, value)| value)
 }
 
-fn check_signature(item: &ItemFn, errors: &mut Errors) {
-    let sig = &item.sig;
-    if let Some(token) = &sig.constness {
-        errors.push(token, "#[step] cannot be used on a `const fn`");
-    }
-    if let Some(token) = &sig.unsafety {
-        errors.push(
-            token,
-            "#[step] cannot be used on an `unsafe fn`: a step must be safe to call",
-        );
-    }
-    if let Some(abi) = &sig.abi {
-        errors.push(abi, "#[step] cannot be used on an `extern` function");
-    }
-    if let Some(variadic) = &sig.variadic {
-        errors.push(variadic, "#[step] cannot be used on a variadic function");
-    }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        errors.push(
-            &sig.generics,
-            "#[step] does not support generic parameters; write a concrete function or use `step_fn`",
-        );
+/// How `ty` takes a `StepContext`, or `None` when it is not one.
+///
+/// Matches by the last path segment, as a macro cannot resolve names: `StepContext`,
+/// `waypost::StepContext`, each behind `&`, `&mut` or nothing.
+fn context_by(ty: &Type) -> Option<ContextBy> {
+    let (inner, by) = match ungroup(ty) {
+        Type::Reference(r) if r.mutability.is_some() => (&*r.elem, ContextBy::RefMut),
+        Type::Reference(r) => (&*r.elem, ContextBy::Ref),
+        other => (other, ContextBy::Value),
+    };
+    match ungroup(inner) {
+        Type::Path(path)
+            if path.qself.is_none()
+                && path
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "StepContext" && s.arguments.is_none()) =>
+        {
+            Some(by)
+        }
+        _ => None,
     }
 }
 
-/// Splits the arguments into the optional `&StepContext` and the optional input.
-fn split_inputs(item: &ItemFn, errors: &mut Errors) -> (bool, Option<(Pat, Type)>) {
-    let mut typed = Vec::new();
-    for arg in &item.sig.inputs {
-        match arg {
-            FnArg::Receiver(receiver) => errors.push(
-                receiver,
-                "#[step] cannot be used on a method taking `self`; use a free function",
-            ),
-            FnArg::Typed(pat_type) => typed.push(pat_type),
+/// `ty` without invisible groups (from `macro_rules!`) and parentheses.
+pub(crate) fn ungroup(mut ty: &Type) -> &Type {
+    loop {
+        match ty {
+            Type::Group(group) => ty = &group.elem,
+            Type::Paren(paren) => ty = &paren.elem,
+            _ => return ty,
         }
     }
-    let takes_context = typed.first().is_some_and(|arg| is_context(&arg.ty));
-    let inputs = if takes_context {
-        &typed[1..]
-    } else {
-        &typed[..]
-    };
-    if inputs.len() > 1 {
-        for extra in &inputs[1..] {
-            errors.push(
-                extra,
-                format!(
-                    "a step takes one input argument, found {}; pass a tuple or a struct to give it more",
-                    inputs.len()
-                ),
-            );
-        }
-    }
-    let input = inputs
-        .first()
-        .map(|arg| ((*arg.pat).clone(), (*arg.ty).clone()));
-    (takes_context, input)
 }
 
-/// `&StepContext`, `&waypost::StepContext`, ...
-fn is_context(ty: &Type) -> bool {
-    let Type::Reference(reference) = ty else {
-        return false;
-    };
-    let Type::Path(path) = &*reference.elem else {
-        return false;
-    };
-    path.path
-        .segments
-        .last()
-        .is_some_and(|segment| segment.ident == "StepContext")
-}
-
-/// Whether the return type's last path segment is `Result`.
-fn returns_result(output: &ReturnType) -> bool {
-    let ReturnType::Type(_, ty) = output else {
-        return false;
-    };
-    let Type::Path(path) = &**ty else {
-        return false;
-    };
-    path.path
-        .segments
-        .last()
-        .is_some_and(|segment| segment.ident == "Result")
-}
-
-#[cfg(test)]
-mod tests {
-    use quote::quote;
-
-    use super::parse;
-
-    fn messages(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> Vec<String> {
-        match parse(args, item) {
-            Ok(_) => Vec::new(),
-            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
-        }
+/// The tokens to point at when `#[step]` sits on an item that is not a function: its
+/// keyword and name where it has them, so the error is not the whole item.
+fn item_head(item: &Item) -> TokenStream {
+    let mut head = TokenStream::new();
+    match item {
+        Item::Struct(i) => (i.struct_token, &i.ident).to_tokens(&mut head),
+        Item::Enum(i) => (i.enum_token, &i.ident).to_tokens(&mut head),
+        Item::Union(i) => (i.union_token, &i.ident).to_tokens(&mut head),
+        Item::Trait(i) => (i.trait_token, &i.ident).to_tokens(&mut head),
+        Item::Mod(i) => (i.mod_token, &i.ident).to_tokens(&mut head),
+        Item::Const(i) => (i.const_token, &i.ident).to_tokens(&mut head),
+        Item::Static(i) => (i.static_token, &i.ident).to_tokens(&mut head),
+        Item::Type(i) => (i.type_token, &i.ident).to_tokens(&mut head),
+        Item::Impl(i) => (i.impl_token, &i.self_ty).to_tokens(&mut head),
+        other => other.to_tokens(&mut head),
     }
-
-    #[test]
-    fn accepts_the_supported_shapes() {
-        for item in [
-            quote!(
-                fn a() -> u32 {
-                    1
-                }
-            ),
-            quote!(
-                fn a(x: u32) -> u32 {
-                    x
-                }
-            ),
-            quote!(
-                async fn a(cx: &StepContext, x: u32) -> Result<u32, E> {
-                    Ok(x)
-                }
-            ),
-            quote!(
-                fn a(cx: &waypost::StepContext) {}
-            ),
-            quote!(
-                pub fn a((x, y): (u32, u32)) -> u32 {
-                    x + y
-                }
-            ),
-        ] {
-            assert_eq!(
-                messages(quote!(), item.clone()),
-                Vec::<String>::new(),
-                "{item}"
-            );
-        }
-    }
-
-    #[test]
-    fn reads_the_name_override() {
-        let step = parse(
-            quote!(name = "charge-card"),
-            quote!(
-                fn charge(x: u32) -> u32 {
-                    x
-                }
-            ),
-        )
-        .unwrap();
-        assert_eq!(step.name, "charge-card");
-        let step = parse(
-            quote!(),
-            quote!(
-                fn charge(x: u32) -> Result<u32, E> {
-                    Ok(x)
-                }
-            ),
-        )
-        .unwrap();
-        assert_eq!(step.name, "charge");
-        assert!(step.fallible);
-    }
-
-    #[test]
-    fn collects_every_problem() {
-        let found = messages(
-            quote!(bogus = 1),
-            quote!(
-                unsafe fn f<T>(a: T, b: u32, c: u32) -> T {
-                    a
-                }
-            ),
-        );
-        assert_eq!(
-            found,
-            [
-                "unknown #[step] argument `bogus`; expected `name = \"...\"`",
-                "#[step] cannot be used on an `unsafe fn`: a step must be safe to call",
-                "#[step] does not support generic parameters; write a concrete function or use `step_fn`",
-                "a step takes one input argument, found 3; pass a tuple or a struct to give it more",
-                "a step takes one input argument, found 3; pass a tuple or a struct to give it more",
-            ]
-        );
-    }
-
-    #[test]
-    fn refuses_self_empty_names_and_non_functions() {
-        assert_eq!(
-            messages(
-                quote!(),
-                quote!(
-                    fn f(&self, x: u32) -> u32 {
-                        x
-                    }
-                )
-            ),
-            ["#[step] cannot be used on a method taking `self`; use a free function"]
-        );
-        assert_eq!(
-            messages(
-                quote!(name = ""),
-                quote!(
-                    fn f() {}
-                )
-            ),
-            ["a step name cannot be empty"]
-        );
-        assert_eq!(
-            messages(
-                quote!(),
-                quote!(
-                    struct S;
-                )
-            ),
-            ["#[step] applies to a function"]
-        );
-    }
+    head
 }

@@ -6,6 +6,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod host;
+pub mod store;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
