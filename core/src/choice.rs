@@ -33,12 +33,13 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
 
 use crate::context::Context;
 use crate::error::{Error, names};
 use crate::graph::{Describe, NodeKind};
+use crate::replay::Entry;
 use crate::step::{BoxStep, Payload, Step};
+use crate::store::CheckpointKind;
 
 /// The label of the `otherwise` branch in addresses and graphs.
 pub const OTHERWISE: &str = "otherwise";
@@ -142,6 +143,37 @@ impl<I: Payload, O: Payload> Choice<I, O> {
         self
     }
 
+    /// The branch a replayed decision names.
+    fn recorded(
+        &self,
+        cx: &Context,
+        key: &str,
+        entry: &Entry,
+    ) -> Result<(&str, &BoxStep<I, O>), Error> {
+        let label = std::str::from_utf8(&entry.payload)
+            .ok()
+            .filter(|_| entry.kind == CheckpointKind::Decision);
+        let branch = label.and_then(|label| {
+            self.rules
+                .iter()
+                .find(|rule| rule.label == label)
+                .map(|rule| (rule.label.as_str(), &rule.branch))
+                .or_else(|| {
+                    (label == OTHERWISE)
+                        .then_some(())
+                        .and(self.otherwise.as_ref())
+                        .map(|b| (OTHERWISE, b))
+                })
+        });
+        branch.ok_or_else(|| {
+            Error::runtime(format!(
+                "choice `{key}` of execution `{}` recorded branch {:?}, which this choice does not have; was the workflow changed?",
+                cx.execution_id(),
+                String::from_utf8_lossy(&entry.payload)
+            ))
+        })
+    }
+
     /// The label and branch for `input`: the first matching rule, else `otherwise`.
     fn pick(&self, input: &I) -> Option<(&str, &BoxStep<I, O>)> {
         self.rules
@@ -160,24 +192,40 @@ impl<I: Payload, O: Payload> Step for Choice<I, O> {
         &self.name
     }
 
-    fn run(&self, cx: &Context, input: I) -> impl Future<Output = Result<O, Error>> + Send {
-        let picked = self.pick(&input);
-        async move {
-            let address = cx.address(&self.name);
-            let Some((label, branch)) = picked else {
-                let labels: Vec<_> = self.rules.iter().map(|r| r.label.as_str()).collect();
-                return Err(Error::new(
-                    names::NO_CHOICE_MATCHED,
-                    format!(
-                        "no rule of choice `{}` matched (tried {}) and it has no `otherwise` branch",
-                        self.name,
-                        labels.join(", ")
-                    ),
-                )
-                .at(address.as_str()));
-            };
-            branch.run(&cx.nested(address.branch(label)), input).await
-        }
+    async fn run(&self, cx: &Context, input: I) -> Result<O, Error> {
+        let address = cx.address(&self.name);
+        let picked = match cx.recorder() {
+            None => self.pick(&input),
+            // Durable: the branch taken is recorded, so a resumed execution takes the
+            // same branch even if the rules would now pick another.
+            Some(recorder) => {
+                let key = cx.key(&self.name);
+                match recorder.replay(&key) {
+                    Some(entry) => Some(self.recorded(cx, &key, &entry)?),
+                    None => {
+                        let picked = self.pick(&input);
+                        if let Some((label, _)) = picked {
+                            let record = (key, CheckpointKind::Decision, label.as_bytes().to_vec());
+                            recorder.record(vec![record]).await?;
+                        }
+                        picked
+                    }
+                }
+            }
+        };
+        let Some((label, branch)) = picked else {
+            let labels: Vec<_> = self.rules.iter().map(|r| r.label.as_str()).collect();
+            return Err(Error::new(
+                names::NO_CHOICE_MATCHED,
+                format!(
+                    "no rule of choice `{}` matched (tried {}) and it has no `otherwise` branch",
+                    self.name,
+                    labels.join(", ")
+                ),
+            )
+            .at(address.as_str()));
+        };
+        branch.run(&cx.nested(address.branch(label)), input).await
     }
 
     fn describe(&self, graph: &mut Describe<'_>) {

@@ -56,7 +56,11 @@ pub fn encode<T: Serialize>(codec: &dyn Codec, value: &T, what: &str) -> Result<
 ///
 /// A runtime error naming what failed to decode (say, `checkpoint 1.charge#1 of
 /// execution order-42`) when the bytes are not a valid `T`.
-pub fn decode<T: DeserializeOwned>(codec: &dyn Codec, bytes: &[u8], what: &str) -> Result<T, Error> {
+pub fn decode<T: DeserializeOwned>(
+    codec: &dyn Codec,
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, Error> {
     let mut out = None;
     codec
         .decode_erased(bytes, &mut |de| {

@@ -13,6 +13,11 @@ use std::time::{Duration, SystemTime};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use crate::codec::Codec;
+use crate::error::Error;
+use crate::replay::Entry;
+use crate::store::CheckpointKind;
+
 /// The stable position of a step in a workflow, such as `2.choice/express/0.ship`.
 ///
 /// Segments are joined with `/`. A step in a sequence is `{slot}.{name}`; a branch of a
@@ -86,9 +91,32 @@ pub trait Host: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// What a durable runtime gives the steps of one execution: checkpoints to replay, and
+/// a place to record new ones. `waypost-runtime` implements it over a store; without
+/// one, nothing is replayed or recorded.
+pub trait Recorder: Send + Sync + fmt::Debug + 'static {
+    /// The codec of the execution's payloads.
+    fn codec(&self) -> &dyn Codec;
+
+    /// The checkpoint at `key`, if it is to be replayed.
+    fn replay(&self, key: &str) -> Option<Entry>;
+
+    /// Records checkpoints; the future resolves once they are durable.
+    ///
+    /// # Errors
+    ///
+    /// A terminal error when a payload is over the size limit (nothing is written), the
+    /// store fails, the execution was cancelled, or a key already holds other bytes.
+    fn record(
+        &self,
+        records: Vec<(String, CheckpointKind, Vec<u8>)>,
+    ) -> BoxFuture<'static, Result<(), Error>>;
+}
+
 struct Shared {
     host: Arc<dyn Host>,
     execution_id: Arc<str>,
+    recorder: Option<Arc<dyn Recorder>>,
 }
 
 /// The position of the step about to run, and the runtime's services.
@@ -101,19 +129,48 @@ pub struct Context {
     parent: Address,
     slot: u32,
     attempt: u32,
+    /// `#n` for each enclosing retry attempt, outermost first: part of every key.
+    attempt_key: Option<Arc<str>>,
 }
 
 impl Context {
     /// The context of a workflow's root step, for one execution.
     pub fn new(host: Arc<dyn Host>, execution_id: impl Into<Arc<str>>) -> Self {
+        Self::with_recorder(host, execution_id, None)
+    }
+
+    /// The context of a workflow's root step for a durable execution: steps replay and
+    /// record checkpoints through `recorder`.
+    pub fn with_recorder(
+        host: Arc<dyn Host>,
+        execution_id: impl Into<Arc<str>>,
+        recorder: Option<Arc<dyn Recorder>>,
+    ) -> Self {
         Context {
             shared: Arc::new(Shared {
                 host,
                 execution_id: execution_id.into(),
+                recorder,
             }),
             parent: Address::root(),
             slot: 0,
             attempt: 1,
+            attempt_key: None,
+        }
+    }
+
+    /// The recorder of a durable execution.
+    pub fn recorder(&self) -> Option<&dyn Recorder> {
+        self.shared.recorder.as_deref()
+    }
+
+    /// The checkpoint key of the step named `name` here: its address, plus `#n` for each
+    /// enclosing retry attempt.
+    pub fn key(&self, name: &str) -> String {
+        let address = self.address(name);
+        match &self.attempt_key {
+            None => address.as_str().to_owned(),
+            Some(suffix) => format!("{address}{suffix}"),
         }
     }
 
@@ -159,10 +216,12 @@ impl Context {
         }
     }
 
-    /// The same position, on the given retry attempt.
+    /// The same position, on the given attempt of an enclosing retry.
     pub fn with_attempt(&self, attempt: u32) -> Self {
+        let outer = self.attempt_key.as_deref().unwrap_or("");
         Context {
             attempt,
+            attempt_key: Some(Arc::from(format!("{outer}#{attempt}"))),
             ..self.clone()
         }
     }
@@ -219,6 +278,14 @@ impl StepContext {
         }
     }
 
+    /// The checkpoint key of this step: its address plus `#n` per enclosing retry.
+    pub fn key(&self) -> String {
+        match &self.cx.attempt_key {
+            None => self.address.as_str().to_owned(),
+            Some(suffix) => format!("{}{suffix}", self.address),
+        }
+    }
+
     /// The address of this step.
     pub fn address(&self) -> &Address {
         &self.address
@@ -238,12 +305,13 @@ impl StepContext {
     /// runs (also after a crash and resume), and different for any other: give it to
     /// external services to make side effects idempotent.
     pub fn idempotency_key(&self) -> String {
-        format!(
-            "{}/{}#{}",
-            self.cx.execution_id(),
-            self.address,
-            self.cx.attempt()
-        )
+        let key = self.key();
+        let attempt = if self.cx.attempt_key.is_none() {
+            "#1"
+        } else {
+            ""
+        };
+        format!("{}/{key}{attempt}", self.cx.execution_id())
     }
 
     /// The runtime's services.

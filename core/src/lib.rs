@@ -7,15 +7,17 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod catch;
-pub mod codec;
 pub mod choice;
+pub mod codec;
 pub mod context;
+mod durable;
 pub mod error;
 pub mod fail;
 pub mod graph;
 pub mod map;
 pub mod parallel;
 pub mod pass;
+pub mod replay;
 pub mod retry;
 pub mod step;
 pub mod store;
@@ -30,7 +32,8 @@ pub mod private;
 
 pub use catch::Catch;
 pub use choice::{Choice, ChoiceStart, choice};
-pub use context::{Address, Context, Host, StepContext};
+pub use codec::Codec;
+pub use context::{Address, Context, Host, Recorder, StepContext};
 pub use error::{Error, ErrorKind, NamedError};
 pub use fail::{Fail, fail};
 pub use graph::{Graph, Node, NodeKind};
@@ -38,11 +41,10 @@ pub use map::{Map, ParMap, ToleratedFailures, map, par_map};
 pub use parallel::{Parallel, parallel};
 pub use pass::{Pass, pass};
 pub use retry::{Jitter, Retry, RetryPolicy};
-pub use store::{ExecutionStatus, Store, StoreError};
-pub use codec::Codec;
 pub use step::{
     BoxStep, Payload, Step, StepExt, StepFn, SyncStep, SyncStepFn, step_fn, sync_step_fn,
 };
+pub use store::{ExecutionStatus, Store, StoreError};
 pub use succeed::{Succeed, succeed};
 pub use then::Then;
 pub use timeout::Timeout;

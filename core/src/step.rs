@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 
 use crate::catch::Catch;
 use crate::context::{Context, StepContext};
+use crate::durable;
 use crate::error::Error;
 use crate::graph::{Describe, NodeKind};
 use crate::retry::{Retry, RetryPolicy};
@@ -248,18 +249,32 @@ impl<I: Payload, O: Payload> Step for BoxStep<I, O> {
 /// its own work.
 pub async fn run_task<I, O, F, Fut>(cx: &Context, name: &str, input: I, work: F) -> Result<O, Error>
 where
+    O: Payload,
     F: FnOnce(StepContext, I) -> Fut,
     Fut: Future<Output = Result<O, Error>>,
 {
     let scx = StepContext::new(cx, name);
     let address = scx.address().clone();
+    let key = cx.recorder().map(|recorder| {
+        let key = scx.key();
+        let replayed = recorder.replay(&key);
+        (key, replayed)
+    });
+    if let Some((key, Some(entry))) = &key {
+        let recorder = cx.recorder().expect("a key implies a recorder");
+        return durable::replayed_result(recorder, cx, key, entry);
+    }
     // Call `work` inside the guarded future: a sync step does all its work in the call.
-    match AssertUnwindSafe(async move { work(scx, input).await })
+    let result = match AssertUnwindSafe(async move { work(scx, input).await })
         .catch_unwind()
         .await
     {
         Ok(result) => result.map_err(|e| e.at(address.as_str())),
         Err(payload) => Err(Error::from_panic(name, address.as_str(), payload.as_ref())),
+    };
+    match key {
+        Some((key, None)) => durable::record_result(cx, key, result).await,
+        _ => result,
     }
 }
 

@@ -81,8 +81,8 @@ pub enum CheckpointKind {
     Decision,
     /// A durable timer's deadline: milliseconds since the Unix epoch, 8 bytes little-endian.
     Deadline,
-    /// A redrive: failures and deadlines recorded before it at the address (or below it,
-    /// after a `#`) are set aside. Empty payload.
+    /// A redrive: failures and deadlines recorded before it at the key's address, or
+    /// below it (after `#`, `~` or `/`), are set aside. Empty payload.
     Redrive,
 }
 
@@ -231,7 +231,9 @@ pub enum StoreError {
         id: String,
     },
     /// Different bytes for a key that already holds a checkpoint.
-    #[error("checkpoint `{key}` of execution `{id}` already holds different bytes; it is never overwritten")]
+    #[error(
+        "checkpoint `{key}` of execution `{id}` already holds different bytes; it is never overwritten"
+    )]
     Conflict {
         /// The execution.
         id: String,
@@ -257,7 +259,9 @@ pub enum StoreError {
         reason: String,
     },
     /// The store was written by a newer waypost.
-    #[error("`{path}` has store schema version {found}; this waypost reads up to version {supported}")]
+    #[error(
+        "`{path}` has store schema version {found}; this waypost reads up to version {supported}"
+    )]
     NewerSchema {
         /// The file.
         path: String,
@@ -333,7 +337,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Takes (or renews) the lease on the execution for `owner`, for `ttl`. Fails with
     /// [`StoreError::Leased`] while another owner's lease runs; a lease whose owner is
     /// known to be dead may be taken over at once.
-    fn acquire_lease<'a>(&'a self, id: &'a str, owner: &'a str, ttl: Duration) -> StoreFuture<'a, ()>;
+    fn acquire_lease<'a>(
+        &'a self,
+        id: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()>;
 
     /// Gives the lease up, if `owner` holds it.
     fn release_lease<'a>(&'a self, id: &'a str, owner: &'a str) -> StoreFuture<'a, ()>;

@@ -20,12 +20,12 @@
 //! # }
 //! ```
 
-use std::future::Future;
 use std::time::Duration;
 
 use futures::future::{Either, select};
 
 use crate::context::Context;
+use crate::durable;
 use crate::error::Error;
 use crate::graph::Describe;
 use crate::step::Step;
@@ -52,22 +52,32 @@ impl<S: Step> Step for Timeout<S> {
         self.inner.name()
     }
 
-    fn run(
-        &self,
-        cx: &Context,
-        input: S::Input,
-    ) -> impl Future<Output = Result<S::Output, Error>> + Send {
+    async fn run(&self, cx: &Context, input: S::Input) -> Result<S::Output, Error> {
+        // A timeout that fired is recorded: the step it cut short left no checkpoint,
+        // and a resumed execution must see the same timeout rather than run it again.
+        let key = cx
+            .recorder()
+            .map(|_| format!("{}~timeout", cx.key(self.inner.name())));
+        if let (Some(recorder), Some(key)) = (cx.recorder(), &key) {
+            if let Some(entry) = recorder.replay(key) {
+                return durable::replayed_result(recorder, cx, key, &entry);
+            }
+        }
         let timer = cx.sleep(self.limit);
-        async move {
-            let work = std::pin::pin!(self.inner.run(cx, input));
-            match select(work, timer).await {
-                Either::Left((result, _)) => result,
-                Either::Right(((), _)) => Err(Error::timeout(format!(
+        let work = std::pin::pin!(self.inner.run(cx, input));
+        match select(work, timer).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), _)) => {
+                let error = Error::timeout(format!(
                     "step `{}` did not finish within {:?}",
                     self.inner.name(),
                     self.limit
                 ))
-                .at(cx.address(self.inner.name()).as_str())),
+                .at(cx.address(self.inner.name()).as_str());
+                match key {
+                    Some(key) => durable::record_result(cx, key, Err(error)).await,
+                    None => Err(error),
+                }
             }
         }
     }

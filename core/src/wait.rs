@@ -16,11 +16,11 @@
 //! ```
 
 use std::fmt;
-use std::future::Future;
 use std::marker::PhantomData;
 use std::time::Duration;
 
 use crate::context::Context;
+use crate::durable;
 use crate::error::Error;
 use crate::graph::{Describe, NodeKind};
 use crate::step::{Payload, Step};
@@ -48,12 +48,9 @@ impl<T: Payload> Step for Wait<T> {
         "wait"
     }
 
-    fn run(&self, cx: &Context, input: T) -> impl Future<Output = Result<T, Error>> + Send {
-        let timer = cx.sleep(self.duration);
-        async move {
-            timer.await;
-            Ok(input)
-        }
+    async fn run(&self, cx: &Context, input: T) -> Result<T, Error> {
+        durable::durable_sleep(cx, cx.key("wait"), self.duration).await?;
+        Ok(input)
     }
 
     fn describe(&self, graph: &mut Describe<'_>) {

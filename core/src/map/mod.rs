@@ -133,7 +133,8 @@ impl<S: Step, M: MapMode> Step for Map<S, M> {
                     // Dropping `running` cancels the items still in flight.
                     return Err(self
                         .mode
-                        .exceeded(error.clone(), failures, total, &self.name));
+                        .exceeded(error.clone(), failures, total, &self.name)
+                        .at(at.as_str()));
                 }
             }
             results[index] = Some(result);

@@ -40,6 +40,7 @@ mod policy;
 pub use policy::{Jitter, RetryPolicy};
 
 use crate::context::Context;
+use crate::durable;
 use crate::error::Error;
 use crate::graph::Describe;
 use crate::step::Step;
@@ -80,7 +81,10 @@ impl<S: Step> Step for Retry<S> {
             if !self.policy.should_retry(&error, attempt) {
                 return Err(error);
             }
-            cx.sleep(self.policy.jittered_delay_after(attempt)).await;
+            // The delay's deadline is recorded with the failed attempt, so a resumed
+            // execution neither restarts the delay nor draws new jitter.
+            let key = format!("{}~delay", cx.with_attempt(attempt).key(self.inner.name()));
+            durable::durable_sleep(cx, key, self.policy.jittered_delay_after(attempt)).await?;
             attempt += 1;
         }
     }

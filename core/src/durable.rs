@@ -1,0 +1,121 @@
+//! The durable side of running a step: replay a checkpoint or record a new one.
+//!
+//! Combinators call these helpers with the key of what they are about to do; without
+//! a [`Recorder`] in the context they do nothing but the work itself.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::codec::{decode, encode};
+use crate::context::{Context, Recorder};
+use crate::error::Error;
+use crate::replay::Entry;
+use crate::step::Payload;
+use crate::store::CheckpointKind;
+
+/// What a replayed task checkpoint says: the step's output or its error.
+pub(crate) fn replayed_result<O: Payload>(
+    recorder: &dyn Recorder,
+    cx: &Context,
+    key: &str,
+    entry: &Entry,
+) -> Result<O, Error> {
+    let what = || format!("checkpoint `{key}` of execution `{}`", cx.execution_id());
+    match entry.kind {
+        CheckpointKind::Output => decode(recorder.codec(), &entry.payload, &what()),
+        CheckpointKind::Failure => Err(decode::<Error>(recorder.codec(), &entry.payload, &what())?),
+        other => Err(Error::runtime(format!(
+            "{} holds a {other:?} where a step result was expected; was the workflow changed?",
+            what()
+        ))),
+    }
+}
+
+/// Encodes a task's result as the checkpoint to record at `key`.
+pub(crate) fn result_record<O: Payload>(
+    recorder: &dyn Recorder,
+    cx: &Context,
+    key: String,
+    result: &Result<O, Error>,
+) -> Result<(String, CheckpointKind, Vec<u8>), Error> {
+    let what = format!("checkpoint `{key}` of execution `{}`", cx.execution_id());
+    let (kind, payload) = match result {
+        Ok(output) => (
+            CheckpointKind::Output,
+            encode(recorder.codec(), output, &what)?,
+        ),
+        Err(error) => (
+            CheckpointKind::Failure,
+            encode(recorder.codec(), error, &what)?,
+        ),
+    };
+    Ok((key, kind, payload))
+}
+
+/// Records a task's result at `key` and hands the result back, or the recording error.
+pub(crate) async fn record_result<O: Payload>(
+    cx: &Context,
+    key: String,
+    result: Result<O, Error>,
+) -> Result<O, Error> {
+    if let Some(recorder) = cx.recorder() {
+        let record = result_record(recorder, cx, key, &result)?;
+        recorder.record(vec![record]).await?;
+    }
+    result
+}
+
+/// Sleeps `duration` from the first time this timer at `key` started: the deadline is
+/// recorded, so a resumed execution sleeps only what is left.
+pub(crate) async fn durable_sleep(
+    cx: &Context,
+    key: String,
+    duration: Duration,
+) -> Result<(), Error> {
+    let Some(recorder) = cx.recorder() else {
+        cx.sleep(duration).await;
+        return Ok(());
+    };
+    let now = millis(cx.host().now());
+    let deadline = match recorder.replay(&key) {
+        Some(entry) if entry.kind == CheckpointKind::Deadline => {
+            let bytes: [u8; 8] = entry.payload[..].try_into().map_err(|_| {
+                Error::runtime(format!(
+                    "timer `{key}` of execution `{}` holds {} bytes, not an 8-byte deadline",
+                    cx.execution_id(),
+                    entry.payload.len()
+                ))
+            })?;
+            u64::from_le_bytes(bytes)
+        }
+        Some(entry) => {
+            return Err(Error::runtime(format!(
+                "timer `{key}` of execution `{}` holds a {:?}; was the workflow changed?",
+                cx.execution_id(),
+                entry.kind
+            )));
+        }
+        None => {
+            let deadline =
+                now.saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+            recorder
+                .record(vec![(
+                    key,
+                    CheckpointKind::Deadline,
+                    deadline.to_le_bytes().to_vec(),
+                )])
+                .await?;
+            deadline
+        }
+    };
+    let remaining = Duration::from_millis(deadline.saturating_sub(now));
+    if !remaining.is_zero() {
+        cx.sleep(remaining).await;
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,345 @@
+//! [`Journal`]: the checkpoints of one execution, as replay sees them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::store::{Checkpoint, CheckpointKind};
+
+/// CRC-32 (IEEE) of a payload, as stored beside it.
+pub fn checksum(payload: &[u8]) -> u32 {
+    crc32fast::hash(payload)
+}
+
+/// A checkpoint as replay uses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// What the payload is.
+    pub kind: CheckpointKind,
+    /// The payload.
+    pub payload: Arc<[u8]>,
+}
+
+/// What [`Journal::record`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// A new checkpoint: write it to the store.
+    New,
+    /// The same checkpoint is already recorded: nothing to write.
+    Unchanged,
+}
+
+/// Why a journal cannot be replayed or extended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// A stored payload does not match its checksum, or its kind makes no sense.
+    #[error("checkpoint `{key}` of execution `{execution}` is corrupt: {detail}")]
+    Corrupt {
+        /// The execution.
+        execution: String,
+        /// The checkpoint key.
+        key: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A key already holds a different checkpoint.
+    #[error(
+        "checkpoint `{key}` of execution `{execution}` already holds a different {existing:?}; it is never overwritten"
+    )]
+    Conflict {
+        /// The execution.
+        execution: String,
+        /// The checkpoint key.
+        key: String,
+        /// The kind of the checkpoint already there.
+        existing: CheckpointKind,
+    },
+    /// The workflow's structure differs from the one the execution was started with.
+    #[error(
+        "execution `{execution}` was started with workflow `{workflow}` v{stored_version} \
+         (fingerprint {stored}), but is being resumed with v{current_version} (fingerprint \
+         {current}); resume with the workflow it was started with, or allow changed workflows"
+    )]
+    FingerprintMismatch {
+        /// The execution.
+        execution: String,
+        /// The workflow name.
+        workflow: String,
+        /// The version the execution was started with.
+        stored_version: u32,
+        /// The fingerprint it was started with.
+        stored: String,
+        /// The version it is being resumed with.
+        current_version: u32,
+        /// The fingerprint of that version.
+        current: String,
+    },
+}
+
+/// The checkpoints of one execution, keyed for replay.
+#[derive(Debug, Default)]
+pub struct Journal {
+    execution: String,
+    entries: HashMap<String, Entry>,
+}
+
+impl Journal {
+    /// The journal of a new execution: nothing to replay.
+    pub fn empty(execution: impl Into<String>) -> Self {
+        Journal {
+            execution: execution.into(),
+            entries: HashMap::new(),
+        }
+    }
+
+    /// The journal of an execution from its stored checkpoints, in `seq` order.
+    ///
+    /// Failures and deadlines recorded before a redrive at the redriven address, or
+    /// below it (its attempts `#n`, timers `~…`, and map items or branches `/…`), are
+    /// set aside, so the redriven step runs again with a fresh retry budget; everything
+    /// else is kept.
+    ///
+    /// # Errors
+    ///
+    /// [`ReplayError::Corrupt`] naming the execution and key of the first checkpoint
+    /// whose payload does not match its checksum.
+    pub fn load(
+        execution: impl Into<String>,
+        checkpoints: Vec<Checkpoint>,
+    ) -> Result<Self, ReplayError> {
+        let execution = execution.into();
+        let mut entries: HashMap<String, Entry> = HashMap::with_capacity(checkpoints.len());
+        for checkpoint in checkpoints {
+            if checksum(&checkpoint.payload) != checkpoint.checksum {
+                return Err(ReplayError::Corrupt {
+                    execution,
+                    key: checkpoint.key,
+                    detail: format!(
+                        "its {} payload bytes do not match their checksum",
+                        checkpoint.payload.len()
+                    ),
+                });
+            }
+            if checkpoint.kind == CheckpointKind::Redrive {
+                let address = checkpoint.key.as_str();
+                entries.retain(|key, entry| {
+                    let below = key == address
+                        || key
+                            .strip_prefix(address)
+                            .is_some_and(|rest| rest.starts_with(['#', '~', '/']));
+                    !(below
+                        && matches!(
+                            entry.kind,
+                            CheckpointKind::Failure | CheckpointKind::Deadline
+                        ))
+                });
+                continue;
+            }
+            entries.insert(
+                checkpoint.key,
+                Entry {
+                    kind: checkpoint.kind,
+                    payload: checkpoint.payload.into(),
+                },
+            );
+        }
+        Ok(Journal { execution, entries })
+    }
+
+    /// The execution this journal belongs to.
+    pub fn execution(&self) -> &str {
+        &self.execution
+    }
+
+    /// The checkpoint at `key`, if it is to be replayed.
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    /// How many checkpoints are to be replayed.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there is nothing to replay.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Records a checkpoint about to be written.
+    ///
+    /// # Errors
+    ///
+    /// [`ReplayError::Conflict`] when `key` already holds another checkpoint: a
+    /// committed checkpoint is never overwritten.
+    pub fn record(
+        &mut self,
+        key: &str,
+        kind: CheckpointKind,
+        payload: &[u8],
+    ) -> Result<Recorded, ReplayError> {
+        match self.entries.get(key) {
+            Some(entry) if entry.kind == kind && *entry.payload == *payload => {
+                Ok(Recorded::Unchanged)
+            }
+            Some(entry) => Err(ReplayError::Conflict {
+                execution: self.execution.clone(),
+                key: key.to_owned(),
+                existing: entry.kind,
+            }),
+            None => {
+                self.entries.insert(
+                    key.to_owned(),
+                    Entry {
+                        kind,
+                        payload: payload.into(),
+                    },
+                );
+                Ok(Recorded::New)
+            }
+        }
+    }
+
+    /// Sets aside the failures and deadlines at `address` and below it, as a redrive
+    /// does (see [`load`](Self::load)).
+    pub fn redrive(&mut self, address: &str) {
+        let redrive = Checkpoint {
+            seq: 0,
+            key: address.to_owned(),
+            kind: CheckpointKind::Redrive,
+            payload: Vec::new(),
+            checksum: checksum(&[]),
+        };
+        let current = std::mem::take(&mut self.entries);
+        let mut checkpoints: Vec<Checkpoint> = current
+            .into_iter()
+            .map(|(key, entry)| Checkpoint {
+                seq: 0,
+                checksum: checksum(&entry.payload),
+                key,
+                kind: entry.kind,
+                payload: entry.payload.to_vec(),
+            })
+            .collect();
+        checkpoints.push(redrive);
+        let execution = std::mem::take(&mut self.execution);
+        *self = Journal::load(execution, checkpoints).expect("checksums were just computed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checkpoint with a correct checksum.
+    fn cp(key: &str, kind: CheckpointKind, payload: &[u8]) -> Checkpoint {
+        Checkpoint {
+            seq: 0,
+            key: key.to_owned(),
+            kind,
+            payload: payload.to_vec(),
+            checksum: checksum(payload),
+        }
+    }
+
+    #[test]
+    fn checksum_is_crc32_ieee() {
+        assert_eq!(checksum(b"123456789"), 0xCBF4_3926);
+        assert_eq!(checksum(b""), 0);
+    }
+
+    /// Journal: `0.a` output, `1.b#1` failure, `1.b#1~delay` deadline, `1.b#2` output.
+    #[test]
+    fn replays_outputs_failures_and_deadlines() {
+        let journal = Journal::load(
+            "e1",
+            vec![
+                cp("0.a", CheckpointKind::Output, b"A"),
+                cp("1.b#1", CheckpointKind::Failure, b"E"),
+                cp("1.b#1~delay", CheckpointKind::Deadline, &7u64.to_le_bytes()),
+                cp("1.b#2", CheckpointKind::Output, b"B"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(journal.len(), 4);
+        assert_eq!(&*journal.get("0.a").unwrap().payload, b"A");
+        assert_eq!(journal.get("1.b#1").unwrap().kind, CheckpointKind::Failure);
+        assert!(journal.get("2.c").is_none());
+    }
+
+    #[test]
+    fn a_flipped_bit_is_caught_by_the_checksum() {
+        let mut bad = cp("0.a", CheckpointKind::Output, b"payload");
+        bad.payload[3] ^= 0x10;
+        let err = Journal::load("order-7", vec![bad]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "checkpoint `0.a` of execution `order-7` is corrupt: its 7 payload bytes do not match their checksum"
+        );
+    }
+
+    #[test]
+    fn a_truncated_payload_is_caught_by_the_checksum() {
+        let mut bad = cp("0.a", CheckpointKind::Output, b"payload");
+        bad.payload.truncate(3);
+        assert!(matches!(
+            Journal::load("e", vec![bad]),
+            Err(ReplayError::Corrupt { .. })
+        ));
+    }
+
+    /// Journal: `0.a` ok, `1.b#1` and `1.b#2` failed, `1.b#1~delay` deadline, redrive of
+    /// `1.b`, then `1.b#1` ok again. `1.bc#1` failed is a different step and stays.
+    #[test]
+    fn a_redrive_sets_aside_failures_and_deadlines_at_and_below_its_address() {
+        let journal = Journal::load(
+            "e",
+            vec![
+                cp("0.a", CheckpointKind::Output, b"A"),
+                cp("1.b#1", CheckpointKind::Failure, b"E1"),
+                cp("1.b#1~delay", CheckpointKind::Deadline, &[0; 8]),
+                cp("1.b#2", CheckpointKind::Failure, b"E2"),
+                cp("1.bc#1", CheckpointKind::Failure, b"E3"),
+                cp("1.b", CheckpointKind::Redrive, b""),
+            ],
+        )
+        .unwrap();
+        let mut keys: Vec<_> = journal.entries.keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["0.a", "1.bc#1"]);
+    }
+
+    #[test]
+    fn identical_rewrites_are_unchanged_and_different_bytes_are_refused() {
+        let mut journal =
+            Journal::load("e", vec![cp("0.a", CheckpointKind::Output, b"A")]).unwrap();
+        assert_eq!(
+            journal.record("0.a", CheckpointKind::Output, b"A"),
+            Ok(Recorded::Unchanged)
+        );
+        assert_eq!(
+            journal.record("1.b", CheckpointKind::Output, b"B"),
+            Ok(Recorded::New)
+        );
+        let err = journal
+            .record("0.a", CheckpointKind::Output, b"other")
+            .unwrap_err();
+        assert!(matches!(err, ReplayError::Conflict { ref key, .. } if key == "0.a"));
+        assert_eq!(&*journal.get("0.a").unwrap().payload, b"A");
+    }
+
+    #[test]
+    fn redrive_in_memory_matches_redrive_on_load() {
+        let mut journal = Journal::load(
+            "e",
+            vec![
+                cp("0.a", CheckpointKind::Output, b"A"),
+                cp("1.b#1", CheckpointKind::Failure, b"E"),
+            ],
+        )
+        .unwrap();
+        journal.redrive("1.b");
+        assert!(journal.get("1.b#1").is_none());
+        assert!(journal.get("0.a").is_some());
+    }
+}
