@@ -6,11 +6,11 @@
 //! are reported here.
 
 use proc_macro2::TokenStream;
-use quote::ToTokens;
+use quote::{ToTokens, quote};
 use syn::ext::IdentExt as _;
 use syn::parse::Parser as _;
 use syn::punctuated::Punctuated;
-use syn::{Expr, FnArg, Item, ItemFn, Lit, LitStr, Meta, PatType, Receiver, ReturnType, Token, Type};
+use syn::{Expr, FnArg, Item, ItemFn, Lit, Meta, PatType, Receiver, ReturnType, Token, Type};
 
 use crate::ctxt::Ctxt;
 
@@ -93,7 +93,11 @@ impl Step {
                 Type::Tuple(tuple) if tuple.elems.is_empty() => Output::Unit,
                 Type::Path(path)
                     if path.qself.is_none()
-                        && path.path.segments.last().is_some_and(|s| s.ident == "Result") =>
+                        && path
+                            .path
+                            .segments
+                            .last()
+                            .is_some_and(|s| s.ident == "Result") =>
                 {
                     Output::Fallible((**ty).clone())
                 }
@@ -147,7 +151,8 @@ fn parse_args(cx: &Ctxt, args: TokenStream) -> Option<String> {
             return None;
         }
     };
-    let mut name: Option<(LitStr, Option<String>)> = None;
+    let mut name = None;
+    let mut seen_name = false;
     for meta in metas {
         match &meta {
             Meta::NameValue(nv) if nv.path.is_ident("name") => {
@@ -158,16 +163,16 @@ fn parse_args(cx: &Ctxt, args: TokenStream) -> Option<String> {
                     cx.error_spanned_by(&nv.value, "expected a string literal: `name = \"...\"`");
                     continue;
                 };
-                if name.is_some() {
+                if seen_name {
                     cx.error_spanned_by(&meta, "duplicate #[step] argument `name`");
                     continue;
                 }
+                seen_name = true;
                 let value = lit.value();
                 if value.trim().is_empty() {
                     cx.error_spanned_by(lit, "a step name cannot be empty");
-                    name = Some((lit.clone(), None));
                 } else {
-                    name = Some((lit.clone(), Some(value)));
+                    name = Some(value);
                 }
             }
             Meta::Path(path) | Meta::List(syn::MetaList { path, .. }) if path.is_ident("name") => {
@@ -183,7 +188,7 @@ fn parse_args(cx: &Ctxt, args: TokenStream) -> Option<String> {
             }
         }
     }
-    name.and_then(|(_, value)| value)
+    name
 }
 
 /// How `ty` takes a `StepContext`, or `None` when it is not one.
@@ -225,18 +230,20 @@ pub(crate) fn ungroup(mut ty: &Type) -> &Type {
 /// The tokens to point at when `#[step]` sits on an item that is not a function: its
 /// keyword and name where it has them, so the error is not the whole item.
 fn item_head(item: &Item) -> TokenStream {
-    let mut head = TokenStream::new();
     match item {
-        Item::Struct(i) => (i.struct_token, &i.ident).to_tokens(&mut head),
-        Item::Enum(i) => (i.enum_token, &i.ident).to_tokens(&mut head),
-        Item::Union(i) => (i.union_token, &i.ident).to_tokens(&mut head),
-        Item::Trait(i) => (i.trait_token, &i.ident).to_tokens(&mut head),
-        Item::Mod(i) => (i.mod_token, &i.ident).to_tokens(&mut head),
-        Item::Const(i) => (i.const_token, &i.ident).to_tokens(&mut head),
-        Item::Static(i) => (i.static_token, &i.ident).to_tokens(&mut head),
-        Item::Type(i) => (i.type_token, &i.ident).to_tokens(&mut head),
-        Item::Impl(i) => (i.impl_token, &i.self_ty).to_tokens(&mut head),
-        other => other.to_tokens(&mut head),
+        Item::Struct(i) => head(i.struct_token, &i.ident),
+        Item::Enum(i) => head(i.enum_token, &i.ident),
+        Item::Union(i) => head(i.union_token, &i.ident),
+        Item::Trait(i) => head(i.trait_token, &i.ident),
+        Item::Mod(i) => head(i.mod_token, &i.ident),
+        Item::Const(i) => head(i.const_token, &i.ident),
+        Item::Static(i) => head(i.static_token, &i.ident),
+        Item::Type(i) => head(i.type_token, &i.ident),
+        Item::Impl(i) => head(i.impl_token, &i.self_ty),
+        other => other.to_token_stream(),
     }
-    head
+}
+
+fn head(keyword: impl ToTokens, name: impl ToTokens) -> TokenStream {
+    quote!(#keyword #name)
 }

@@ -1,183 +1,248 @@
-//! Generating the step: a unit struct named after the function, the function as its
-//! `call` method, and `Step` (plus `SyncStep` for a plain `fn`) impls.
+//! Generates the unit struct, its `call` function and its `Step` (and `SyncStep`) impls
+//! from a checked [`Step`].
+//!
+//! Every path goes through `::waypost::__private`, so the expansion works whatever the
+//! user imported, and the trait impls sit in `const _: () = { ... };` so that they add no
+//! names to the user's module.
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
-use syn::{Attribute, ReturnType};
+use proc_macro2::{Ident, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned as _;
+use syn::{AttrStyle, Attribute, parse_quote};
 
-use crate::ast::{self, StepFn};
+use crate::ast::{Output, Step};
+use crate::check;
+use crate::ctxt::Ctxt;
 
-/// Expands `#[step(args)] item`; on error, the errors plus the item unchanged, so that
-/// IDEs keep working on the function.
-pub(crate) fn step(args: TokenStream, item: &TokenStream) -> TokenStream {
-    match ast::parse(args, item.clone()) {
+/// The whole `#[step]` attribute: parse, check, generate. On any mistake, the function
+/// as written followed by one `compile_error!` per mistake, so that IDEs still see it.
+pub(crate) fn step(args: TokenStream, item: TokenStream) -> TokenStream {
+    match parse(args, item.clone()) {
         Ok(step) => expand(&step),
-        Err(error) => {
-            let errors = error.to_compile_error();
-            quote!(#errors #item)
+        Err(errors) => {
+            let mut out = item;
+            out.extend(errors.into_compile_error());
+            out
         }
     }
 }
 
-fn expand(step: &StepFn) -> TokenStream {
-    let item = &step.item;
-    let vis = &item.vis;
-    let ident = &item.sig.ident;
-    let name = &step.name;
-    let is_async = item.sig.asyncness.is_some();
+/// Parses and checks, collecting every mistake into one error.
+pub(crate) fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Step> {
+    let cx = Ctxt::new();
+    let step = Step::from_ast(&cx, args, item);
+    if let Some(step) = &step {
+        check::check(&cx, step);
+    }
+    cx.check()?;
+    Ok(step.expect("a step that failed to parse recorded an error"))
+}
 
-    let (docs, cfgs, other_attrs) = split_attrs(&item.attrs);
-    let struct_doc = if docs.is_empty() {
+/// The expansion of a checked step.
+fn expand(step: &Step) -> TokenStream {
+    let func = &step.func;
+    let ident = &func.sig.ident;
+    let vis = &func.vis;
+    let name = &step.name;
+
+    let (cfgs, docs, rest) = split_attrs(&func.attrs);
+    let docs = if docs.is_empty() {
         let line = format!(" The `{name}` step.");
         quote!(#[doc = #line])
     } else {
         quote!(#(#docs)*)
     };
 
-    let mut call_fn = item.clone();
-    call_fn.attrs = other_attrs;
-    call_fn.sig.ident = format_ident!("call");
-    call_fn.vis = vis.clone();
+    // The function as written, renamed `call`; `ItemFn` prints inner attributes
+    // (`#![allow(..)]`) inside the body.
+    let mut call_fn = func.clone();
+    call_fn.sig.ident = Ident::new("call", ident.span());
+    call_fn.attrs = vec![
+        parse_quote! {
+            /// Calls the function directly, outside any workflow (no checkpoint, no retry).
+        },
+        parse_quote! {
+            #[allow(
+                clippy::needless_pass_by_value,
+                reason = "a step's input is owned: it comes from the previous step or a checkpoint"
+            )]
+        },
+    ];
+    // The user's attributes last, so that their lint levels win over ours.
+    call_fn.attrs.extend(rest.into_iter().cloned());
 
-    let input_ty = step
-        .input
-        .as_ref()
-        .map_or_else(|| quote!(()), |(_, ty)| quote!(#ty));
-    let output_ty = match &item.sig.output {
-        ReturnType::Default => quote!(()),
-        ReturnType::Type(_, ty) if step.fallible => {
-            quote!(<#ty as ::waypost::__private::StepResult>::Ok)
+    let input_ty = match step.input() {
+        Some(input) => input.ty.to_token_stream(),
+        None => quote!(()),
+    };
+    let output_ty = match &step.output {
+        Output::Unit => quote!(()),
+        Output::Value(ty) => ty.to_token_stream(),
+        // Spanned at the return type, so that a `Result` that is not
+        // `core::result::Result` is reported there.
+        Output::Fallible(ty) => {
+            quote_spanned!(ty.span()=> <#ty as ::waypost::__private::StepResult>::Ok)
         }
-        ReturnType::Type(_, ty) => quote!(#ty),
     };
 
-    let cx = format_ident!("__waypost_cx");
-    let input = format_ident!("__waypost_input");
-    let mut call_args = Vec::new();
-    if step.takes_context {
-        // The async closure owns its context; `call_sync` borrows one.
-        call_args.push(if is_async { quote!(&#cx) } else { quote!(#cx) });
-    }
-    if step.input.is_some() {
-        call_args.push(quote!(#input));
-    }
-    let call = if is_async {
-        quote!(#ident::call(#(#call_args),*).await)
+    let trait_impls = if step.is_async() {
+        async_impl(step, &input_ty, &output_ty)
     } else {
-        quote!(#ident::call(#(#call_args),*))
-    };
-    let convert = if step.fallible {
-        quote! {
-            match #call {
-                ::core::result::Result::Ok(output) => ::core::result::Result::Ok(output),
-                ::core::result::Result::Err(error) => ::core::result::Result::Err({
-                    #[allow(unused_imports)]
-                    use ::waypost::__private::{ViaInto as _, ViaNamed as _};
-                    (&&::waypost::__private::ErrWrap::new(error)).__into_error()
-                }),
-            }
-        }
-    } else {
-        quote!(::core::result::Result::Ok(#call))
-    };
-
-    let step_impls = if is_async {
-        quote! {
-            impl ::waypost::__private::Step for #ident {
-                type Input = #input_ty;
-                type Output = #output_ty;
-
-                fn name(&self) -> &str {
-                    #name
-                }
-
-                fn run(
-                    &self,
-                    cx: &::waypost::__private::Context,
-                    input: Self::Input,
-                ) -> impl ::core::future::Future<
-                    Output = ::core::result::Result<Self::Output, ::waypost::__private::Error>,
-                > + ::core::marker::Send {
-                    ::waypost::__private::run_task(
-                        cx,
-                        #name,
-                        input,
-                        #[allow(unused_variables)]
-                        |#cx: ::waypost::__private::StepContext, #input: #input_ty| async move { #convert },
-                    )
-                }
-            }
-        }
-    } else {
-        quote! {
-            impl ::waypost::__private::SyncStep for #ident {
-                #[allow(unused_variables)]
-                fn call_sync(
-                    &self,
-                    #cx: &::waypost::__private::StepContext,
-                    #input: Self::Input,
-                ) -> ::core::result::Result<Self::Output, ::waypost::__private::Error> {
-                    #convert
-                }
-            }
-
-            impl ::waypost::__private::Step for #ident {
-                type Input = #input_ty;
-                type Output = #output_ty;
-
-                fn name(&self) -> &str {
-                    #name
-                }
-
-                fn run(
-                    &self,
-                    cx: &::waypost::__private::Context,
-                    input: Self::Input,
-                ) -> impl ::core::future::Future<
-                    Output = ::core::result::Result<Self::Output, ::waypost::__private::Error>,
-                > + ::core::marker::Send {
-                    ::waypost::__private::run_sync_task(self, cx, input)
-                }
-            }
-        }
+        sync_impls(step, &input_ty, &output_ty)
     };
 
     quote! {
-        #struct_doc
         #(#cfgs)*
+        #docs
         #[allow(non_camel_case_types)]
-        #[derive(Clone, Copy, Debug, Default)]
+        #[derive(
+            ::core::clone::Clone,
+            ::core::marker::Copy,
+            ::core::fmt::Debug,
+            ::core::default::Default,
+        )]
         #vis struct #ident;
 
         #(#cfgs)*
         impl #ident {
-            /// Calls the function directly, outside any workflow (no checkpoint, no retry).
-            // A step owns its input by design (it comes from a checkpoint or a previous step).
-            #[allow(clippy::needless_pass_by_value)]
             #call_fn
         }
 
         #(#cfgs)*
         const _: () = {
-            #step_impls
+            #trait_impls
         };
     }
 }
 
-/// Splits attributes into docs (for the struct), `cfg`s (for every item) and the rest
-/// (for the `call` function).
-fn split_attrs(attrs: &[Attribute]) -> (Vec<&Attribute>, Vec<&Attribute>, Vec<Attribute>) {
-    let mut docs = Vec::new();
-    let mut cfgs = Vec::new();
-    let mut rest = Vec::new();
-    for attr in attrs {
-        if attr.path().is_ident("doc") {
-            docs.push(attr);
-        } else if attr.path().is_ident("cfg") {
-            cfgs.push(attr);
-        } else {
-            rest.push(attr.clone());
+/// `Step` for an `async fn`: runs the function as a task.
+fn async_impl(step: &Step, input_ty: &TokenStream, output_ty: &TokenStream) -> TokenStream {
+    let ident = &step.func.sig.ident;
+    let name = &step.name;
+    // A context that the function does not take is not bound, and neither is the `()`
+    // input of a function without input, so that nothing is unused.
+    let (cx_param, cx_arg) = match step.context() {
+        Some(_) => (quote!(__waypost_cx), quote!(&__waypost_cx,)),
+        None => (quote!(_), quote!()),
+    };
+    let (input_param, input_arg) = match step.input() {
+        Some(_) => (quote!(__waypost_input), quote!(__waypost_input)),
+        None => (quote!(_), quote!()),
+    };
+    let body = wrap_output(step, &quote!(#ident::call(#cx_arg #input_arg).await));
+    quote! {
+        impl ::waypost::__private::Step for #ident {
+            type Input = #input_ty;
+            type Output = #output_ty;
+
+            fn name(&self) -> &str {
+                #name
+            }
+
+            fn run(
+                &self,
+                __waypost_cx: &::waypost::__private::Context,
+                __waypost_input: Self::Input,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<Self::Output, ::waypost::__private::Error>,
+            > + ::core::marker::Send {
+                ::waypost::__private::run_task(
+                    __waypost_cx,
+                    #name,
+                    __waypost_input,
+                    move |#cx_param: ::waypost::__private::StepContext, #input_param: Self::Input| async move {
+                        #body
+                    },
+                )
+            }
         }
     }
-    (docs, cfgs, rest)
+}
+
+/// `SyncStep` and `Step` for a plain `fn`: the function is called on the calling thread,
+/// which lets `par_map` run it on the CPU pool.
+fn sync_impls(step: &Step, input_ty: &TokenStream, output_ty: &TokenStream) -> TokenStream {
+    let ident = &step.func.sig.ident;
+    let name = &step.name;
+    let (cx_param, cx_arg) = match step.context() {
+        Some(_) => (quote!(__waypost_cx), quote!(__waypost_cx,)),
+        None => (quote!(_), quote!()),
+    };
+    let (input_param, input_arg) = match step.input() {
+        Some(_) => (quote!(__waypost_input), quote!(__waypost_input)),
+        None => (quote!(_), quote!()),
+    };
+    let body = wrap_output(step, &quote!(#ident::call(#cx_arg #input_arg)));
+    quote! {
+        impl ::waypost::__private::SyncStep for #ident {
+            fn call_sync(
+                &self,
+                #cx_param: &::waypost::__private::StepContext,
+                #input_param: Self::Input,
+            ) -> ::core::result::Result<Self::Output, ::waypost::__private::Error> {
+                #body
+            }
+        }
+
+        impl ::waypost::__private::Step for #ident {
+            type Input = #input_ty;
+            type Output = #output_ty;
+
+            fn name(&self) -> &str {
+                #name
+            }
+
+            fn run(
+                &self,
+                __waypost_cx: &::waypost::__private::Context,
+                __waypost_input: Self::Input,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<Self::Output, ::waypost::__private::Error>,
+            > + ::core::marker::Send {
+                ::waypost::__private::run_sync_task(self, __waypost_cx, __waypost_input)
+            }
+        }
+    }
+}
+
+/// Statements turning the value of `call` (the function's return value) into
+/// `Result<Output, Error>`.
+fn wrap_output(step: &Step, call: &TokenStream) -> TokenStream {
+    match &step.output {
+        // Not `Ok(call)`: clippy's `unit_arg` would fire in the user's crate.
+        Output::Unit => quote! {
+            #call;
+            ::core::result::Result::Ok(())
+        },
+        Output::Value(_) => quote!(::core::result::Result::Ok(#call)),
+        // The autoref trick picks `NamedError` (keeps the error's name) over
+        // `Into<Error>`; spanned at the return type, where a missing conversion is
+        // reported.
+        Output::Fallible(ty) => quote_spanned! {ty.span()=>
+            ::core::result::Result::map_err(#call, |__waypost_err| {
+                #[allow(unused_imports)]
+                use ::waypost::__private::{ViaInto as _, ViaNamed as _};
+                (&&::waypost::__private::ErrWrap::new(__waypost_err)).__into_error()
+            })
+        },
+    }
+}
+
+/// Splits the function's attributes: outer `#[cfg]`s go on every generated item, outer
+/// docs on the struct, the rest (`#[allow]`, `#[inline]`, inner attributes) on `call`.
+fn split_attrs(attrs: &[Attribute]) -> (Vec<&Attribute>, Vec<&Attribute>, Vec<&Attribute>) {
+    let mut cfgs = Vec::new();
+    let mut docs = Vec::new();
+    let mut rest = Vec::new();
+    for attr in attrs {
+        let outer = matches!(attr.style, AttrStyle::Outer);
+        if outer && attr.path().is_ident("cfg") {
+            cfgs.push(attr);
+        } else if outer && attr.path().is_ident("doc") {
+            docs.push(attr);
+        } else {
+            rest.push(attr);
+        }
+    }
+    (cfgs, docs, rest)
 }

@@ -1,26 +1,83 @@
-//! The `#[step]` attribute of [waypost]: turns a function into a typed step.
+//! The `#[step]` attribute of [waypost](https://docs.rs/waypost): turns a Rust function
+//! into a typed step.
+//!
+//! Use it through the facade, `use waypost::prelude::*;` (feature `macros`, on by
+//! default); this crate's expansion names everything through `::waypost::__private`, so
+//! it works only in a crate that depends on `waypost`.
+//!
+//! # What `#[step]` generates
+//!
+//! For a function `name`, `#[step]` generates:
+//!
+//! - a unit struct `name` with the function's visibility, doc comment and `#[cfg]`s
+//!   (`Clone`, `Copy`, `Debug`, `Default`): the step value you pass to combinators;
+//! - `name::call`, the function as written (same signature, body and other attributes),
+//!   to call it directly, outside any workflow;
+//! - `impl Step for name`, with `Input` the argument's type (`()` without one) and
+//!   `Output` the return type, or the `Ok` type of a `Result`; the step name is the
+//!   function's name, or the `name = "..."` argument;
+//! - for a plain (non-`async`) `fn`, also `impl SyncStep for name`, so that `par_map`
+//!   can run it on the CPU pool.
+//!
+//! A function returning a type whose last path segment is `Result` (`Result<T, E>`,
+//! `anyhow::Result<T>`, `waypost::Result<T>`) is fallible: its error becomes a waypost
+//! `Error`, keeping its name when `E` implements `NamedError`, through `Into<Error>`
+//! otherwise. Any other return type is the output of a step that never fails.
 //!
 //! ```text
-//! #[step]                      // or #[step(name = "charge-card")]
-//! async fn charge(order: Order) -> Result<Receipt, PaymentError> { .. }
+//! /// Validates an order.
+//! #[step]
+//! pub async fn validate(order: Order) -> Result<Order, PaymentError> { ... }
+//!
+//! // expands to, in short:
+//!
+//! /// Validates an order.
+//! pub struct validate;
+//!
+//! impl validate {
+//!     /// Calls the function directly, outside any workflow (no checkpoint, no retry).
+//!     pub async fn call(order: Order) -> Result<Order, PaymentError> { ... }
+//! }
+//!
+//! impl Step for validate {
+//!     type Input = Order;
+//!     type Output = Order;
+//!     fn name(&self) -> &str { "validate" }
+//!     fn run(&self, cx: &Context, input: Order) -> impl Future<Output = Result<Order, Error>> + Send {
+//!         // runs `validate::call(input)` as a task at `cx`, turning a panic or a
+//!         // `PaymentError` into an `Error`
+//!     }
+//! }
 //! ```
 //!
-//! becomes a unit struct `charge` (with the function's visibility and docs) that
-//! implements `waypost::Step<Input = Order, Output = Receipt>`; the function itself
-//! stays callable as `charge::call(order)`. A plain `fn` also implements
-//! `waypost::SyncStep`, so it can run in `par_map`. An optional first argument
-//! `cx: &StepContext` receives the step's context. Use it through the `waypost` facade,
-//! which re-exports it.
+//! # Accepted functions
 //!
-//! [waypost]: https://docs.rs/waypost
+//! A free `fn` or `async fn`, without generic parameters, taking:
+//!
+//! - nothing: `fn tick()`, a step whose input is `()`;
+//! - one input, with any pattern: `fn add((a, b): (u32, u32)) -> u32`;
+//! - a first argument `cx: &StepContext` (any path ending in `StepContext`), before the
+//!   input or alone: `async fn charge(cx: &StepContext, cents: u64) -> String`.
+//!
+//! Everything else is a compile error, spanned at the offending token; all mistakes of
+//! a function are reported at once.
 
 mod ast;
+mod check;
+mod ctxt;
 mod expand;
+#[cfg(test)]
+mod tests;
 
-use proc_macro::TokenStream;
-
-/// Turns a function of one input into a step named after it. See the crate docs.
+/// Turns a function into a step named after it; `#[step(name = "...")]` names it
+/// otherwise.
+///
+/// See the [crate documentation](crate) for what it generates and which functions it
+/// accepts.
 #[proc_macro_attribute]
-pub fn step(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::step(args.into(), &item.into()).into()
+pub fn step(
+    args: proc_macro::TokenStream,
+    item: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
+    expand::step(args.into(), item.into()).into()
 }
