@@ -1,0 +1,113 @@
+//! How SQLite failures become [`StoreError`]s that say what and where.
+//!
+//! Code that talks to SQLite returns [`OpError`]: either a finished [`StoreError`]
+//! (not found, conflict, corrupt row, ...) or a raw `rusqlite::Error`. The raw ones are
+//! turned into store errors in one place, [`OpError::into_store_error`], which knows the
+//! file, the operation and when it started (for [`StoreError::Locked::waited`]).
+
+use std::time::Instant;
+
+use rusqlite::ErrorCode;
+use waypost_core::store::StoreError;
+
+/// A failure inside the SQLite store, before it is described for the caller.
+#[derive(Debug)]
+pub(super) enum OpError {
+    /// Already a store error.
+    Store(StoreError),
+    /// SQLite failed.
+    Sql(rusqlite::Error),
+}
+
+impl From<StoreError> for OpError {
+    fn from(err: StoreError) -> Self {
+        OpError::Store(err)
+    }
+}
+
+impl From<rusqlite::Error> for OpError {
+    fn from(err: rusqlite::Error) -> Self {
+        OpError::Sql(err)
+    }
+}
+
+impl OpError {
+    /// The store error for this failure of `doing` (such as "committing to execution
+    /// `x`") on the file at `path`, which started at `started`.
+    pub(super) fn into_store_error(
+        self,
+        path: &str,
+        started: Instant,
+        doing: impl FnOnce() -> String,
+    ) -> StoreError {
+        match self {
+            OpError::Store(err) => err,
+            OpError::Sql(err) => sql_error(&err, path, started, doing),
+        }
+    }
+}
+
+/// Maps a SQLite error: busy/locked to [`StoreError::Locked`], not-a-database to
+/// [`StoreError::NotAStore`], a damaged file to [`StoreError::Corrupt`], everything
+/// else (full disk included) to [`StoreError::Backend`].
+pub(super) fn sql_error(
+    err: &rusqlite::Error,
+    path: &str,
+    started: Instant,
+    doing: impl FnOnce() -> String,
+) -> StoreError {
+    let code = err.sqlite_error_code();
+    match code {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked {
+            path: path.to_owned(),
+            waited: started.elapsed(),
+        },
+        Some(ErrorCode::NotADatabase) => StoreError::NotAStore {
+            path: path.to_owned(),
+            reason: format!("SQLite cannot read it ({err})"),
+        },
+        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            detail: format!("`{path}` is damaged ({err}) while {}", doing()),
+        },
+        Some(ErrorCode::DiskFull) => StoreError::Backend {
+            doing: format!("{} in `{path}`", doing()),
+            message: "the disk or the database is full".to_owned(),
+        },
+        Some(ErrorCode::CannotOpen) => StoreError::Backend {
+            doing: format!("{} in `{path}`", doing()),
+            message: format!("cannot open the file ({err})"),
+        },
+        _ => StoreError::Backend {
+            doing: format!("{} in `{path}`", doing()),
+            message: err.to_string(),
+        },
+    }
+}
+
+/// A copy of `err`, for the other requests of a group that failed as a whole.
+/// `StoreError` is not `Clone` (it is not ours); the variants a whole group can fail
+/// with are copied exactly, anything else keeps its message.
+pub(super) fn duplicate(err: &StoreError) -> StoreError {
+    match err {
+        StoreError::Locked { path, waited } => StoreError::Locked {
+            path: path.clone(),
+            waited: *waited,
+        },
+        StoreError::Backend { doing, message } => StoreError::Backend {
+            doing: doing.clone(),
+            message: message.clone(),
+        },
+        StoreError::Corrupt { detail } => StoreError::Corrupt {
+            detail: detail.clone(),
+        },
+        StoreError::NotAStore { path, reason } => StoreError::NotAStore {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        StoreError::Closed => StoreError::Closed,
+        other => StoreError::Backend {
+            doing: "committing a group of writes".to_owned(),
+            message: other.to_string(),
+        },
+    }
+}

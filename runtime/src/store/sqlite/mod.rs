@@ -1,0 +1,455 @@
+//! [`SqliteStore`]: the embedded default store, one SQLite file in WAL mode.
+//!
+//! Layout of this module:
+//!
+//! - `mod.rs`: the handle, its options, opening a file, and the read path (one
+//!   read-only connection behind a mutex, used from `spawn_blocking`).
+//! - `schema.rs`: the tables, recognising a store file, migrations.
+//! - `writer.rs`: the writer thread that owns the only writing connection, and group
+//!   commit.
+//! - `rows.rs`: decoding rows into records without panicking on bad data.
+//! - `lease.rs`: lease rules and owner liveness, shared with [`MemoryStore`].
+//! - `error.rs`: SQLite errors into [`StoreError`]s that say what and where.
+//!
+//! The file can be read with the sqlite3 shell: tables `executions`, `checkpoints`
+//! (`seq` numbers an execution's checkpoints 1, 2, 3, … in commit order) and
+//! `leases`; payloads are blobs, errors are JSON text.
+//!
+//! [`MemoryStore`]: super::MemoryStore
+
+mod error;
+pub(crate) mod lease;
+mod rows;
+mod schema;
+mod writer;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+use waypost_core::store::{
+    Checkpoint, ExecutionRecord, ListFilter, NewExecution, Store, StoreError, StoreFuture, Write,
+};
+
+use self::error::OpError;
+use self::writer::Writer;
+
+/// How durable a commit is when its future resolves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Durability {
+    /// Every commit is fsynced before it resolves (`PRAGMA synchronous = FULL`): it
+    /// survives a process crash and a power loss. The default.
+    #[default]
+    Fsync,
+    /// Commits reach the operating system but are fsynced only at WAL checkpoints
+    /// (`PRAGMA synchronous = NORMAL`): they survive a process crash, the last ones may
+    /// be lost on a power loss or an OS crash. The file stays consistent either way.
+    Os,
+}
+
+/// How [`SqliteStore::open_with`] opens a store.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use waypost::{Durability, SqliteStoreOptions};
+///
+/// let options = SqliteStoreOptions {
+///     durability: Durability::Os,
+///     busy_timeout: Duration::from_millis(500),
+///     ..SqliteStoreOptions::default()
+/// };
+/// assert_eq!(options.max_batch, 512);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqliteStoreOptions {
+    /// How durable a commit is when it resolves. Default: [`Durability::Fsync`].
+    pub durability: Durability,
+    /// How long to wait for a lock another connection or process holds on the file
+    /// before failing with [`StoreError::Locked`]. Default: 5 s.
+    pub busy_timeout: Duration,
+    /// The most requests (commits, creates, lease calls) that one transaction groups;
+    /// `0` counts as `1`. Default: 512.
+    pub max_batch: usize,
+    /// A limit on the file's size, in database pages (4 KiB each by default), for tests
+    /// and quotas: writes past it fail like on a full disk. Applies to this handle only
+    /// and is never stored in the file. Default: `None` (SQLite's own limit).
+    pub max_page_count: Option<u32>,
+}
+
+impl Default for SqliteStoreOptions {
+    fn default() -> Self {
+        SqliteStoreOptions {
+            durability: Durability::Fsync,
+            busy_timeout: Duration::from_secs(5),
+            max_batch: 512,
+            max_page_count: None,
+        }
+    }
+}
+
+/// The embedded store: executions, checkpoints and leases in one SQLite file.
+///
+/// Cloning is cheap and shares the file's connections. Writes from every clone go to
+/// one writer thread that groups concurrent requests into one transaction (group
+/// commit), so many executions share each fsync. Reads use a separate read-only
+/// connection and see every commit that has resolved. Several stores (or processes)
+/// may open the same file; SQLite's locks keep them apart, and
+/// [`Store::acquire_lease`] keeps two of them from running one execution.
+///
+/// Dropping the last clone (or calling [`close`](Self::close)) finishes the queued
+/// writes, stops the writer thread and closes the file.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::store::{NewExecution, Store};
+/// use waypost::SqliteStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let store = SqliteStore::open(dir.path().join("waypost.db"))?;
+/// let new = NewExecution {
+///     id: "order-42".into(),
+///     workflow: "orders".into(),
+///     version: 1,
+///     fingerprint: "f".into(),
+///     codec: "json".into(),
+///     input: b"{}".to_vec(),
+///     graph: "{}".into(),
+///     created_ms: 1,
+/// };
+/// let (record, created) = store.create(new).await?;
+/// assert!(created);
+/// assert_eq!(store.execution("order-42").await?, record);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// `path` as text, for error messages.
+    display: String,
+    options: SqliteStoreOptions,
+    /// `None` once closed.
+    reader: Mutex<Option<Connection>>,
+    writer: Writer,
+}
+
+impl SqliteStore {
+    /// Opens the store at `path` with the default [`SqliteStoreOptions`], creating the
+    /// file if it does not exist.
+    ///
+    /// Blocks while it opens (and, for a new or older file, migrates) the file.
+    ///
+    /// # Errors
+    ///
+    /// See [`open_with`](Self::open_with).
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, SqliteStoreOptions::default())
+    }
+
+    /// Opens the store at `path` with `options`, creating the file if it does not exist
+    /// and bringing an older store to the current schema.
+    ///
+    /// Blocks while it opens (and, for a new or older file, migrates) the file. A file
+    /// that is refused is left unchanged.
+    ///
+    /// # Errors
+    ///
+    /// - [`StoreError::NotAStore`]: the file is not a SQLite database, or belongs to
+    ///   another application, or holds other tables and no store.
+    /// - [`StoreError::NewerSchema`]: the store was written by a newer waypost.
+    /// - [`StoreError::Locked`]: another process held the file locked for longer than
+    ///   `busy_timeout`.
+    /// - [`StoreError::Backend`]: the directory does not exist, the file cannot be
+    ///   opened or created, the disk is full, ...
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: SqliteStoreOptions,
+    ) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let display = path.display().to_string();
+        let started = Instant::now();
+        let fail = |doing: &str| {
+            let doing = doing.to_owned();
+            |err: OpError| err.into_store_error(&display, started, || doing)
+        };
+
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.is_dir()
+        {
+            return Err(StoreError::Backend {
+                doing: format!("opening the store `{display}`"),
+                message: format!("the directory `{}` does not exist", parent.display()),
+            });
+        }
+
+        // Opening creates an empty file at most; nothing is written before `inspect`
+        // has accepted the file.
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|err| fail("opening the store")(err.into()))?;
+        conn.busy_timeout(options.busy_timeout)
+            .map_err(|err| fail("opening the store")(err.into()))?;
+        // Two processes opening a new file at once contend for it while one of them
+        // creates it, and SQLite reports some of that contention (switching to WAL,
+        // reading a header being written) at once instead of waiting in the busy
+        // handler: retry the whole preparation until the busy timeout runs out.
+        loop {
+            let prepared =
+                prepare(&conn, &options, &display).map_err(|(doing, err)| fail(doing)(err));
+            match prepared {
+                Err(StoreError::Locked { .. }) if started.elapsed() < options.busy_timeout => {
+                    std::thread::sleep(Duration::from_millis(2 + fastrand::u64(..8)));
+                }
+                other => break other?,
+            }
+        }
+
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|reader| reader.busy_timeout(options.busy_timeout).map(|()| reader))
+        .map_err(|err| fail("opening the read connection")(err.into()))?;
+
+        let writer = Writer::spawn(conn, display.clone(), options.max_batch).map_err(|err| {
+            StoreError::Backend {
+                doing: format!("starting the writer thread of `{display}`"),
+                message: err.to_string(),
+            }
+        })?;
+
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                display,
+                options,
+                reader: Mutex::new(Some(reader)),
+                writer,
+            }),
+        })
+    }
+
+    /// The file of the store.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// How many write transactions this store has committed. With group commit, `n`
+    /// concurrent commits take fewer than `n` transactions; tests and benches read it.
+    pub fn transactions_committed(&self) -> u64 {
+        self.inner.writer.transactions_committed()
+    }
+
+    /// Runs SQLite's `PRAGMA integrity_check` on the file: `"ok"`, or the problems found,
+    /// one per line. Blocks while it reads the whole file.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Closed`] after [`close`](Self::close); [`StoreError::Locked`] or
+    /// [`StoreError::Backend`] when the file cannot be read.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        self.inner.read(
+            || "checking the integrity of the store".to_owned(),
+            |conn| {
+                let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+                let lines = stmt
+                    .query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(lines.join("\n"))
+            },
+        )
+    }
+
+    /// Closes the store for every clone: waits for the queued writes to commit, stops
+    /// the writer thread and closes the file. Every call after it, on any clone, fails
+    /// with [`StoreError::Closed`]. Dropping the last clone does the same.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Runs `f` on the read connection, on tokio's blocking pool when called inside a
+    /// tokio runtime (inline otherwise).
+    async fn read<T, F, D>(&self, doing: D, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, OpError> + Send + 'static,
+        D: FnOnce() -> String + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let job = move || inner.read(doing, f);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime
+                    .spawn_blocking(job)
+                    .await
+                    .map_err(|err| StoreError::Backend {
+                        doing: format!("reading from `{}`", self.inner.display),
+                        message: format!("the read task failed: {err}"),
+                    })?
+            }
+            Err(_) => job(),
+        }
+    }
+}
+
+impl Inner {
+    fn read<T>(
+        &self,
+        doing: impl FnOnce() -> String,
+        f: impl FnOnce(&Connection) -> Result<T, OpError>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = reader.as_ref().ok_or(StoreError::Closed)?;
+        f(conn).map_err(|err| err.into_store_error(&self.display, started, doing))
+    }
+
+    fn close(&self) {
+        // The reader first: the writer's connection, closed last, then checkpoints the
+        // WAL into the main file and removes it.
+        drop(
+            self.reader
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        self.writer.close();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks the file is a store (or empty), sets the writing connection up, and creates
+/// or migrates the schema. On failure, says what it was doing.
+fn prepare(
+    conn: &Connection,
+    options: &SqliteStoreOptions,
+    display: &str,
+) -> Result<(), (&'static str, OpError)> {
+    let found = schema::inspect(conn, display).map_err(|e| ("reading the store header", e))?;
+    configure_writer(conn, options, display).map_err(|e| ("configuring the store", e))?;
+    if schema::needs_migration(found) {
+        schema::migrate(conn, display)
+            .map_err(|e| ("creating or migrating the store schema", e))?;
+    }
+    Ok(())
+}
+
+/// Sets the writing connection up: WAL, durability, foreign keys, size limit.
+fn configure_writer(
+    conn: &Connection,
+    options: &SqliteStoreOptions,
+    display: &str,
+) -> Result<(), OpError> {
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend {
+            doing: format!("switching `{display}` to WAL mode"),
+            message: format!("SQLite kept journal mode `{mode}`"),
+        }
+        .into());
+    }
+    let synchronous = match options.durability {
+        Durability::Fsync => "FULL",
+        Durability::Os => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if let Some(pages) = options.max_page_count {
+        // Not persistent: it limits this connection, which is the only writer.
+        conn.pragma_update_and_check(None, "max_page_count", pages, |row| row.get::<_, i64>(0))?;
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn create(&self, new: NewExecution) -> StoreFuture<'_, (ExecutionRecord, bool)> {
+        Box::pin(self.inner.writer.call(writer::Create(new)))
+    }
+
+    fn execution<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ExecutionRecord> {
+        let id = id.to_owned();
+        let doing = {
+            let id = id.clone();
+            move || format!("reading execution `{id}`")
+        };
+        Box::pin(self.read(doing, move |conn| {
+            rows::load_execution(conn, &id)?.ok_or_else(|| StoreError::NotFound { id }.into())
+        }))
+    }
+
+    fn list<'a>(&'a self, filter: &'a ListFilter) -> StoreFuture<'a, Vec<ExecutionRecord>> {
+        let filter = filter.clone();
+        Box::pin(self.read(
+            || "listing executions".to_owned(),
+            move |conn| rows::list_executions(conn, &filter),
+        ))
+    }
+
+    fn checkpoints<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Checkpoint>> {
+        let id = id.to_owned();
+        let doing = {
+            let id = id.clone();
+            move || format!("reading the checkpoints of execution `{id}`")
+        };
+        Box::pin(self.read(doing, move |conn| {
+            rows::load_checkpoints(conn, &id)?.ok_or_else(|| StoreError::NotFound { id }.into())
+        }))
+    }
+
+    fn commit<'a>(&'a self, id: &'a str, writes: Vec<Write>) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.writer.call(writer::Commit {
+            id: id.to_owned(),
+            writes,
+        }))
+    }
+
+    fn acquire_lease<'a>(
+        &'a self,
+        id: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.writer.call(writer::AcquireLease {
+            id: id.to_owned(),
+            owner: owner.to_owned(),
+            ttl,
+        }))
+    }
+
+    fn release_lease<'a>(&'a self, id: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(self.inner.writer.call(writer::ReleaseLease {
+            id: id.to_owned(),
+            owner: owner.to_owned(),
+        }))
+    }
+}

@@ -1,0 +1,208 @@
+//! Reading executions and checkpoints out of their tables, for the read connection and
+//! for the writer (which returns the existing record from `create`).
+//!
+//! Decoding never panics: a value that does not fit its type (a status string that does
+//! not parse, a checkpoint kind out of range, a negative timestamp, a column of the
+//! wrong SQL type) is a [`StoreError::Corrupt`] naming the execution and the column.
+//! Such values can only come from outside waypost (the sqlite3 shell, a damaged file).
+
+use std::fmt;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, Row, ToSql};
+use waypost_core::error::Error;
+use waypost_core::store::{
+    Checkpoint, CheckpointKind, ExecutionRecord, ExecutionStatus, ListFilter, StoreError,
+};
+
+use super::error::OpError;
+
+/// The columns of `executions`, in the order [`execution`] reads them.
+const EXECUTION_COLUMNS: &str = "id, workflow, version, fingerprint, codec, status, input, \
+                                 output, error, graph, redrives, created_ms, updated_ms";
+
+/// The execution with this id, if any.
+pub(super) fn load_execution(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<ExecutionRecord>, OpError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?1"
+    ))?;
+    let mut rows = stmt.query([id])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(execution(row)?)),
+        None => Ok(None),
+    }
+}
+
+/// Whether an execution with this id exists.
+pub(super) fn execution_exists(conn: &Connection, id: &str) -> Result<bool, OpError> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM executions WHERE id = ?1")?;
+    Ok(stmt.exists([id])?)
+}
+
+/// The executions matching `filter`, newest first (by `created_ms`, then by id, both
+/// descending).
+pub(super) fn list_executions(
+    conn: &Connection,
+    filter: &ListFilter,
+) -> Result<Vec<ExecutionRecord>, OpError> {
+    let mut conditions = Vec::new();
+    let mut params: Vec<&dyn ToSql> = Vec::new();
+    let status = filter.status.map(ExecutionStatus::as_str);
+    if let Some(status) = &status {
+        conditions.push("status = ?");
+        params.push(status);
+    }
+    if let Some(workflow) = &filter.workflow {
+        conditions.push("workflow = ?");
+        params.push(workflow);
+    }
+    // SQLite reads a negative LIMIT as "no limit".
+    let limit = filter
+        .limit
+        .map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
+    params.push(&limit);
+
+    let mut sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions");
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql.push_str(" ORDER BY created_ms DESC, id DESC LIMIT ?");
+
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params.as_slice())?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next()? {
+        records.push(execution(row)?);
+    }
+    Ok(records)
+}
+
+/// Every checkpoint of the execution, in `seq` order; `None` when there is no such
+/// execution.
+pub(super) fn load_checkpoints(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<Vec<Checkpoint>>, OpError> {
+    // One read transaction, so the existence check and the rows are one snapshot.
+    let tx = conn.unchecked_transaction()?;
+    if !execution_exists(&tx, id)? {
+        return Ok(None);
+    }
+    let mut checkpoints = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT seq, key, kind, payload, checksum FROM checkpoints \
+             WHERE execution_id = ?1 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([id])?;
+        while let Some(row) = rows.next()? {
+            checkpoints.push(checkpoint(row, id)?);
+        }
+    }
+    tx.finish()?;
+    Ok(Some(checkpoints))
+}
+
+/// Decodes one row of [`EXECUTION_COLUMNS`].
+fn execution(row: &Row<'_>) -> Result<ExecutionRecord, StoreError> {
+    let id: String = row.get(0).map_err(|err| StoreError::Corrupt {
+        detail: format!("an execution has an unreadable id: {err}"),
+    })?;
+    let cell = Cell { row, id: &id };
+    let status_text: String = cell.get(5, "status")?;
+    let status = ExecutionStatus::parse(&status_text)
+        .ok_or_else(|| cell.corrupt("status", format!("`{status_text}` is not a status")))?;
+    let error = match cell.get::<Option<String>>(8, "error")? {
+        None => None,
+        Some(json) => Some(
+            serde_json::from_str::<Error>(&json)
+                .map_err(|err| cell.corrupt("error", format!("not an error as JSON: {err}")))?,
+        ),
+    };
+    Ok(ExecutionRecord {
+        workflow: cell.get(1, "workflow")?,
+        version: cell.int(2, "version")?,
+        fingerprint: cell.get(3, "fingerprint")?,
+        codec: cell.get(4, "codec")?,
+        status,
+        input: cell.blob(6, "input")?,
+        output: cell.opt_blob(7, "output")?,
+        error,
+        graph: cell.get(9, "graph")?,
+        redrives: cell.int(10, "redrives")?,
+        created_ms: cell.int(11, "created_ms")?,
+        updated_ms: cell.int(12, "updated_ms")?,
+        id,
+    })
+}
+
+/// Decodes one checkpoint row (`seq, key, kind, payload, checksum`) of execution `id`.
+fn checkpoint(row: &Row<'_>, id: &str) -> Result<Checkpoint, StoreError> {
+    let cell = Cell { row, id };
+    let key: String = cell.get(1, "key")?;
+    let at = |column: &str, what: String| StoreError::Corrupt {
+        detail: format!("checkpoint `{key}` of execution `{id}`: column `{column}` {what}"),
+    };
+    let code: i64 = cell.get(2, "kind")?;
+    let kind = u8::try_from(code)
+        .ok()
+        .and_then(CheckpointKind::from_code)
+        .ok_or_else(|| at("kind", format!("holds {code}, not a checkpoint kind")))?;
+    let seq = cell.get::<i64>(0, "seq")?;
+    let checksum = cell.get::<i64>(4, "checksum")?;
+    Ok(Checkpoint {
+        seq: u64::try_from(seq).map_err(|_| at("seq", format!("holds {seq}, out of range")))?,
+        checksum: u32::try_from(checksum)
+            .map_err(|_| at("checksum", format!("holds {checksum}, not a CRC-32")))?,
+        payload: cell.blob(3, "payload")?,
+        kind,
+        key,
+    })
+}
+
+/// One row of execution `id`, read column by column with errors naming both.
+struct Cell<'a, 'r> {
+    row: &'a Row<'r>,
+    id: &'a str,
+}
+
+impl Cell<'_, '_> {
+    fn corrupt(&self, column: &str, what: impl fmt::Display) -> StoreError {
+        StoreError::Corrupt {
+            detail: format!("execution `{}`: column `{column}`: {what}", self.id),
+        }
+    }
+
+    fn get<T: rusqlite::types::FromSql>(&self, idx: usize, column: &str) -> Result<T, StoreError> {
+        self.row.get(idx).map_err(|err| self.corrupt(column, err))
+    }
+
+    /// An integer column that must fit `T` (no negative timestamps or counts).
+    fn int<T: TryFrom<i64>>(&self, idx: usize, column: &str) -> Result<T, StoreError> {
+        let value: i64 = self.get(idx, column)?;
+        T::try_from(value).map_err(|_| self.corrupt(column, format!("holds {value}, out of range")))
+    }
+
+    /// A blob column. Text is taken as its bytes: someone editing the file with the
+    /// sqlite3 shell writes `'...'` literals, and the payload checksum still guards them.
+    fn blob(&self, idx: usize, column: &str) -> Result<Vec<u8>, StoreError> {
+        self.opt_blob(idx, column)?
+            .ok_or_else(|| self.corrupt(column, "is NULL"))
+    }
+
+    fn opt_blob(&self, idx: usize, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.row.get_ref(idx) {
+            Ok(ValueRef::Null) => Ok(None),
+            Ok(ValueRef::Blob(bytes) | ValueRef::Text(bytes)) => Ok(Some(bytes.to_vec())),
+            Ok(other) => Err(self.corrupt(
+                column,
+                format!("holds a value of type {}, not a blob", other.data_type()),
+            )),
+            Err(err) => Err(self.corrupt(column, err)),
+        }
+    }
+}

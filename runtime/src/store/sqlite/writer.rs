@@ -1,0 +1,826 @@
+//! The writer thread: the one connection that writes a store file, and group commit.
+//!
+//! Every write ([`Store::create`], [`Store::commit`], lease calls) becomes an
+//! [`Operation`] sent to the thread `waypost-sqlite-writer`, which owns the writing
+//! connection. The thread blocks for a first request, drains up to `max_batch - 1` more
+//! that are already queued, and runs the whole group in one `BEGIN IMMEDIATE`
+//! transaction, each request inside its own `SAVEPOINT`: a request that fails (a
+//! conflict, an unknown execution, ...) is rolled back alone and answered with its
+//! error, the others commit together — one fsync for the group. Answers to successful
+//! requests are sent only after `COMMIT` returns, so a resolved future means durable.
+//!
+//! If SQLite aborts the whole transaction mid-group (it may on a full disk or an I/O
+//! error), the request that hit the error gets it, and the requests applied before it,
+//! whose work went with the transaction, are run again in the next one.
+//!
+//! The thread stops when every sender is gone ([`Writer::close`] or drop), after
+//! finishing what is queued; dropping the connection then checkpoints the WAL.
+//!
+//! [`Store::create`]: waypost_core::store::Store::create
+//! [`Store::commit`]: waypost_core::store::Store::commit
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+use rusqlite::Connection;
+use waypost_core::store::{ExecutionRecord, ExecutionStatus, NewExecution, StoreError, Write};
+
+use super::error::{OpError, duplicate, sql_error};
+use super::{lease, rows};
+
+/// One kind of write the writer thread runs.
+pub(super) trait Operation: Send + 'static {
+    /// What the caller gets once the transaction committed.
+    type Output: Send + 'static;
+
+    /// Applies the operation inside the open transaction (and savepoint).
+    fn apply(&self, conn: &Connection) -> Result<Self::Output, OpError>;
+
+    /// What the operation does, for error messages ("committing 3 writes to ...").
+    fn describe(&self) -> String;
+}
+
+/// The handle on the writer thread.
+#[derive(Debug)]
+pub(super) struct Writer {
+    /// `None` once closed: requests then fail with [`StoreError::Closed`].
+    sender: Mutex<Option<Sender<Box<dyn Job>>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    committed: Arc<AtomicU64>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`, grouping up to `max_batch` requests (at least
+    /// one) per transaction.
+    pub(super) fn spawn(
+        conn: Connection,
+        path: String,
+        max_batch: usize,
+    ) -> std::io::Result<Writer> {
+        let (sender, receiver) = mpsc::channel();
+        let committed = Arc::new(AtomicU64::new(0));
+        let thread = std::thread::Builder::new()
+            .name("waypost-sqlite-writer".to_owned())
+            .spawn({
+                let committed = Arc::clone(&committed);
+                move || {
+                    Thread {
+                        conn,
+                        path,
+                        max_batch: max_batch.max(1),
+                        committed,
+                    }
+                    .run(&receiver);
+                }
+            })?;
+        Ok(Writer {
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+            committed,
+        })
+    }
+
+    /// Runs `op` in the next group and waits for the group's commit.
+    pub(super) async fn call<O: Operation>(&self, op: O) -> Result<O::Output, StoreError> {
+        let answer = self.submit(op)?;
+        // A dropped reply means the thread stopped without answering (it panicked).
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues `op` for the writer thread; the receiver gets its answer.
+    fn submit<O: Operation>(&self, op: O) -> Result<Answer<O::Output>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        sender
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(Box::new(Pending { op, reply }))
+            .map_err(|_| StoreError::Closed)?;
+        Ok(answer)
+    }
+
+    /// How many transactions the thread has committed.
+    pub(super) fn transactions_committed(&self) -> u64 {
+        self.committed.load(Ordering::Relaxed)
+    }
+
+    /// Stops the thread after it finished what is queued, and waits for it (and so for
+    /// the connection to be closed). Later calls fail with [`StoreError::Closed`].
+    pub(super) fn close(&self) {
+        drop(
+            self.sender
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            // A panic on the writer thread has been reported by the panic hook already,
+            // and every caller waiting on it got `Closed`: nothing is left to tell.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Where the answer to a request arrives.
+type Answer<T> = oneshot::Receiver<Result<T, StoreError>>;
+
+/// A request in the queue: an operation not yet applied.
+trait Job: Send {
+    fn describe(&self) -> String;
+    /// Applies it; on failure gives the job back with the error.
+    fn apply(
+        self: Box<Self>,
+        conn: &Connection,
+    ) -> Result<Box<dyn Applied>, (Box<dyn Job>, OpError)>;
+    /// Answers with `error`.
+    fn fail(self: Box<Self>, error: StoreError);
+}
+
+/// A request applied in the open transaction, waiting for its commit.
+trait Applied: Send {
+    /// The transaction committed: send the output.
+    fn confirm(self: Box<Self>);
+    /// The transaction did not commit: answer with `error`.
+    fn fail(self: Box<Self>, error: StoreError);
+    /// The transaction was lost: back to the queue, to run again.
+    fn undo(self: Box<Self>) -> Box<dyn Job>;
+}
+
+struct Pending<O: Operation> {
+    op: O,
+    reply: oneshot::Sender<Result<O::Output, StoreError>>,
+}
+
+struct Done<O: Operation> {
+    pending: Pending<O>,
+    output: O::Output,
+}
+
+impl<O: Operation> Job for Pending<O> {
+    fn describe(&self) -> String {
+        self.op.describe()
+    }
+
+    fn apply(
+        self: Box<Self>,
+        conn: &Connection,
+    ) -> Result<Box<dyn Applied>, (Box<dyn Job>, OpError)> {
+        match self.op.apply(conn) {
+            Ok(output) => Ok(Box::new(Done {
+                pending: *self,
+                output,
+            })),
+            Err(err) => Err((self, err)),
+        }
+    }
+
+    fn fail(self: Box<Self>, error: StoreError) {
+        // The caller may have stopped waiting; nothing to do then.
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+impl<O: Operation> Applied for Done<O> {
+    fn confirm(self: Box<Self>) {
+        let _ = self.pending.reply.send(Ok(self.output));
+    }
+
+    fn fail(self: Box<Self>, error: StoreError) {
+        let _ = self.pending.reply.send(Err(error));
+    }
+
+    fn undo(self: Box<Self>) -> Box<dyn Job> {
+        Box::new(self.pending)
+    }
+}
+
+/// A request that failed inside the transaction.
+struct Refused {
+    job: Box<dyn Job>,
+    error: OpError,
+    /// Whether the whole transaction is gone with it (not only the request's savepoint).
+    aborted: bool,
+}
+
+/// The state of the writer thread.
+struct Thread {
+    conn: Connection,
+    path: String,
+    max_batch: usize,
+    committed: Arc<AtomicU64>,
+}
+
+impl Thread {
+    fn run(&self, receiver: &Receiver<Box<dyn Job>>) {
+        // Requests received but not yet run: a group may put some back (see `group`).
+        let mut queue: VecDeque<Box<dyn Job>> = VecDeque::new();
+        loop {
+            if queue.is_empty() {
+                match receiver.recv() {
+                    Ok(job) => queue.push_back(job),
+                    Err(mpsc::RecvError) => return,
+                }
+            }
+            while queue.len() < self.max_batch {
+                match receiver.try_recv() {
+                    Ok(job) => queue.push_back(job),
+                    Err(_) => break,
+                }
+            }
+            let take = queue.len().min(self.max_batch);
+            let jobs: Vec<_> = queue.drain(..take).collect();
+            for job in self.group(jobs).into_iter().rev() {
+                queue.push_front(job);
+            }
+        }
+    }
+
+    /// Runs `jobs` in one transaction and answers them; returns the jobs to run again
+    /// when SQLite aborted the transaction under them.
+    fn group(&self, jobs: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
+        let started = Instant::now();
+        let count = jobs.len();
+        if let Err(err) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = sql_error(&err, &self.path, started, || {
+                format!("starting a transaction for {count} requests")
+            });
+            for job in jobs {
+                job.fail(duplicate(&err));
+            }
+            return Vec::new();
+        }
+
+        let mut applied: Vec<Box<dyn Applied>> = Vec::with_capacity(count);
+        let mut jobs = jobs.into_iter();
+        while let Some(job) = jobs.next() {
+            match self.in_savepoint(job) {
+                Ok(done) => applied.push(done),
+                Err(Refused {
+                    job,
+                    error,
+                    aborted,
+                }) => {
+                    let what = job.describe();
+                    job.fail(error.into_store_error(&self.path, started, || what));
+                    if aborted {
+                        self.rollback();
+                        return applied
+                            .into_iter()
+                            .map(|done| done.undo())
+                            .chain(jobs)
+                            .collect();
+                    }
+                }
+            }
+        }
+
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.committed.fetch_add(1, Ordering::Relaxed);
+                for done in applied {
+                    done.confirm();
+                }
+            }
+            Err(err) => {
+                let err = sql_error(&err, &self.path, started, || {
+                    format!("committing a transaction of {count} requests")
+                });
+                self.rollback();
+                for done in applied {
+                    done.fail(duplicate(&err));
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Applies `job` inside its own savepoint; on failure, rolls the savepoint back.
+    fn in_savepoint(&self, job: Box<dyn Job>) -> Result<Box<dyn Applied>, Refused> {
+        if let Err(err) = self.conn.execute_batch("SAVEPOINT request") {
+            return Err(Refused {
+                job,
+                error: err.into(),
+                aborted: self.conn.is_autocommit(),
+            });
+        }
+        match job.apply(&self.conn) {
+            Ok(done) => match self.conn.execute_batch("RELEASE request") {
+                Ok(()) => Ok(done),
+                Err(err) => Err(Refused {
+                    job: done.undo(),
+                    error: err.into(),
+                    aborted: true,
+                }),
+            },
+            Err((job, error)) => {
+                // SQLite may have rolled the whole transaction back itself (full disk,
+                // I/O error); then there is no savepoint left to roll back to.
+                let aborted = self.conn.is_autocommit()
+                    || self
+                        .conn
+                        .execute_batch("ROLLBACK TO request; RELEASE request")
+                        .is_err();
+                Err(Refused {
+                    job,
+                    error,
+                    aborted,
+                })
+            }
+        }
+    }
+
+    /// Ends the transaction, if SQLite has not already.
+    fn rollback(&self) {
+        if !self.conn.is_autocommit() {
+            // Nothing more can be done if this fails too: the next BEGIN will report it.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Creates an execution, or finds the one with its id.
+#[derive(Debug)]
+pub(super) struct Create(pub(super) NewExecution);
+
+impl Operation for Create {
+    type Output = (ExecutionRecord, bool);
+
+    fn apply(&self, conn: &Connection) -> Result<Self::Output, OpError> {
+        let new = &self.0;
+        let created_ms = sql_int(new.created_ms, "created_ms")?;
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO executions (id, workflow, version, fingerprint, codec, status, input, \
+             output, error, graph, redrives, created_ms, updated_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, ?8, 0, ?9, ?9) \
+             ON CONFLICT (id) DO NOTHING",
+        )?;
+        let inserted = stmt.execute(rusqlite::params![
+            new.id,
+            new.workflow,
+            new.version,
+            new.fingerprint,
+            new.codec,
+            ExecutionStatus::Running.as_str(),
+            new.input,
+            new.graph,
+            created_ms,
+        ])?;
+        if inserted == 1 {
+            let record = ExecutionRecord {
+                id: new.id.clone(),
+                workflow: new.workflow.clone(),
+                version: new.version,
+                fingerprint: new.fingerprint.clone(),
+                codec: new.codec.clone(),
+                status: ExecutionStatus::Running,
+                input: new.input.clone(),
+                output: None,
+                error: None,
+                graph: new.graph.clone(),
+                redrives: 0,
+                created_ms: new.created_ms,
+                updated_ms: new.created_ms,
+            };
+            return Ok((record, true));
+        }
+        let existing = rows::load_execution(conn, &new.id)?.ok_or_else(|| StoreError::Corrupt {
+            detail: format!("execution `{}` neither inserted nor found", new.id),
+        })?;
+        Ok((existing, false))
+    }
+
+    fn describe(&self) -> String {
+        format!("creating execution `{}`", self.0.id)
+    }
+}
+
+/// Applies a batch of writes to one execution.
+#[derive(Debug)]
+pub(super) struct Commit {
+    pub(super) id: String,
+    pub(super) writes: Vec<Write>,
+}
+
+impl Operation for Commit {
+    type Output = ();
+
+    fn apply(&self, conn: &Connection) -> Result<(), OpError> {
+        let id = &self.id;
+        if !rows::execution_exists(conn, id)? {
+            return Err(StoreError::NotFound { id: id.clone() }.into());
+        }
+        let mut last_seq: i64 = conn
+            .prepare_cached(
+                "SELECT COALESCE(MAX(seq), 0) FROM checkpoints WHERE execution_id = ?1",
+            )?
+            .query_row([id], |row| row.get(0))?;
+        for write in &self.writes {
+            match write {
+                Write::Checkpoint(checkpoint) => {
+                    // The store numbers checkpoints; the incoming `seq` is ignored.
+                    let inserted = conn
+                        .prepare_cached(
+                            "INSERT INTO checkpoints \
+                             (execution_id, seq, key, kind, payload, checksum) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                             ON CONFLICT (execution_id, key) DO NOTHING",
+                        )?
+                        .execute(rusqlite::params![
+                            id,
+                            last_seq + 1,
+                            checkpoint.key,
+                            checkpoint.kind.code(),
+                            checkpoint.payload,
+                            checkpoint.checksum,
+                        ])?;
+                    if inserted == 1 {
+                        last_seq += 1;
+                        continue;
+                    }
+                    // Compared in SQL, so a large payload is not copied out to compare.
+                    let same: bool = conn
+                        .prepare_cached(
+                            "SELECT kind = ?3 AND payload = ?4 AND checksum = ?5 \
+                             FROM checkpoints WHERE execution_id = ?1 AND key = ?2",
+                        )?
+                        .query_row(
+                            rusqlite::params![
+                                id,
+                                checkpoint.key,
+                                checkpoint.kind.code(),
+                                checkpoint.payload,
+                                checkpoint.checksum,
+                            ],
+                            |row| row.get(0),
+                        )?;
+                    if !same {
+                        return Err(StoreError::Conflict {
+                            id: id.clone(),
+                            key: checkpoint.key.clone(),
+                        }
+                        .into());
+                    }
+                }
+                Write::Status {
+                    status,
+                    output,
+                    error,
+                    redrive,
+                    at_ms,
+                } => {
+                    let error = error
+                        .as_ref()
+                        .map(serde_json::to_string)
+                        .transpose()
+                        .map_err(|err| StoreError::Backend {
+                            doing: format!("encoding the error of execution `{id}`"),
+                            message: err.to_string(),
+                        })?;
+                    conn.prepare_cached(
+                        "UPDATE executions SET status = ?2, output = ?3, error = ?4, \
+                         updated_ms = ?5, redrives = redrives + ?6 WHERE id = ?1",
+                    )?
+                    .execute(rusqlite::params![
+                        id,
+                        status.as_str(),
+                        output,
+                        error,
+                        sql_int(*at_ms, "at_ms")?,
+                        i64::from(*redrive),
+                    ])?;
+                }
+                // `Write` is non-exhaustive: a write this store does not know must not
+                // be dropped silently.
+                other => {
+                    return Err(StoreError::Backend {
+                        doing: format!("committing to execution `{id}`"),
+                        message: format!("this store cannot apply {other:?}"),
+                    }
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        let count = self.writes.len();
+        let plural = if count == 1 { "" } else { "s" };
+        format!(
+            "committing {count} write{plural} to execution `{}`",
+            self.id
+        )
+    }
+}
+
+/// Takes or renews an execution's lease.
+#[derive(Debug)]
+pub(super) struct AcquireLease {
+    pub(super) id: String,
+    pub(super) owner: String,
+    pub(super) ttl: Duration,
+}
+
+impl Operation for AcquireLease {
+    type Output = ();
+
+    fn apply(&self, conn: &Connection) -> Result<(), OpError> {
+        if !rows::execution_exists(conn, &self.id)? {
+            return Err(StoreError::NotFound {
+                id: self.id.clone(),
+            }
+            .into());
+        }
+        let holder: Option<(String, i64)> = {
+            let mut stmt = conn
+                .prepare_cached("SELECT owner, expires_ms FROM leases WHERE execution_id = ?1")?;
+            let mut rows = stmt.query([&self.id])?;
+            match rows.next()? {
+                Some(row) => Some((row.get(0)?, row.get(1)?)),
+                None => None,
+            }
+        };
+        // Read the clock inside the transaction: no other writer can move the lease now.
+        let now = lease::now_ms();
+        lease::check(
+            &self.id,
+            holder
+                .as_ref()
+                .map(|(owner, expires)| (owner.as_str(), u64::try_from(*expires).unwrap_or(0))),
+            &self.owner,
+            now,
+        )?;
+        conn.prepare_cached(
+            "INSERT INTO leases (execution_id, owner, expires_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (execution_id) DO UPDATE SET owner = excluded.owner, \
+             expires_ms = excluded.expires_ms",
+        )?
+        .execute(rusqlite::params![
+            self.id,
+            self.owner,
+            sql_int(lease::expiry_ms(now, self.ttl), "expires_ms")?,
+        ])?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "acquiring the lease on execution `{}` for `{}`",
+            self.id, self.owner
+        )
+    }
+}
+
+/// Gives an execution's lease up, if the owner holds it.
+#[derive(Debug)]
+pub(super) struct ReleaseLease {
+    pub(super) id: String,
+    pub(super) owner: String,
+}
+
+impl Operation for ReleaseLease {
+    type Output = ();
+
+    fn apply(&self, conn: &Connection) -> Result<(), OpError> {
+        conn.prepare_cached("DELETE FROM leases WHERE execution_id = ?1 AND owner = ?2")?
+            .execute([&self.id, &self.owner])?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "releasing the lease on execution `{}` held by `{}`",
+            self.id, self.owner
+        )
+    }
+}
+
+/// A millisecond timestamp as SQLite's INTEGER (i64).
+fn sql_int(value: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::Backend {
+        doing: format!("storing `{what}`"),
+        message: format!("{value} does not fit a SQLite INTEGER"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use futures::executor::block_on;
+
+    use super::*;
+
+    /// Holds the writer thread inside its transaction until the test opens it, so that
+    /// the requests submitted meanwhile form the next group, deterministically.
+    struct Gate {
+        entered: mpsc::Sender<()>,
+        open: mpsc::Receiver<()>,
+    }
+
+    /// Returns the gate, a receiver that says when the writer is inside it, and the
+    /// sender that opens it.
+    fn gate() -> (Gate, mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (entered, entered_rx) = mpsc::channel();
+        let (open_tx, open) = mpsc::channel();
+        (Gate { entered, open }, entered_rx, open_tx)
+    }
+
+    impl Operation for Gate {
+        type Output = ();
+        fn apply(&self, _: &Connection) -> Result<(), OpError> {
+            let _ = self.entered.send(());
+            // Returns at once when run again after the test dropped its sender.
+            let _ = self.open.recv();
+            Ok(())
+        }
+        fn describe(&self) -> String {
+            "waiting at the gate".to_owned()
+        }
+    }
+
+    struct Insert(i64);
+
+    impl Operation for Insert {
+        type Output = ();
+        fn apply(&self, conn: &Connection) -> Result<(), OpError> {
+            conn.execute("INSERT INTO t (x) VALUES (?1)", [self.0])?;
+            Ok(())
+        }
+        fn describe(&self) -> String {
+            format!("inserting {}", self.0)
+        }
+    }
+
+    /// Writes, then fails like a conflict: only its savepoint is rolled back.
+    struct Refuse;
+
+    impl Operation for Refuse {
+        type Output = ();
+        fn apply(&self, conn: &Connection) -> Result<(), OpError> {
+            conn.execute("INSERT INTO t (x) VALUES (-1)", [])?;
+            Err(StoreError::Conflict {
+                id: "e".to_owned(),
+                key: "k".to_owned(),
+            }
+            .into())
+        }
+        fn describe(&self) -> String {
+            "refusing".to_owned()
+        }
+    }
+
+    /// Fails the way SQLite may on a full disk: the whole transaction is rolled back.
+    struct Abort;
+
+    impl Operation for Abort {
+        type Output = ();
+        fn apply(&self, conn: &Connection) -> Result<(), OpError> {
+            conn.execute("INSERT INTO t (x) VALUES (-2)", [])?;
+            conn.execute_batch("ROLLBACK")?;
+            let full = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL);
+            Err(rusqlite::Error::SqliteFailure(full, None).into())
+        }
+        fn describe(&self) -> String {
+            "aborting".to_owned()
+        }
+    }
+
+    struct Select;
+
+    impl Operation for Select {
+        type Output = Vec<i64>;
+        fn apply(&self, conn: &Connection) -> Result<Vec<i64>, OpError> {
+            let mut stmt = conn.prepare("SELECT x FROM t ORDER BY rowid")?;
+            let rows = stmt.query_map([], |row| row.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        }
+        fn describe(&self) -> String {
+            "selecting".to_owned()
+        }
+    }
+
+    fn writer(max_batch: usize) -> Writer {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")
+            .unwrap();
+        Writer::spawn(conn, "test.db".to_owned(), max_batch).unwrap()
+    }
+
+    #[test]
+    fn a_failed_request_is_rolled_back_alone() {
+        let writer = writer(16);
+        let (gate, entered, open) = gate();
+        let gated = writer.submit(gate).unwrap();
+        entered.recv().unwrap();
+        let answers = [
+            writer.submit(Insert(1)).unwrap(),
+            writer.submit(Refuse).unwrap(),
+            writer.submit(Insert(2)).unwrap(),
+        ];
+        open.send(()).unwrap();
+        block_on(gated).unwrap().unwrap();
+        let [one, refused, two] = answers.map(|answer| block_on(answer).unwrap());
+        one.unwrap();
+        assert!(
+            matches!(refused, Err(StoreError::Conflict { .. })),
+            "{refused:?}"
+        );
+        two.unwrap();
+        // The gate's group, then one group for the three.
+        assert_eq!(writer.transactions_committed(), 2);
+        assert_eq!(block_on(writer.call(Select)).unwrap(), [1, 2]);
+    }
+
+    #[test]
+    fn an_aborted_transaction_runs_the_others_again() {
+        let writer = writer(16);
+        let (gate, entered, open) = gate();
+        let gated = writer.submit(gate).unwrap();
+        entered.recv().unwrap();
+        let answers = [
+            writer.submit(Insert(1)).unwrap(),
+            writer.submit(Refuse).unwrap(),
+            writer.submit(Abort).unwrap(),
+            writer.submit(Insert(2)).unwrap(),
+        ];
+        open.send(()).unwrap();
+        drop(open);
+        block_on(gated).unwrap().unwrap();
+        let [one, refused, aborted, two] = answers.map(|answer| block_on(answer).unwrap());
+        one.unwrap();
+        assert!(
+            matches!(refused, Err(StoreError::Conflict { .. })),
+            "{refused:?}"
+        );
+        match aborted {
+            Err(StoreError::Backend { doing, message }) => {
+                assert!(
+                    doing.contains("aborting") && doing.contains("test.db"),
+                    "{doing}"
+                );
+                assert!(message.contains("full"), "{message}");
+            }
+            other => panic!("expected a full-disk Backend error, got {other:?}"),
+        }
+        two.unwrap();
+        // The gate's group; the aborted group commits nothing; 1 and 2 run again and
+        // commit together.
+        assert_eq!(writer.transactions_committed(), 2);
+        assert_eq!(block_on(writer.call(Select)).unwrap(), [1, 2]);
+    }
+
+    #[test]
+    fn groups_hold_at_most_max_batch_requests() {
+        let writer = writer(2);
+        let (gate, entered, open) = gate();
+        let gated = writer.submit(gate).unwrap();
+        entered.recv().unwrap();
+        let answers: Vec<_> = (1..=5).map(|x| writer.submit(Insert(x)).unwrap()).collect();
+        open.send(()).unwrap();
+        block_on(gated).unwrap().unwrap();
+        for answer in answers {
+            block_on(answer).unwrap().unwrap();
+        }
+        // The gate's group, then 2 + 2 + 1.
+        assert_eq!(writer.transactions_committed(), 4);
+        assert_eq!(block_on(writer.call(Select)).unwrap(), [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn close_finishes_the_queue_then_refuses() {
+        let writer = writer(16);
+        let (gate, entered, open) = gate();
+        let gated = writer.submit(gate).unwrap();
+        entered.recv().unwrap();
+        let queued = writer.submit(Insert(7)).unwrap();
+        let opener = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            open.send(()).unwrap();
+        });
+        writer.close();
+        opener.join().unwrap();
+        block_on(gated).unwrap().unwrap();
+        block_on(queued).unwrap().unwrap();
+        assert!(matches!(
+            block_on(writer.call(Select)),
+            Err(StoreError::Closed)
+        ));
+    }
+}

@@ -1,0 +1,626 @@
+//! The contract of the `Store` trait, run against every store that ships: `MemoryStore`,
+//! and `SqliteStore` with each durability level.
+//!
+//! Each check is an `async fn(&dyn Store)`; `conformance!` turns it into one test per
+//! store, so a failure names both the check and the store.
+
+use std::time::Duration;
+
+use waypost_core::error::Error;
+use waypost_core::store::{
+    Checkpoint, CheckpointKind, ExecutionStatus, ListFilter, NewExecution, Store, StoreError, Write,
+};
+use waypost_runtime::{Durability, MemoryStore, SqliteStore, SqliteStoreOptions};
+
+/// Generates `memory::<check>`, `sqlite::<check>` and `sqlite_os::<check>` tests.
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    super::$check(&waypost_runtime::MemoryStore::new()).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    super::on_sqlite(waypost_runtime::Durability::Fsync, super::$check).await;
+                }
+            )*
+        }
+        mod sqlite_os {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    super::on_sqlite(waypost_runtime::Durability::Os, super::$check).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    create_is_idempotent,
+    commit_reads_back_in_seq_order,
+    identical_rewrite_is_accepted,
+    different_bytes_are_refused,
+    batch_is_atomic,
+    status_and_redrive,
+    list_filters_newest_first,
+    unknown_ids_are_not_found,
+    lease_is_renewed_refused_and_released,
+    lease_is_taken_over_after_expiry,
+    lease_of_a_dead_owner_is_taken_over_at_once,
+);
+
+/// Runs `check` on a fresh SQLite store in a temporary directory, then checks the file.
+async fn on_sqlite<F>(durability: Durability, check: F)
+where
+    F: AsyncFnOnce(&dyn Store),
+{
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteStoreOptions {
+        durability,
+        ..SqliteStoreOptions::default()
+    };
+    let store = SqliteStore::open_with(dir.path().join("store.db"), options).unwrap();
+    check(&store).await;
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+
+fn new_execution(id: &str, workflow: &str, created_ms: u64) -> NewExecution {
+    NewExecution {
+        id: id.to_owned(),
+        workflow: workflow.to_owned(),
+        version: 3,
+        fingerprint: "fp-1".to_owned(),
+        codec: "json".to_owned(),
+        input: format!("input of {id}").into_bytes(),
+        graph: r#"{"nodes":[]}"#.to_owned(),
+        created_ms,
+    }
+}
+
+/// A stand-in for the runtime's CRC-32: the store only keeps and compares it.
+fn checksum(payload: &[u8]) -> u32 {
+    payload.iter().fold(17u32, |sum, byte| {
+        sum.wrapping_mul(31).wrapping_add(u32::from(*byte))
+    })
+}
+
+fn output(key: &str, payload: &[u8]) -> Checkpoint {
+    Checkpoint {
+        // The store numbers checkpoints itself: whatever comes in is ignored.
+        seq: 77,
+        key: key.to_owned(),
+        kind: CheckpointKind::Output,
+        payload: payload.to_vec(),
+        checksum: checksum(payload),
+    }
+}
+
+fn write(checkpoint: Checkpoint) -> Write {
+    Write::Checkpoint(checkpoint)
+}
+
+fn status(status: ExecutionStatus, at_ms: u64) -> Write {
+    Write::Status {
+        status,
+        output: None,
+        error: None,
+        redrive: false,
+        at_ms,
+    }
+}
+
+/// `(seq, key, payload)` of every checkpoint, for short assertions.
+async fn summary(store: &dyn Store, id: &str) -> Vec<(u64, String, Vec<u8>)> {
+    store
+        .checkpoints(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.seq, c.key, c.payload))
+        .collect()
+}
+
+fn entry(seq: u64, key: &str, payload: &[u8]) -> (u64, String, Vec<u8>) {
+    (seq, key.to_owned(), payload.to_vec())
+}
+
+fn this_hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+}
+
+// ---------------------------------------------------------------------------------------
+// Checks
+
+async fn create_is_idempotent(store: &dyn Store) {
+    let new = new_execution("e1", "orders", 1_000);
+    let (record, created) = store.create(new.clone()).await.unwrap();
+    assert!(created);
+    assert_eq!(record.id, "e1");
+    assert_eq!(record.workflow, "orders");
+    assert_eq!(record.version, 3);
+    assert_eq!(record.fingerprint, "fp-1");
+    assert_eq!(record.codec, "json");
+    assert_eq!(record.status, ExecutionStatus::Running);
+    assert_eq!(record.input, b"input of e1");
+    assert_eq!(record.output, None);
+    assert_eq!(record.error, None);
+    assert_eq!(record.graph, r#"{"nodes":[]}"#);
+    assert_eq!(record.redrives, 0);
+    assert_eq!(record.created_ms, 1_000);
+    assert_eq!(record.updated_ms, 1_000);
+    assert_eq!(store.execution("e1").await.unwrap(), record);
+
+    // Same id again, other input: the stored execution comes back untouched (the
+    // caller compares inputs, not the store).
+    let other = NewExecution {
+        input: b"other".to_vec(),
+        created_ms: 2_000,
+        ..new
+    };
+    let (again, created) = store.create(other).await.unwrap();
+    assert!(!created);
+    assert_eq!(again, record);
+    assert_eq!(store.execution("e1").await.unwrap(), record);
+}
+
+async fn commit_reads_back_in_seq_order(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    store
+        .commit(
+            "e1",
+            vec![write(output("b", b"first")), write(output("a", b"second"))],
+        )
+        .await
+        .unwrap();
+    let mut decision = output("a/choice", b"express");
+    decision.kind = CheckpointKind::Decision;
+    store.commit("e1", vec![write(decision)]).await.unwrap();
+
+    let checkpoints = store.checkpoints("e1").await.unwrap();
+    assert_eq!(checkpoints.len(), 3);
+    let expected = [
+        (1, "b", CheckpointKind::Output, &b"first"[..]),
+        (2, "a", CheckpointKind::Output, &b"second"[..]),
+        (3, "a/choice", CheckpointKind::Decision, &b"express"[..]),
+    ];
+    for (checkpoint, (seq, key, kind, payload)) in checkpoints.iter().zip(expected) {
+        assert_eq!(checkpoint.seq, seq);
+        assert_eq!(checkpoint.key, key);
+        assert_eq!(checkpoint.kind, kind);
+        assert_eq!(checkpoint.payload, payload);
+        assert_eq!(checkpoint.checksum, checksum(payload));
+    }
+
+    // Numbering is per execution.
+    store
+        .create(new_execution("e2", "orders", 2))
+        .await
+        .unwrap();
+    store
+        .commit("e2", vec![write(output("x", b"x"))])
+        .await
+        .unwrap();
+    assert_eq!(summary(store, "e2").await, [entry(1, "x", b"x")]);
+
+    // An empty batch is a no-op, and an execution without checkpoints has none.
+    store.commit("e2", Vec::new()).await.unwrap();
+    store
+        .create(new_execution("e3", "orders", 3))
+        .await
+        .unwrap();
+    assert!(store.checkpoints("e3").await.unwrap().is_empty());
+}
+
+async fn identical_rewrite_is_accepted(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    store
+        .commit("e1", vec![write(output("a", b"one"))])
+        .await
+        .unwrap();
+
+    // A replayed step writes its checkpoint again, with the same bytes: accepted, no
+    // new row, and the next new key takes the next number.
+    store
+        .commit(
+            "e1",
+            vec![write(output("a", b"one")), write(output("b", b"two"))],
+        )
+        .await
+        .unwrap();
+    // The same key twice in one batch, same bytes: one checkpoint.
+    store
+        .commit(
+            "e1",
+            vec![write(output("c", b"3")), write(output("c", b"3"))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(store, "e1").await,
+        [
+            entry(1, "a", b"one"),
+            entry(2, "b", b"two"),
+            entry(3, "c", b"3")
+        ]
+    );
+}
+
+async fn different_bytes_are_refused(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    let original = output("a", b"original");
+    store
+        .commit("e1", vec![write(original.clone())])
+        .await
+        .unwrap();
+
+    let other_payload = output("a", b"changed");
+    let other_checksum = Checkpoint {
+        checksum: original.checksum ^ 1,
+        ..original.clone()
+    };
+    let other_kind = Checkpoint {
+        kind: CheckpointKind::Failure,
+        ..original.clone()
+    };
+    for changed in [other_payload, other_checksum, other_kind] {
+        let err = store.commit("e1", vec![write(changed)]).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict { id, key } if id == "e1" && key == "a"),
+            "{err:?}"
+        );
+    }
+    let stored = store.checkpoints("e1").await.unwrap();
+    assert_eq!(stored, [Checkpoint { seq: 1, ..original }]);
+}
+
+async fn batch_is_atomic(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    store
+        .commit("e1", vec![write(output("a", b"a"))])
+        .await
+        .unwrap();
+
+    // A new checkpoint and a status change before the conflicting write, one after it:
+    // none of them may stay.
+    let err = store
+        .commit(
+            "e1",
+            vec![
+                write(output("b", b"b")),
+                status(ExecutionStatus::Succeeded, 50),
+                write(output("a", b"not a")),
+                write(output("c", b"c")),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(summary(store, "e1").await, [entry(1, "a", b"a")]);
+    let record = store.execution("e1").await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Running);
+    assert_eq!(record.updated_ms, 1);
+
+    // Two different payloads for one new key in one batch conflict with each other.
+    let err = store
+        .commit(
+            "e1",
+            vec![write(output("d", b"1")), write(output("d", b"2"))],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+
+    // A refused batch used no numbers: the next checkpoint is 2.
+    store
+        .commit("e1", vec![write(output("b", b"b"))])
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(store, "e1").await,
+        [entry(1, "a", b"a"), entry(2, "b", b"b")]
+    );
+}
+
+async fn status_and_redrive(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    let error = Error::new("PaymentDeclined", "card ending 4242 was declined");
+    store
+        .commit(
+            "e1",
+            vec![Write::Status {
+                status: ExecutionStatus::Failed,
+                output: None,
+                error: Some(error.clone()),
+                redrive: false,
+                at_ms: 10,
+            }],
+        )
+        .await
+        .unwrap();
+    let record = store.execution("e1").await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert_eq!(record.error, Some(error));
+    assert_eq!(record.updated_ms, 10);
+    assert_eq!(record.created_ms, 1);
+    assert_eq!(record.redrives, 0);
+
+    // A redrive sets it running again, clears the error and counts.
+    let redrive = Write::Status {
+        status: ExecutionStatus::Running,
+        output: None,
+        error: None,
+        redrive: true,
+        at_ms: 20,
+    };
+    store.commit("e1", vec![redrive.clone()]).await.unwrap();
+    let record = store.execution("e1").await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Running);
+    assert_eq!(record.error, None);
+    assert_eq!(record.redrives, 1);
+    store.commit("e1", vec![redrive]).await.unwrap();
+    assert_eq!(store.execution("e1").await.unwrap().redrives, 2);
+
+    store
+        .commit(
+            "e1",
+            vec![Write::Status {
+                status: ExecutionStatus::Succeeded,
+                output: Some(b"done".to_vec()),
+                error: None,
+                redrive: false,
+                at_ms: 30,
+            }],
+        )
+        .await
+        .unwrap();
+    let record = store.execution("e1").await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    assert_eq!(record.output.as_deref(), Some(&b"done"[..]));
+    assert_eq!(record.updated_ms, 30);
+    assert_eq!(record.redrives, 2);
+}
+
+async fn list_filters_newest_first(store: &dyn Store) {
+    let ids = |records: Vec<waypost_core::store::ExecutionRecord>| {
+        records.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    assert!(store.list(&ListFilter::default()).await.unwrap().is_empty());
+
+    // Created out of order; "b" and "c" share a timestamp (ties: by id, descending).
+    for (id, workflow, created_ms) in [
+        ("c", "orders", 20),
+        ("a", "orders", 10),
+        ("d", "pricing", 30),
+        ("b", "pricing", 20),
+        ("e", "orders", 40),
+    ] {
+        store
+            .create(new_execution(id, workflow, created_ms))
+            .await
+            .unwrap();
+    }
+    store
+        .commit("a", vec![status(ExecutionStatus::Succeeded, 50)])
+        .await
+        .unwrap();
+    store
+        .commit("d", vec![status(ExecutionStatus::Failed, 60)])
+        .await
+        .unwrap();
+    store
+        .commit("e", vec![status(ExecutionStatus::Succeeded, 70)])
+        .await
+        .unwrap();
+
+    let all = store.list(&ListFilter::default()).await.unwrap();
+    assert_eq!(all[0], store.execution("e").await.unwrap());
+    assert_eq!(ids(all), ["e", "d", "c", "b", "a"]);
+
+    let filter = |status, workflow: Option<&str>, limit| ListFilter {
+        status,
+        workflow: workflow.map(str::to_owned),
+        limit,
+    };
+    let running = filter(Some(ExecutionStatus::Running), None, None);
+    assert_eq!(ids(store.list(&running).await.unwrap()), ["c", "b"]);
+    let orders = filter(None, Some("orders"), None);
+    assert_eq!(ids(store.list(&orders).await.unwrap()), ["e", "c", "a"]);
+    let done_orders = filter(Some(ExecutionStatus::Succeeded), Some("orders"), None);
+    assert_eq!(ids(store.list(&done_orders).await.unwrap()), ["e", "a"]);
+    let newest_two = filter(None, None, Some(2));
+    assert_eq!(ids(store.list(&newest_two).await.unwrap()), ["e", "d"]);
+    let newest_order = filter(None, Some("orders"), Some(1));
+    assert_eq!(ids(store.list(&newest_order).await.unwrap()), ["e"]);
+    let none = filter(None, None, Some(0));
+    assert!(store.list(&none).await.unwrap().is_empty());
+    let cancelled = filter(Some(ExecutionStatus::Cancelled), None, None);
+    assert!(store.list(&cancelled).await.unwrap().is_empty());
+    let unknown = filter(None, Some("unknown"), None);
+    assert!(store.list(&unknown).await.unwrap().is_empty());
+}
+
+async fn unknown_ids_are_not_found(store: &dyn Store) {
+    store
+        .create(new_execution("known", "orders", 1))
+        .await
+        .unwrap();
+    let not_found = |result: Result<(), StoreError>| match result {
+        Err(StoreError::NotFound { id }) => assert_eq!(id, "missing"),
+        other => panic!("expected NotFound for `missing`, got {other:?}"),
+    };
+    not_found(store.execution("missing").await.map(drop));
+    not_found(store.checkpoints("missing").await.map(drop));
+    not_found(store.commit("missing", Vec::new()).await);
+    not_found(
+        store
+            .commit("missing", vec![write(output("a", b"a"))])
+            .await,
+    );
+    not_found(
+        store
+            .commit("missing", vec![status(ExecutionStatus::Succeeded, 2)])
+            .await,
+    );
+    not_found(
+        store
+            .acquire_lease("missing", "me", Duration::from_secs(1))
+            .await,
+    );
+    // Giving up a lease that nobody holds is not an error.
+    store.release_lease("missing", "me").await.unwrap();
+    // Nothing was created on the way.
+    assert_eq!(store.list(&ListFilter::default()).await.unwrap().len(), 1);
+}
+
+async fn lease_is_renewed_refused_and_released(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    let ttl = Duration::from_secs(60);
+    store.acquire_lease("e1", "alpha", ttl).await.unwrap();
+    store.acquire_lease("e1", "alpha", ttl).await.unwrap();
+
+    let refused = |result: Result<(), StoreError>| match result {
+        Err(StoreError::Leased {
+            id,
+            owner,
+            remaining,
+        }) => {
+            assert_eq!(id, "e1");
+            assert_eq!(owner, "alpha");
+            assert!(
+                remaining > Duration::ZERO && remaining <= ttl,
+                "{remaining:?}"
+            );
+        }
+        other => panic!("expected Leased by `alpha`, got {other:?}"),
+    };
+    refused(store.acquire_lease("e1", "beta", ttl).await);
+
+    // Only the holder can give it up.
+    store.release_lease("e1", "beta").await.unwrap();
+    refused(store.acquire_lease("e1", "beta", ttl).await);
+
+    store.release_lease("e1", "alpha").await.unwrap();
+    store.acquire_lease("e1", "beta", ttl).await.unwrap();
+    let err = store.acquire_lease("e1", "alpha", ttl).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Leased { owner, .. } if owner == "beta"),
+        "{err:?}"
+    );
+
+    // Leases are per execution.
+    store
+        .create(new_execution("e2", "orders", 2))
+        .await
+        .unwrap();
+    store.acquire_lease("e2", "alpha", ttl).await.unwrap();
+}
+
+async fn lease_is_taken_over_after_expiry(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    store
+        .acquire_lease("e1", "alpha", Duration::from_millis(50))
+        .await
+        .unwrap();
+    let err = store
+        .acquire_lease("e1", "beta", Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Leased { remaining, .. } if *remaining <= Duration::from_millis(50)),
+        "{err:?}"
+    );
+
+    // A real sleep: the lease clock is the wall clock, shared with other processes.
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    store
+        .acquire_lease("e1", "beta", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let err = store
+        .acquire_lease("e1", "alpha", Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Leased { .. }), "{err:?}");
+}
+
+async fn lease_of_a_dead_owner_is_taken_over_at_once(store: &dyn Store) {
+    let Some(host) = this_hostname() else {
+        eprintln!("no hostname on this machine: nothing to check");
+        return;
+    };
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    let hour = Duration::from_secs(3600);
+
+    // pid 999999999 is above any pid_max: that process does not exist.
+    let dead = format!("{host}:999999999:x");
+    store.acquire_lease("e1", &dead, hour).await.unwrap();
+    store.acquire_lease("e1", "fresh", hour).await.unwrap();
+
+    // A live process on this machine, or any process on another, is waited for.
+    let alive = format!("{host}:{}:x", std::process::id());
+    store
+        .create(new_execution("e2", "orders", 2))
+        .await
+        .unwrap();
+    store.acquire_lease("e2", &alive, hour).await.unwrap();
+    let err = store.acquire_lease("e2", "fresh", hour).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Leased { owner, .. } if *owner == alive),
+        "{err:?}"
+    );
+
+    let remote = "another-host.invalid:999999999:x";
+    store
+        .create(new_execution("e3", "orders", 3))
+        .await
+        .unwrap();
+    store.acquire_lease("e3", remote, hour).await.unwrap();
+    let err = store.acquire_lease("e3", "fresh", hour).await.unwrap_err();
+    assert!(matches!(err, StoreError::Leased { .. }), "{err:?}");
+}
+
+#[test]
+fn stores_are_debug_and_clone() {
+    fn assert_traits<T: std::fmt::Debug + Clone + Send + Sync + 'static>() {}
+    assert_traits::<MemoryStore>();
+    assert_traits::<SqliteStore>();
+    assert!(format!("{:?}", MemoryStore::new()).contains("MemoryStore"));
+}
