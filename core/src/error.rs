@@ -32,6 +32,8 @@ pub mod names {
     pub const CANCELLED: &str = "States.Cancelled";
     /// The runtime failed (store, codec, ...), not the step.
     pub const RUNTIME: &str = "States.Runtime";
+    /// A payload is larger than the configured limit.
+    pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 }
 
 /// What kind of failure an [`Error`] stands for.
@@ -71,9 +73,9 @@ pub struct Error {
     message: String,
     kind: ErrorKind,
     terminal: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // No `skip_serializing_if`: errors are stored with non-self-describing codecs
+    // (bincode), which need every field present.
     address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     cause: Option<Box<Error>>,
 }
 

@@ -81,8 +81,10 @@ pub enum CheckpointKind {
     Decision,
     /// A durable timer's deadline: milliseconds since the Unix epoch, 8 bytes little-endian.
     Deadline,
-    /// A redrive: failures and deadlines recorded before it at the key's address, or
-    /// below it (after `#`, `~` or `/`), are set aside. Empty payload.
+    /// A redrive marker, stored at `~redrive/{n}` with the failed step's address as its
+    /// payload: failures and deadlines recorded before it at that address, or below it
+    /// (after `#`, `~` or `/`), are set aside; later checkpoints are stored under
+    /// `r{n}:{key}`.
     Redrive,
 }
 
@@ -214,7 +216,7 @@ pub enum Write {
 }
 
 /// A failure of a [`Store`].
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// No execution has this id.

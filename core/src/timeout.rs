@@ -58,10 +58,10 @@ impl<S: Step> Step for Timeout<S> {
         let key = cx
             .recorder()
             .map(|_| format!("{}~timeout", cx.key(self.inner.name())));
-        if let (Some(recorder), Some(key)) = (cx.recorder(), &key) {
-            if let Some(entry) = recorder.replay(key) {
-                return durable::replayed_result(recorder, cx, key, &entry);
-            }
+        if let (Some(recorder), Some(key)) = (cx.recorder(), &key)
+            && let Some(entry) = recorder.replay(key)
+        {
+            return durable::replayed_result(recorder, cx, key, &entry);
         }
         let timer = cx.sleep(self.limit);
         let work = std::pin::pin!(self.inner.run(cx, input));

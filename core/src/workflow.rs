@@ -2,7 +2,9 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
+use crate::codec::Codec;
 use crate::graph::Graph;
 use crate::step::{BoxStep, Payload, Step};
 
@@ -26,7 +28,20 @@ pub struct Workflow<I, O> {
     name: Cow<'static, str>,
     version: u32,
     root: BoxStep<I, O>,
-    graph: Graph,
+    graph: Arc<Graph>,
+    codec: Option<Arc<dyn Codec>>,
+}
+
+impl<I, O> Clone for Workflow<I, O> {
+    fn clone(&self) -> Self {
+        Workflow {
+            name: self.name.clone(),
+            version: self.version,
+            root: self.root.clone(),
+            graph: Arc::clone(&self.graph),
+            codec: self.codec.clone(),
+        }
+    }
 }
 
 impl<I: Payload, O: Payload> Workflow<I, O> {
@@ -40,8 +55,24 @@ impl<I: Payload, O: Payload> Workflow<I, O> {
             name: name.into(),
             version,
             root: BoxStep::new(root),
-            graph,
+            graph: Arc::new(graph),
+            codec: None,
         }
+    }
+
+    /// Stores this workflow's payloads with `codec` instead of the runtime's default
+    /// (bincode), such as `waypost::JsonCodec` for checkpoints people read.
+    #[must_use]
+    pub fn with_codec(mut self, codec: impl Codec) -> Self {
+        self.codec = Some(Arc::new(codec));
+        self
+    }
+}
+
+impl<I, O> Workflow<I, O> {
+    /// The codec chosen with [`with_codec`](Self::with_codec), if any.
+    pub fn codec(&self) -> Option<&Arc<dyn Codec>> {
+        self.codec.as_ref()
     }
 
     /// The workflow's name.
@@ -71,6 +102,7 @@ impl<I, O> fmt::Debug for Workflow<I, O> {
             .field("name", &self.name)
             .field("version", &self.version)
             .field("root", &self.root)
+            .field("codec", &self.codec)
             .finish_non_exhaustive()
     }
 }

@@ -146,10 +146,10 @@ impl<S: SyncStep, M: MapMode> Step for ParMap<S, M> {
                     let result = durable::replayed_result(recorder, &item_cx, &key, &entry);
                     // An item's own failure counts against the tolerance; a checkpoint
                     // that cannot be read fails the map.
-                    if let Err(error) = &result {
-                        if error.kind() == ErrorKind::Runtime {
-                            return Err(error.clone());
-                        }
+                    if let Err(error) = &result
+                        && error.kind() == ErrorKind::Runtime
+                    {
+                        return Err(error.clone());
                     }
                     results[index] = Some(result);
                     continue;

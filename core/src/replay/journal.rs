@@ -20,10 +20,10 @@ pub struct Entry {
 }
 
 /// What [`Journal::record`] decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Recorded {
-    /// A new checkpoint: write it to the store.
-    New,
+    /// A new checkpoint: write it to the store under this stored key.
+    New(String),
     /// The same checkpoint is already recorded: nothing to write.
     Unchanged,
 }
@@ -32,7 +32,7 @@ pub enum Recorded {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReplayError {
-    /// A stored payload does not match its checksum, or its kind makes no sense.
+    /// A stored payload does not match its checksum, or a record makes no sense.
     #[error("checkpoint `{key}` of execution `{execution}` is corrupt: {detail}")]
     Corrupt {
         /// The execution.
@@ -76,11 +76,32 @@ pub enum ReplayError {
     },
 }
 
+/// The stored key of the redrive marker number `generation` (1 for the first redrive).
+pub fn redrive_key(generation: u32) -> String {
+    format!("~redrive/{generation}")
+}
+
+/// Splits a stored key into its redrive generation and the key replay looks up.
+///
+/// Checkpoints written after the n-th redrive are stored as `r{n}:{key}`, so that a step
+/// that runs again after a redrive gets keys of its own: the store never overwrites.
+/// Keys of steps always start with a digit (a slot), so the prefix is unambiguous.
+fn split_generation(stored: &str) -> (u32, &str) {
+    stored
+        .strip_prefix('r')
+        .and_then(|rest| rest.split_once(':'))
+        .and_then(|(n, key)| Some((n.parse().ok()?, key)))
+        .unwrap_or((0, stored))
+}
+
 /// The checkpoints of one execution, keyed for replay.
 #[derive(Debug, Default)]
 pub struct Journal {
     execution: String,
-    entries: HashMap<String, Entry>,
+    /// The number of redrives so far: new checkpoints are written in this generation.
+    generation: u32,
+    /// Each key's newest checkpoint, and the generation it was written in.
+    entries: HashMap<String, (u32, Entry)>,
 }
 
 impl Journal {
@@ -88,16 +109,16 @@ impl Journal {
     pub fn empty(execution: impl Into<String>) -> Self {
         Journal {
             execution: execution.into(),
-            entries: HashMap::new(),
+            ..Journal::default()
         }
     }
 
     /// The journal of an execution from its stored checkpoints, in `seq` order.
     ///
-    /// Failures and deadlines recorded before a redrive at the redriven address, or
-    /// below it (its attempts `#n`, timers `~…`, and map items or branches `/…`), are
-    /// set aside, so the redriven step runs again with a fresh retry budget; everything
-    /// else is kept.
+    /// Each redrive marker (payload: the address of the step that failed) sets aside the
+    /// failures and deadlines recorded before it at that address, or below it (its
+    /// attempts `#n`, timers `~…`, and map items or branches `/…`), so the redriven step
+    /// runs again with a fresh retry budget; everything else is kept.
     ///
     /// # Errors
     ///
@@ -107,43 +128,59 @@ impl Journal {
         execution: impl Into<String>,
         checkpoints: Vec<Checkpoint>,
     ) -> Result<Self, ReplayError> {
-        let execution = execution.into();
-        let mut entries: HashMap<String, Entry> = HashMap::with_capacity(checkpoints.len());
+        let mut journal = Journal::empty(execution);
         for checkpoint in checkpoints {
             if checksum(&checkpoint.payload) != checkpoint.checksum {
-                return Err(ReplayError::Corrupt {
-                    execution,
-                    key: checkpoint.key,
-                    detail: format!(
+                return Err(journal.corrupt(
+                    checkpoint.key,
+                    format!(
                         "its {} payload bytes do not match their checksum",
                         checkpoint.payload.len()
                     ),
-                });
+                ));
             }
             if checkpoint.kind == CheckpointKind::Redrive {
-                let address = checkpoint.key.as_str();
-                entries.retain(|key, entry| {
-                    let below = key == address
-                        || key
-                            .strip_prefix(address)
-                            .is_some_and(|rest| rest.starts_with(['#', '~', '/']));
-                    !(below
-                        && matches!(
-                            entry.kind,
-                            CheckpointKind::Failure | CheckpointKind::Deadline
-                        ))
-                });
+                let Ok(address) = std::str::from_utf8(&checkpoint.payload) else {
+                    return Err(journal.corrupt(
+                        checkpoint.key,
+                        "a redrive marker whose address is not UTF-8".into(),
+                    ));
+                };
+                journal.set_aside(address);
+                journal.generation += 1;
                 continue;
             }
-            entries.insert(
-                checkpoint.key,
-                Entry {
-                    kind: checkpoint.kind,
-                    payload: checkpoint.payload.into(),
-                },
-            );
+            let (generation, key) = split_generation(&checkpoint.key);
+            let entry = Entry {
+                kind: checkpoint.kind,
+                payload: checkpoint.payload.into(),
+            };
+            journal.entries.insert(key.to_owned(), (generation, entry));
         }
-        Ok(Journal { execution, entries })
+        Ok(journal)
+    }
+
+    fn corrupt(&self, key: String, detail: String) -> ReplayError {
+        ReplayError::Corrupt {
+            execution: self.execution.clone(),
+            key,
+            detail,
+        }
+    }
+
+    /// Forgets the failures and deadlines at `address` and below it.
+    fn set_aside(&mut self, address: &str) {
+        self.entries.retain(|key, (_, entry)| {
+            let below = key == address
+                || key
+                    .strip_prefix(address)
+                    .is_some_and(|rest| rest.starts_with(['#', '~', '/']));
+            !(below
+                && matches!(
+                    entry.kind,
+                    CheckpointKind::Failure | CheckpointKind::Deadline
+                ))
+        });
     }
 
     /// The execution this journal belongs to.
@@ -151,9 +188,14 @@ impl Journal {
         &self.execution
     }
 
+    /// How many redrives the execution has had.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
     /// The checkpoint at `key`, if it is to be replayed.
     pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.entries.get(key)
+        self.entries.get(key).map(|(_, entry)| entry)
     }
 
     /// How many checkpoints are to be replayed.
@@ -166,12 +208,12 @@ impl Journal {
         self.entries.is_empty()
     }
 
-    /// Records a checkpoint about to be written.
+    /// Records a checkpoint about to be written, and says under which stored key.
     ///
     /// # Errors
     ///
-    /// [`ReplayError::Conflict`] when `key` already holds another checkpoint: a
-    /// committed checkpoint is never overwritten.
+    /// [`ReplayError::Conflict`] when `key` already holds another checkpoint written in
+    /// this generation: a committed checkpoint is never overwritten.
     pub fn record(
         &mut self,
         key: &str,
@@ -179,51 +221,28 @@ impl Journal {
         payload: &[u8],
     ) -> Result<Recorded, ReplayError> {
         match self.entries.get(key) {
-            Some(entry) if entry.kind == kind && *entry.payload == *payload => {
-                Ok(Recorded::Unchanged)
+            Some((_, entry)) if entry.kind == kind && *entry.payload == *payload => {
+                return Ok(Recorded::Unchanged);
             }
-            Some(entry) => Err(ReplayError::Conflict {
-                execution: self.execution.clone(),
-                key: key.to_owned(),
-                existing: entry.kind,
-            }),
-            None => {
-                self.entries.insert(
-                    key.to_owned(),
-                    Entry {
-                        kind,
-                        payload: payload.into(),
-                    },
-                );
-                Ok(Recorded::New)
+            Some((generation, entry)) if *generation == self.generation => {
+                return Err(ReplayError::Conflict {
+                    execution: self.execution.clone(),
+                    key: key.to_owned(),
+                    existing: entry.kind,
+                });
             }
+            _ => {}
         }
-    }
-
-    /// Sets aside the failures and deadlines at `address` and below it, as a redrive
-    /// does (see [`load`](Self::load)).
-    pub fn redrive(&mut self, address: &str) {
-        let redrive = Checkpoint {
-            seq: 0,
-            key: address.to_owned(),
-            kind: CheckpointKind::Redrive,
-            payload: Vec::new(),
-            checksum: checksum(&[]),
+        let entry = Entry {
+            kind,
+            payload: payload.into(),
         };
-        let current = std::mem::take(&mut self.entries);
-        let mut checkpoints: Vec<Checkpoint> = current
-            .into_iter()
-            .map(|(key, entry)| Checkpoint {
-                seq: 0,
-                checksum: checksum(&entry.payload),
-                key,
-                kind: entry.kind,
-                payload: entry.payload.to_vec(),
-            })
-            .collect();
-        checkpoints.push(redrive);
-        let execution = std::mem::take(&mut self.execution);
-        *self = Journal::load(execution, checkpoints).expect("checksums were just computed");
+        self.entries
+            .insert(key.to_owned(), (self.generation, entry));
+        Ok(Recorded::New(match self.generation {
+            0 => key.to_owned(),
+            n => format!("r{n}:{key}"),
+        }))
     }
 }
 
@@ -289,7 +308,7 @@ mod tests {
     }
 
     /// Journal: `0.a` ok, `1.b#1` and `1.b#2` failed, `1.b#1~delay` deadline, redrive of
-    /// `1.b`, then `1.b#1` ok again. `1.bc#1` failed is a different step and stays.
+    /// `1.b`. `1.bc#1` failed is a different step and stays.
     #[test]
     fn a_redrive_sets_aside_failures_and_deadlines_at_and_below_its_address() {
         let journal = Journal::load(
@@ -300,13 +319,54 @@ mod tests {
                 cp("1.b#1~delay", CheckpointKind::Deadline, &[0; 8]),
                 cp("1.b#2", CheckpointKind::Failure, b"E2"),
                 cp("1.bc#1", CheckpointKind::Failure, b"E3"),
-                cp("1.b", CheckpointKind::Redrive, b""),
+                cp(&redrive_key(1), CheckpointKind::Redrive, b"1.b"),
             ],
         )
         .unwrap();
         let mut keys: Vec<_> = journal.entries.keys().cloned().collect();
         keys.sort();
         assert_eq!(keys, ["0.a", "1.bc#1"]);
+        assert_eq!(journal.generation(), 1);
+    }
+
+    /// After a redrive, a step that runs again is recorded under `r1:` and replayed
+    /// from there; a second redrive sets it aside again.
+    #[test]
+    fn checkpoints_after_a_redrive_get_keys_of_their_own() {
+        let mut journal = Journal::load(
+            "e",
+            vec![
+                cp("1.b#1", CheckpointKind::Failure, b"E1"),
+                cp(&redrive_key(1), CheckpointKind::Redrive, b"1.b"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            journal.record("1.b#1", CheckpointKind::Failure, b"E2"),
+            Ok(Recorded::New("r1:1.b#1".into()))
+        );
+        let reloaded = Journal::load(
+            "e",
+            vec![
+                cp("1.b#1", CheckpointKind::Failure, b"E1"),
+                cp(&redrive_key(1), CheckpointKind::Redrive, b"1.b"),
+                cp("r1:1.b#1", CheckpointKind::Failure, b"E2"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(&*reloaded.get("1.b#1").unwrap().payload, b"E2");
+        let twice = Journal::load(
+            "e",
+            vec![
+                cp("1.b#1", CheckpointKind::Failure, b"E1"),
+                cp(&redrive_key(1), CheckpointKind::Redrive, b"1.b"),
+                cp("r1:1.b#1", CheckpointKind::Failure, b"E2"),
+                cp(&redrive_key(2), CheckpointKind::Redrive, b"1.b"),
+            ],
+        )
+        .unwrap();
+        assert!(twice.get("1.b#1").is_none());
+        assert_eq!(twice.generation(), 2);
     }
 
     #[test]
@@ -319,27 +379,12 @@ mod tests {
         );
         assert_eq!(
             journal.record("1.b", CheckpointKind::Output, b"B"),
-            Ok(Recorded::New)
+            Ok(Recorded::New("1.b".into()))
         );
         let err = journal
             .record("0.a", CheckpointKind::Output, b"other")
             .unwrap_err();
         assert!(matches!(err, ReplayError::Conflict { ref key, .. } if key == "0.a"));
         assert_eq!(&*journal.get("0.a").unwrap().payload, b"A");
-    }
-
-    #[test]
-    fn redrive_in_memory_matches_redrive_on_load() {
-        let mut journal = Journal::load(
-            "e",
-            vec![
-                cp("0.a", CheckpointKind::Output, b"A"),
-                cp("1.b#1", CheckpointKind::Failure, b"E"),
-            ],
-        )
-        .unwrap();
-        journal.redrive("1.b");
-        assert!(journal.get("1.b#1").is_none());
-        assert!(journal.get("0.a").is_some());
     }
 }
