@@ -1,21 +1,84 @@
-//! The executor of [waypost] workflows: async steps on tokio, CPU work on rayon.
+//! The executor of [waypost] workflows: async steps on tokio, CPU work on rayon, and
+//! durable executions over a [`Store`].
 //!
 //! Depend on the `waypost` facade, which re-exports this crate.
 //!
 //! [waypost]: https://docs.rs/waypost
 #![doc(test(attr(deny(warnings))))]
 
+mod codec;
+mod error;
 mod host;
-// pub mod store; (re-enabled when the store modules land)
+mod recorder;
+mod store;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use waypost_core::{Context, Error, Host, Payload, Step, Workflow};
+use futures::FutureExt as _;
+use futures::future::{AbortHandle, Abortable, BoxFuture, WeakShared};
+use typed_builder::TypedBuilder;
+use waypost_core::codec::{decode, encode};
+use waypost_core::replay::{Journal, fingerprint};
+use waypost_core::store::{
+    Checkpoint, CheckpointKind, ExecutionRecord, ListFilter, NewExecution, Write,
+};
+use waypost_core::{
+    Codec, Context, Error, ExecutionStatus, Host, Payload, Step, Store, StoreError, Workflow,
+};
 
+use crate::recorder::StoreRecorder;
+pub use codec::{BincodeCodec, JsonCodec, codec_named};
+pub use error::RunError;
 pub use host::TokioHost;
+pub use store::{Durability, MemoryStore, SqliteStore, SqliteStoreOptions};
 
-/// Runs workflows.
+/// Settings of a [`Runtime`].
+#[derive(Clone, Debug, TypedBuilder)]
+#[non_exhaustive]
+pub struct RuntimeConfig {
+    /// The largest payload (input, output or checkpoint) in bytes; larger ones fail the
+    /// execution before anything is written for them. Default 16 MiB.
+    #[builder(default = 16 << 20)]
+    pub max_payload_bytes: usize,
+    /// How long an execution's lease lasts without renewal; it is renewed every third of
+    /// it while the execution runs. Default 30 s.
+    #[builder(default = Duration::from_secs(30))]
+    pub lease_ttl: Duration,
+    /// Resume executions even when the workflow's structure changed since they started
+    /// (checkpoints whose keys still exist are replayed). Default `false`: refused with
+    /// an error naming both versions.
+    #[builder(default = false)]
+    pub allow_changed_workflows: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig::builder().build()
+    }
+}
+
+type Outcome = Result<Arc<Vec<u8>>, RunError>;
+
+/// A run in progress that other callers of the same execution id can join.
+type RunningExecution = (WeakShared<BoxFuture<'static, Outcome>>, AbortHandle);
+
+struct Inner {
+    host: Arc<dyn Host>,
+    store: Option<Arc<dyn Store>>,
+    config: RuntimeConfig,
+    owner: String,
+    /// Executions this runtime is driving: a second start of the same id joins the run.
+    /// Weak, so that a run whose every caller went away is dropped (and its lease
+    /// released) rather than kept alive by this map.
+    running: Mutex<HashMap<String, RunningExecution>>,
+}
+
+/// Runs workflows: in memory with [`run`](Runtime::run), or durably over a store with
+/// [`start`](Runtime::start), [`resume`](Runtime::resume) and
+/// [`redrive`](Runtime::redrive).
 ///
 /// # Examples
 ///
@@ -31,10 +94,20 @@ pub use host::TokioHost;
 /// assert_eq!(runtime.run(&wf, 1).await.unwrap(), 3);
 /// # }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Runtime {
-    host: Arc<dyn Host>,
-    next_id: Arc<AtomicU64>,
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("host", &self.inner.host)
+            .field("store", &self.inner.store)
+            .field("config", &self.inner.config)
+            .field("owner", &self.inner.owner)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Runtime {
@@ -43,22 +116,72 @@ impl Default for Runtime {
     }
 }
 
+/// Builds a [`Runtime`]; returned by [`Runtime::builder`].
+#[derive(Debug, Default)]
+#[must_use = "call `build` to get the runtime"]
+pub struct RuntimeBuilder {
+    host: Option<Arc<dyn Host>>,
+    store: Option<Arc<dyn Store>>,
+    config: RuntimeConfig,
+}
+
+impl RuntimeBuilder {
+    /// Keeps executions in `store`, which makes them durable.
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Keeps executions in a shared `store`.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Takes timers, the CPU pool and the clock from `host` (default: [`TokioHost`]).
+    pub fn host(mut self, host: Arc<dyn Host>) -> Self {
+        self.host = Some(host);
+        self
+    }
+
+    /// Uses `config`.
+    pub fn config(mut self, config: RuntimeConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The runtime.
+    pub fn build(self) -> Runtime {
+        Runtime {
+            inner: Arc::new(Inner {
+                host: self.host.unwrap_or_else(|| Arc::new(TokioHost::new())),
+                store: self.store,
+                config: self.config,
+                owner: owner_id(),
+                running: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+}
+
 impl Runtime {
-    /// A runtime on the current tokio runtime and rayon's global pool.
+    /// A runtime without a store, on the current tokio runtime and rayon's global pool.
     pub fn new() -> Self {
-        Self::with_host(Arc::new(TokioHost::new()))
+        Self::builder().build()
     }
 
     /// A runtime whose timers, CPU pool and clock come from `host`.
     pub fn with_host(host: Arc<dyn Host>) -> Self {
-        Runtime {
-            host,
-            next_id: Arc::new(AtomicU64::new(1)),
-        }
+        Self::builder().host(host).build()
     }
 
-    /// Runs `workflow` on `input` to completion, in memory (nothing is checkpointed),
-    /// and returns its output.
+    /// Configures a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// Runs `workflow` on `input` to completion in memory (nothing is checkpointed, even
+    /// with a store) and returns its output.
     ///
     /// # Errors
     ///
@@ -68,12 +191,598 @@ impl Runtime {
         workflow: &Workflow<I, O>,
         input: I,
     ) -> Result<O, Error> {
-        let id = format!(
-            "{}-{}",
-            workflow.name(),
-            self.next_id.fetch_add(1, Ordering::Relaxed)
+        let cx = Context::new(
+            Arc::clone(&self.inner.host),
+            new_execution_id(workflow.name()),
         );
-        let cx = Context::new(Arc::clone(&self.host), id);
         workflow.root().run(&cx, input).await
     }
+
+    /// Starts the execution `id` of `workflow` on `input`, durably, and returns its
+    /// output.
+    ///
+    /// Idempotent, like Step Functions execution names: if `id` exists with the same
+    /// input, this returns its output once it has one — resuming it if it was
+    /// interrupted, joining the run if this runtime is running it. Generate ids with
+    /// [`new_execution_id`].
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Failed`] when the workflow fails; [`RunError::InputMismatch`] when `id`
+    /// exists with another input; [`RunError::PayloadTooLarge`] for an input over the
+    /// limit (nothing is written); store, lease and replay errors.
+    pub async fn start<I: Payload, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+        id: impl Into<String>,
+        input: I,
+    ) -> Result<O, RunError> {
+        let id = id.into();
+        let store = self.store()?;
+        let codec = codec_of(workflow);
+        let input = encode(&*codec, &input, &format!("the input of execution `{id}`")).map_err(
+            |error| RunError::Codec {
+                id: id.clone(),
+                error,
+            },
+        )?;
+        self.check_size(&id, "the input", input.len())?;
+        let new = NewExecution {
+            id: id.clone(),
+            workflow: workflow.name().to_owned(),
+            version: workflow.version(),
+            fingerprint: fingerprint_of(workflow),
+            codec: codec.name().to_owned(),
+            input,
+            graph: serde_json::to_string(workflow.graph()).unwrap_or_default(),
+            created_ms: millis(SystemTime::now()),
+        };
+        let given_input = new.input.clone();
+        let (record, created) = store.create(new).await?;
+        if !created {
+            if record.workflow != workflow.name() {
+                return Err(RunError::WorkflowMismatch {
+                    id,
+                    stored: record.workflow,
+                    given: workflow.name().to_owned(),
+                });
+            }
+            if record.input != given_input || record.codec != codec.name() {
+                return Err(RunError::InputMismatch { id });
+            }
+            match record.status {
+                ExecutionStatus::Running => {}
+                _ => return self.finished_output(workflow, &record),
+            }
+        }
+        self.drive(workflow, id).await
+    }
+
+    /// Resumes the interrupted execution `id` of `workflow`: checkpointed steps are
+    /// replayed, the rest runs. Returns its output.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Finished`] when it has already finished; the errors of
+    /// [`start`](Self::start) otherwise.
+    pub async fn resume<I: Payload, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+        id: &str,
+    ) -> Result<O, RunError> {
+        let record = self.store()?.execution(id).await?;
+        check_workflow(workflow, &record)?;
+        if record.status.is_finished() {
+            return Err(RunError::Finished {
+                id: id.to_owned(),
+                status: record.status,
+            });
+        }
+        self.drive(workflow, id.to_owned()).await
+    }
+
+    /// Resumes every interrupted execution of `workflow` in the store, concurrently: what
+    /// a program calls at start-up. Returns each execution's id and result.
+    ///
+    /// # Errors
+    ///
+    /// A store error when the executions cannot be listed.
+    pub async fn resume_all<I: Payload, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+    ) -> Result<Vec<(String, Result<O, RunError>)>, RunError> {
+        let filter = ListFilter {
+            status: Some(ExecutionStatus::Running),
+            workflow: Some(workflow.name().to_owned()),
+            limit: None,
+        };
+        let records = self.store()?.list(&filter).await?;
+        let runs = records.into_iter().map(|record| async move {
+            let result = self.resume(workflow, &record.id).await;
+            (record.id, result)
+        });
+        Ok(futures::future::join_all(runs).await)
+    }
+
+    /// Redrives the failed execution `id`: the failed step runs again with a fresh retry
+    /// budget; every other checkpoint is kept. Returns its output.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::NotRedrivable`] unless it failed; the errors of [`start`](Self::start).
+    pub async fn redrive<I: Payload, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+        id: &str,
+    ) -> Result<O, RunError> {
+        let store = self.store()?;
+        let record = store.execution(id).await?;
+        check_workflow(workflow, &record)?;
+        if record.status != ExecutionStatus::Failed {
+            return Err(RunError::NotRedrivable {
+                id: id.to_owned(),
+                status: record.status,
+            });
+        }
+        let failed_at = record
+            .error
+            .as_ref()
+            .and_then(Error::address)
+            .unwrap_or("")
+            .as_bytes()
+            .to_vec();
+        let writes = vec![
+            Write::Checkpoint(Checkpoint {
+                seq: 0,
+                key: waypost_core::replay::redrive_key(record.redrives + 1),
+                kind: CheckpointKind::Redrive,
+                checksum: waypost_core::replay::checksum(&failed_at),
+                payload: failed_at,
+            }),
+            Write::Status {
+                status: ExecutionStatus::Running,
+                output: None,
+                error: None,
+                redrive: true,
+                at_ms: millis(SystemTime::now()),
+            },
+        ];
+        store.commit(id, writes).await?;
+        self.drive(workflow, id.to_owned()).await
+    }
+
+    /// Where the execution `id` stands.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] (as [`RunError::Store`]) for an unknown id.
+    pub async fn status(&self, id: &str) -> Result<ExecutionStatus, RunError> {
+        Ok(self.store()?.execution(id).await?.status)
+    }
+
+    /// The stored record of the execution `id`: workflow, status, timings, error.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] (as [`RunError::Store`]) for an unknown id.
+    pub async fn execution(&self, id: &str) -> Result<ExecutionRecord, RunError> {
+        Ok(self.store()?.execution(id).await?)
+    }
+
+    /// Executions matching `filter`, newest first.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn list(&self, filter: &ListFilter) -> Result<Vec<ExecutionRecord>, RunError> {
+        Ok(self.store()?.list(filter).await?)
+    }
+
+    /// The output of the execution `id`, if it succeeded (`None` while it runs).
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Failed`] or [`RunError::Cancelled`] when it ended so; an unknown id;
+    /// an output that does not decode as `O`.
+    pub async fn output<O: Payload>(&self, id: &str) -> Result<Option<O>, RunError> {
+        let record = self.store()?.execution(id).await?;
+        match record.status {
+            ExecutionStatus::Running => Ok(None),
+            _ => outcome_of(&record)
+                .and_then(|bytes| decode_output(&record, &bytes))
+                .map(Some),
+        }
+    }
+
+    /// Cancels the execution `id`: it is marked cancelled, and if this runtime is
+    /// running it, it stops at once (the step in flight is dropped). An execution run by
+    /// another process stops when that process next checks, or on its next resume.
+    ///
+    /// # Errors
+    ///
+    /// An unknown id; [`RunError::Finished`] when it has already finished.
+    pub async fn cancel(&self, id: &str) -> Result<(), RunError> {
+        let store = self.store()?;
+        let record = store.execution(id).await?;
+        if record.status.is_finished() {
+            return Err(RunError::Finished {
+                id: id.to_owned(),
+                status: record.status,
+            });
+        }
+        let write = Write::Status {
+            status: ExecutionStatus::Cancelled,
+            output: None,
+            error: Some(Error::with_kind(
+                waypost_core::ErrorKind::Cancelled,
+                waypost_core::error::names::CANCELLED,
+                format!("execution `{id}` was cancelled"),
+            )),
+            redrive: false,
+            at_ms: millis(SystemTime::now()),
+        };
+        store.commit(id, vec![write]).await?;
+        let running = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, abort)) = running.get(id) {
+            abort.abort();
+        }
+        Ok(())
+    }
+
+    fn store(&self) -> Result<&Arc<dyn Store>, RunError> {
+        self.inner.store.as_ref().ok_or(RunError::NoStore)
+    }
+
+    fn check_size(&self, id: &str, what: &str, size: usize) -> Result<(), RunError> {
+        let limit = self.inner.config.max_payload_bytes;
+        if size > limit {
+            return Err(RunError::PayloadTooLarge {
+                id: id.to_owned(),
+                what: what.to_owned(),
+                size,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// The output (or error) of a finished execution.
+    fn finished_output<I, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+        record: &ExecutionRecord,
+    ) -> Result<O, RunError> {
+        let _ = workflow;
+        outcome_of(record).and_then(|bytes| decode_output(record, &bytes))
+    }
+
+    /// Runs the execution `id` to its end in this runtime, or joins the run already
+    /// going on here.
+    async fn drive<I: Payload, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+        id: String,
+    ) -> Result<O, RunError> {
+        let shared = {
+            let mut running = self
+                .inner
+                .running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match running.get(&id).and_then(|(weak, _)| weak.upgrade()) {
+                Some(shared) => shared,
+                None => {
+                    let (abort, registration) = AbortHandle::new_pair();
+                    let run = execute(self.clone(), workflow.clone(), id.clone());
+                    let cancel_id = id.clone();
+                    let runtime = self.clone();
+                    let shared = async move {
+                        let outcome = Abortable::new(run, registration).await.unwrap_or(Err(
+                            RunError::Cancelled {
+                                id: cancel_id.clone(),
+                            },
+                        ));
+                        let mut running = runtime
+                            .inner
+                            .running
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        running.remove(&cancel_id);
+                        outcome
+                    }
+                    .boxed()
+                    .shared();
+                    let weak = shared.downgrade().expect("a shared future not yet polled");
+                    running.insert(id.clone(), (weak, abort));
+                    shared
+                }
+            }
+        };
+        let bytes = shared.await?;
+        let record = self.store()?.execution(&id).await?;
+        decode_output(&record, &bytes)
+    }
+}
+
+/// Runs one execution under its lease; returns the encoded output.
+async fn execute<I: Payload, O: Payload>(
+    runtime: Runtime,
+    workflow: Workflow<I, O>,
+    id: String,
+) -> Outcome {
+    let inner = &runtime.inner;
+    let store = runtime.store()?;
+    let record = store.execution(&id).await?;
+    check_workflow(&workflow, &record)?;
+    fingerprint::check(
+        &id,
+        workflow.name(),
+        (record.version, &record.fingerprint),
+        (workflow.version(), &fingerprint_of(&workflow)),
+        if inner.config.allow_changed_workflows {
+            fingerprint::Changed::Allow
+        } else {
+            fingerprint::Changed::Refuse
+        },
+    )?;
+    if record.status.is_finished() {
+        return outcome_of(&record);
+    }
+    let codec = codec_by_name(&record)?;
+
+    store
+        .acquire_lease(&id, &inner.owner, inner.config.lease_ttl)
+        .await?;
+    let lease = LeaseGuard::new(Arc::clone(store), &id, &inner.owner, inner.config.lease_ttl);
+
+    let journal = Journal::load(id.clone(), store.checkpoints(&id).await?)?;
+    let input: I = decode(
+        &*codec,
+        &record.input,
+        &format!("the input of execution `{id}`"),
+    )
+    .map_err(|error| RunError::Codec {
+        id: id.clone(),
+        error,
+    })?;
+    let recorder = StoreRecorder::new(
+        &id,
+        Arc::clone(store),
+        Arc::clone(&codec),
+        journal,
+        inner.config.max_payload_bytes,
+    );
+    let cx = Context::with_recorder(
+        Arc::clone(&inner.host),
+        id.clone(),
+        Some(Arc::new(recorder)),
+    );
+    let result = workflow.root().run(&cx, input).await;
+
+    let outcome = finish(&runtime, &id, &*codec, result).await;
+    lease.release().await?;
+    outcome
+}
+
+/// Writes how the execution ended and returns its encoded output.
+async fn finish<O: Payload>(
+    runtime: &Runtime,
+    id: &str,
+    codec: &dyn Codec,
+    result: Result<O, Error>,
+) -> Outcome {
+    let store = runtime.store()?;
+    let at_ms = millis(SystemTime::now());
+    let output = match &result {
+        Ok(output) => {
+            let bytes = encode(codec, output, &format!("the output of execution `{id}`"));
+            match bytes {
+                Ok(bytes) if bytes.len() <= runtime.inner.config.max_payload_bytes => Ok(bytes),
+                Ok(bytes) => Err(Error::with_kind(
+                    waypost_core::ErrorKind::Runtime,
+                    waypost_core::error::names::DATA_LIMIT_EXCEEDED,
+                    format!(
+                        "the output of execution `{id}` is {} bytes, over the limit of {} bytes",
+                        bytes.len(),
+                        runtime.inner.config.max_payload_bytes
+                    ),
+                )),
+                Err(error) => Err(error),
+            }
+        }
+        Err(error) => Err(error.clone()),
+    };
+    match output {
+        Ok(bytes) => {
+            let write = Write::Status {
+                status: ExecutionStatus::Succeeded,
+                output: Some(bytes.clone()),
+                error: None,
+                redrive: false,
+                at_ms,
+            };
+            store.commit(id, vec![write]).await?;
+            Ok(Arc::new(bytes))
+        }
+        // A runtime failure (the store, a checkpoint that does not decode) is not the
+        // workflow's: the execution stays running, to resume once the cause is fixed.
+        // An oversized payload is the workflow's own doing: it fails it.
+        Err(error)
+            if error.kind() == waypost_core::ErrorKind::Runtime
+                && error.name() != waypost_core::error::names::DATA_LIMIT_EXCEEDED =>
+        {
+            Err(RunError::Stopped {
+                id: id.to_owned(),
+                error,
+            })
+        }
+        Err(error) => {
+            let write = Write::Status {
+                status: ExecutionStatus::Failed,
+                output: None,
+                error: Some(error.clone()),
+                redrive: false,
+                at_ms,
+            };
+            store.commit(id, vec![write]).await?;
+            Err(RunError::Failed {
+                id: id.to_owned(),
+                error,
+            })
+        }
+    }
+}
+
+/// Holds an execution's lease: renews it every third of its ttl, and gives it up when
+/// the run ends — also when the run is dropped half-way (its caller went away).
+struct LeaseGuard {
+    store: Arc<dyn Store>,
+    id: String,
+    owner: String,
+    renewal: tokio::task::JoinHandle<()>,
+    released: bool,
+}
+
+impl LeaseGuard {
+    fn new(store: Arc<dyn Store>, id: &str, owner: &str, ttl: Duration) -> Self {
+        let renewal = tokio::spawn({
+            let (store, id, owner) = (Arc::clone(&store), id.to_owned(), owner.to_owned());
+            async move {
+                loop {
+                    tokio::time::sleep(ttl / 3).await;
+                    // A failed renewal is retried at the next tick; the lease lapses
+                    // only if renewals keep failing for a whole ttl.
+                    let _ = store.acquire_lease(&id, &owner, ttl).await;
+                }
+            }
+        });
+        LeaseGuard {
+            store,
+            id: id.to_owned(),
+            owner: owner.to_owned(),
+            renewal,
+            released: false,
+        }
+    }
+
+    async fn release(mut self) -> Result<(), StoreError> {
+        self.renewal.abort();
+        self.released = true;
+        self.store.release_lease(&self.id, &self.owner).await
+    }
+}
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        self.renewal.abort();
+        if self.released {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let (store, id, owner) = (Arc::clone(&self.store), self.id.clone(), self.owner.clone());
+            handle.spawn(async move {
+                let _ = store.release_lease(&id, &owner).await;
+            });
+        }
+    }
+}
+
+/// The encoded output of a finished execution, or how it ended.
+fn outcome_of(record: &ExecutionRecord) -> Outcome {
+    let id = record.id.clone();
+    match record.status {
+        ExecutionStatus::Succeeded => record.output.clone().map(Arc::new).ok_or_else(|| {
+            RunError::Store(StoreError::Corrupt {
+                detail: format!("execution `{id}` succeeded but has no output"),
+            })
+        }),
+        ExecutionStatus::Cancelled => Err(RunError::Cancelled { id }),
+        ExecutionStatus::Failed => Err(RunError::Failed {
+            error: record
+                .error
+                .clone()
+                .unwrap_or_else(|| Error::runtime("failed without a recorded error")),
+            id,
+        }),
+        ExecutionStatus::Running => Err(RunError::Store(StoreError::Corrupt {
+            detail: format!("execution `{id}` has no outcome yet"),
+        })),
+        _ => Err(RunError::Store(StoreError::Corrupt {
+            detail: format!("execution `{id}` has an unknown status"),
+        })),
+    }
+}
+
+fn decode_output<O: Payload>(record: &ExecutionRecord, bytes: &[u8]) -> Result<O, RunError> {
+    let codec = codec_by_name(record)?;
+    decode(
+        &*codec,
+        bytes,
+        &format!("the output of execution `{}`", record.id),
+    )
+    .map_err(|error| RunError::Codec {
+        id: record.id.clone(),
+        error,
+    })
+}
+
+fn check_workflow<I, O>(
+    workflow: &Workflow<I, O>,
+    record: &ExecutionRecord,
+) -> Result<(), RunError> {
+    if record.workflow != workflow.name() {
+        return Err(RunError::WorkflowMismatch {
+            id: record.id.clone(),
+            stored: record.workflow.clone(),
+            given: workflow.name().to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn codec_of<I, O>(workflow: &Workflow<I, O>) -> Arc<dyn Codec> {
+    workflow
+        .codec()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(BincodeCodec))
+}
+
+fn codec_by_name(record: &ExecutionRecord) -> Result<Arc<dyn Codec>, RunError> {
+    codec_named(&record.codec).ok_or_else(|| RunError::UnknownCodec {
+        id: record.id.clone(),
+        codec: record.codec.clone(),
+    })
+}
+
+/// The fingerprint of a workflow's structure: BLAKE3 of its graph as JSON, in hex.
+pub fn fingerprint_of<I, O>(workflow: &Workflow<I, O>) -> String {
+    let json = serde_json::to_vec(workflow.graph().states()).unwrap_or_default();
+    blake3::hash(&json).to_hex()[..16].to_owned()
+}
+
+/// A new execution id: the workflow name, the time, and randomness.
+pub fn new_execution_id(workflow: &str) -> String {
+    format!(
+        "{workflow}-{}-{:08x}",
+        millis(SystemTime::now()),
+        fastrand::u32(..)
+    )
+}
+
+/// Who this process is, for leases: `host:pid:nonce`.
+fn owner_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "localhost".to_owned());
+    format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..))
+}
+
+fn millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -1,0 +1,152 @@
+//! The codecs that ship with waypost: [`BincodeCodec`] (the default) and [`JsonCodec`].
+
+use std::sync::Arc;
+
+use bincode::config::{Configuration, Limit, LittleEndian, Varint};
+use waypost_core::Codec;
+
+/// The most a decoded payload may claim to allocate: a corrupt length prefix fails
+/// instead of exhausting memory.
+const DECODE_LIMIT: usize = 1 << 30;
+
+type Config = Configuration<LittleEndian, Varint, Limit<DECODE_LIMIT>>;
+
+fn config() -> Config {
+    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+}
+
+/// Compact binary payloads: bincode 2 in serde mode. The default codec.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BincodeCodec;
+
+impl Codec for BincodeCodec {
+    fn name(&self) -> &'static str {
+        "bincode"
+    }
+
+    fn encode_erased(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, String> {
+        bincode::serde::encode_to_vec(value, config()).map_err(|e| e.to_string())
+    }
+
+    fn decode_erased(
+        &self,
+        bytes: &[u8],
+        visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        // Trailing bytes are not detected here; the checksum beside every stored
+        // payload catches damage that still decodes.
+        let mut decoder = bincode::serde::BorrowedSerdeDecoder::from_slice(bytes, config(), ());
+        let mut deserializer =
+            <dyn erased_serde::Deserializer<'_>>::erase(decoder.as_deserializer());
+        visit(&mut deserializer)
+    }
+}
+
+/// Human-readable payloads: JSON. Choose it for workflows whose checkpoints people read
+/// (with `sqlite3` or the CLI).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JsonCodec;
+
+impl Codec for JsonCodec {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+
+    fn encode_erased(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, String> {
+        serde_json::to_vec(value).map_err(|e| e.to_string())
+    }
+
+    fn decode_erased(
+        &self,
+        bytes: &[u8],
+        visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut json = serde_json::Deserializer::from_slice(bytes);
+        visit(&mut <dyn erased_serde::Deserializer<'_>>::erase(&mut json))?;
+        json.end().map_err(|e| e.to_string())
+    }
+}
+
+/// The codec stored under `name`, for reading executions written by any workflow.
+pub fn codec_named(name: &str) -> Option<Arc<dyn Codec>> {
+    match name {
+        "bincode" => Some(Arc::new(BincodeCodec)),
+        "json" => Some(Arc::new(JsonCodec)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+    use waypost_core::Error;
+    use waypost_core::codec::{decode, encode};
+
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Order {
+        id: u32,
+        note: Option<String>,
+        lines: Vec<(String, u64)>,
+    }
+
+    fn codecs() -> [Arc<dyn Codec>; 2] {
+        [Arc::new(BincodeCodec), Arc::new(JsonCodec)]
+    }
+
+    #[test]
+    fn values_and_errors_round_trip_through_every_codec() {
+        let order = Order {
+            id: 7,
+            note: None,
+            lines: vec![("tea".into(), 350)],
+        };
+        let error = Error::new("PaymentDeclined", "card declined")
+            .caused_by(Error::timeout("gateway"))
+            .at("2.charge");
+        for codec in codecs() {
+            let bytes = encode(&*codec, &order, "order").unwrap();
+            assert_eq!(
+                decode::<Order>(&*codec, &bytes, "order").unwrap(),
+                order,
+                "{}",
+                codec.name()
+            );
+            let bytes = encode(&*codec, &error, "error").unwrap();
+            assert_eq!(
+                decode::<Error>(&*codec, &bytes, "error").unwrap(),
+                error,
+                "{}",
+                codec.name()
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_and_huge_length_prefixes_are_errors_naming_what_failed() {
+        for codec in codecs() {
+            for bytes in [
+                &b""[..],
+                &[0xFF; 12],
+                &[0xFB, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F],
+            ] {
+                let err = decode::<Order>(&*codec, bytes, "checkpoint `0.a` of execution `e`")
+                    .unwrap_err();
+                assert!(
+                    err.message()
+                        .starts_with("cannot decode checkpoint `0.a` of execution `e`"),
+                    "{}: {err}",
+                    codec.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn codecs_are_found_by_their_stored_name() {
+        assert_eq!(codec_named("bincode").unwrap().name(), "bincode");
+        assert_eq!(codec_named("json").unwrap().name(), "json");
+        assert!(codec_named("xml").is_none());
+    }
+}
