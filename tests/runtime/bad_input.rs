@@ -1,0 +1,292 @@
+//! Bad input gets a clear error that says what and where, and leaves the store usable
+//! with nothing lost.
+
+use std::sync::Arc;
+
+use waypost::prelude::*;
+use waypost::store::{CheckpointKind, ListFilter};
+use waypost::{RuntimeConfig, SqliteStore};
+
+use crate::support::{Runs, TestStore, stores};
+
+#[tokio::test]
+async fn unknown_ids_are_reported_by_every_operation() {
+    for store in stores() {
+        let runtime = store.runtime();
+        let wf = Workflow::new("w", 1, Runs::default().step("a", 1));
+        let expected = "no execution with id `nope` in the store";
+        assert_eq!(
+            runtime.status("nope").await.unwrap_err().to_string(),
+            expected
+        );
+        assert_eq!(
+            runtime.resume(&wf, "nope").await.unwrap_err().to_string(),
+            expected
+        );
+        assert_eq!(
+            runtime.redrive(&wf, "nope").await.unwrap_err().to_string(),
+            expected
+        );
+        assert_eq!(
+            runtime.cancel("nope").await.unwrap_err().to_string(),
+            expected
+        );
+        assert_eq!(
+            runtime.output::<u64>("nope").await.unwrap_err().to_string(),
+            expected
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_same_id_with_another_input_or_workflow_is_refused() {
+    for store in stores() {
+        let runtime = store.runtime();
+        let runs = Runs::default();
+        let wf = Workflow::new("w", 1, runs.step("a", 1));
+        runtime.start(&wf, "x", 1).await.unwrap();
+        let err = runtime.start(&wf, "x", 2).await.unwrap_err();
+        assert!(matches!(err, RunError::InputMismatch { .. }), "{err}");
+        let other = Workflow::new("other", 1, runs.step("a", 1));
+        assert_eq!(
+            runtime.start(&other, "x", 1).await.unwrap_err().to_string(),
+            "execution `x` belongs to workflow `w`, not `other`"
+        );
+        assert_eq!(runs.count("a"), 1);
+    }
+}
+
+/// Rewrites the payload of checkpoint `key` of `id` in the SQLite file behind the
+/// store's back, keeping its checksum unless `checksum` is given.
+fn tamper(path: &std::path::Path, id: &str, key: &str, payload: &[u8], checksum: Option<u32>) {
+    let db = rusqlite::Connection::open(path).unwrap();
+    let changed = match checksum {
+        None => db.execute(
+            "UPDATE checkpoints SET payload = ?1 WHERE execution_id = ?2 AND key = ?3",
+            rusqlite::params![payload, id, key],
+        ),
+        Some(sum) => db.execute(
+            "UPDATE checkpoints SET payload = ?1, checksum = ?4 WHERE execution_id = ?2 AND key = ?3",
+            rusqlite::params![payload, id, key, sum],
+        ),
+    }
+    .unwrap();
+    assert_eq!(changed, 1, "no checkpoint {key} of {id}");
+}
+
+/// Runs `a` (checkpointed) and then fails, so there is a checkpoint to damage and an
+/// execution to resume.
+async fn failed_after_a(store: &TestStore, id: &str) -> (Workflow<u64, u64>, Vec<u8>) {
+    let runs = Runs::default();
+    let wf = Workflow::new("damaged", 1, runs.step("a", 1).then(runs.step("b", 1)));
+    let runtime = store.runtime();
+    runtime.start(&wf, id, 41).await.unwrap();
+    let checkpoints = store.store.checkpoints(id).await.unwrap();
+    let a = checkpoints.iter().find(|c| c.key == "0.a").unwrap();
+    assert_eq!(a.kind, CheckpointKind::Output);
+    // Mark it running again so that resume reads the checkpoints.
+    let db = rusqlite::Connection::open(store.path.as_ref().unwrap()).unwrap();
+    db.execute(
+        "UPDATE executions SET status = 'running' WHERE id = ?1",
+        [id],
+    )
+    .unwrap();
+    (wf, a.payload.clone())
+}
+
+#[tokio::test]
+async fn a_flipped_bit_in_a_checkpoint_is_caught_and_named() {
+    let store = TestStore::sqlite();
+    let (wf, mut payload) = failed_after_a(&store, "flip").await;
+    payload[0] ^= 0x01;
+    tamper(store.path.as_ref().unwrap(), "flip", "0.a", &payload, None);
+    let err = store.runtime().resume(&wf, "flip").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "checkpoint `0.a` of execution `flip` is corrupt: its {} payload bytes do not match their checksum",
+            payload.len()
+        )
+    );
+    // Nothing was changed: the damaged row is still there, the execution still running,
+    // and the store serves other executions.
+    assert_eq!(
+        store.store.checkpoints("flip").await.unwrap()[0].payload,
+        payload
+    );
+    assert_eq!(
+        store.runtime().status("flip").await.unwrap(),
+        ExecutionStatus::Running
+    );
+    let fresh = Workflow::new("fresh", 1, Runs::default().step("a", 1));
+    assert_eq!(store.runtime().start(&fresh, "other", 1).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_truncated_checkpoint_is_caught_and_named() {
+    let store = TestStore::sqlite();
+    let (wf, payload) = failed_after_a(&store, "trunc").await;
+    tamper(
+        store.path.as_ref().unwrap(),
+        "trunc",
+        "0.a",
+        &payload[..payload.len() - 1],
+        None,
+    );
+    let err = store.runtime().resume(&wf, "trunc").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("checkpoint `0.a` of execution `trunc` is corrupt"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn bytes_that_pass_the_checksum_but_do_not_decode_stop_the_execution_resumably() {
+    let store = TestStore::sqlite();
+    let (wf, _) = failed_after_a(&store, "garbage").await;
+    // A huge varint length prefix: bincode must refuse it, not allocate it.
+    let garbage = [0xFF; 12];
+    tamper(
+        store.path.as_ref().unwrap(),
+        "garbage",
+        "0.a",
+        &garbage,
+        Some(crc32fast::hash(&garbage)),
+    );
+    let err = store.runtime().resume(&wf, "garbage").await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("execution `garbage` stopped and stays resumable: States.Runtime: cannot decode checkpoint `0.a` of execution `garbage` (12 bytes of bincode)"),
+        "{message}"
+    );
+    assert_eq!(
+        store.runtime().status("garbage").await.unwrap(),
+        ExecutionStatus::Running
+    );
+}
+
+#[tokio::test]
+async fn an_input_over_the_limit_is_refused_before_anything_is_written() {
+    for store in stores() {
+        let runtime = Runtime::builder()
+            .shared_store(Arc::clone(&store.store))
+            .config(RuntimeConfig::builder().max_payload_bytes(64).build())
+            .build();
+        #[step]
+        async fn size(s: String) -> usize {
+            s.len()
+        }
+        let wf = Workflow::new("big", 1, size);
+        let err = runtime
+            .start(&wf, "big-1", "x".repeat(100))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the input of execution `big-1` is 101 bytes, over the limit of 64 bytes"
+        );
+        assert!(
+            runtime
+                .list(&ListFilter::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_step_output_over_the_limit_fails_the_execution_and_keeps_earlier_checkpoints() {
+    for store in stores() {
+        let runtime = Runtime::builder()
+            .shared_store(Arc::clone(&store.store))
+            .config(RuntimeConfig::builder().max_payload_bytes(64).build())
+            .build();
+        #[step]
+        async fn small(n: u32) -> u32 {
+            n
+        }
+        #[step]
+        async fn blow_up(n: u32) -> String {
+            "x".repeat(n as usize)
+        }
+        let wf = Workflow::new("blow", 1, small.then(blow_up));
+        let err = runtime.start(&wf, "b1", 100).await.unwrap_err();
+        let error = err.error().unwrap();
+        assert_eq!(error.name(), "States.DataLimitExceeded");
+        assert_eq!(
+            error.message(),
+            "checkpoint `1.blow_up` of execution `b1` is 101 bytes, over the limit of 64 bytes"
+        );
+        let keys: Vec<String> = store
+            .store
+            .checkpoints("b1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.key)
+            .collect();
+        assert_eq!(keys, ["0.small"], "{}", store.name);
+        assert_eq!(runtime.status("b1").await.unwrap(), ExecutionStatus::Failed);
+        // The store goes on.
+        assert_eq!(runtime.start(&wf, "b2", 3).await.unwrap(), "xxx");
+    }
+}
+
+#[step]
+async fn always_panics(_x: u64) -> u64 {
+    panic!("the parser blew up")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_that_panics_on_every_attempt_fails_its_execution_only() {
+    for store in stores() {
+        let runtime = store.runtime();
+        let policy = RetryPolicy::builder()
+            .max_attempts(3)
+            .interval(std::time::Duration::from_millis(10))
+            .build();
+        let doomed = Workflow::new("doomed", 1, always_panics.retry(policy));
+        let healthy = Workflow::new("healthy", 1, Runs::default().step("a", 1));
+        let (doomed_result, healthy_result) = tokio::join!(
+            runtime.start(&doomed, "d1", 1),
+            runtime.start(&healthy, "h1", 1)
+        );
+        let error = doomed_result.unwrap_err().error().cloned().unwrap();
+        assert!(error.is_panic());
+        assert_eq!(
+            error.message(),
+            "step `always_panics` at `0.always_panics` panicked with message \"the parser blew up\""
+        );
+        assert_eq!(healthy_result.unwrap(), 2);
+        assert_eq!(runtime.status("d1").await.unwrap(), ExecutionStatus::Failed);
+        // Each attempt's panic was recorded, so a resume-on-start does not rerun them.
+        let failures = store
+            .store
+            .checkpoints("d1")
+            .await
+            .unwrap()
+            .iter()
+            .filter(|c| c.kind == CheckpointKind::Failure)
+            .count();
+        assert_eq!(failures, 3, "{}", store.name);
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_refused_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(
+        &path,
+        "this is not a database, it is a shopping list\n".repeat(100),
+    )
+    .unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("`{}` is not a waypost store", path.display())),
+        "{err}"
+    );
+}

@@ -1,0 +1,8 @@
+//! The durable runtime: resume, redrive, idempotent starts, timers that survive an
+//! interruption, bad input, and concurrent starts — on the memory and SQLite stores.
+
+mod bad_input;
+mod concurrency;
+mod resume;
+mod support;
+mod timers;

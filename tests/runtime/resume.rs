@@ -1,0 +1,393 @@
+//! Start, resume, redrive, cancel: the durable API on both stores.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use waypost::prelude::*;
+use waypost::store::{CheckpointKind, ListFilter};
+use waypost::{JsonCodec, RuntimeConfig};
+
+use crate::support::{Gate, Runs, TestStore, interrupt_after, stores};
+
+fn chain(runs: &Runs) -> Workflow<u64, u64> {
+    Workflow::new(
+        "chain",
+        1,
+        runs.step("a", 1)
+            .then(runs.step("b", 10))
+            .then(runs.step("c", 100)),
+    )
+}
+
+#[tokio::test]
+async fn start_runs_each_step_once_and_the_same_id_returns_the_stored_output() {
+    for store in stores() {
+        let runs = Runs::default();
+        let runtime = store.runtime();
+        let wf = chain(&runs);
+        assert_eq!(
+            runtime.start(&wf, "order-1", 5).await.unwrap(),
+            116,
+            "{}",
+            store.name
+        );
+        assert_eq!(runtime.start(&wf, "order-1", 5).await.unwrap(), 116);
+        // A fresh runtime over the same store: still the stored output, nothing re-run.
+        assert_eq!(store.runtime().start(&wf, "order-1", 5).await.unwrap(), 116);
+        assert_eq!(
+            (runs.count("a"), runs.count("b"), runs.count("c")),
+            (1, 1, 1),
+            "{}",
+            store.name
+        );
+        assert_eq!(
+            runtime.status("order-1").await.unwrap(),
+            ExecutionStatus::Succeeded
+        );
+        assert_eq!(runtime.output::<u64>("order-1").await.unwrap(), Some(116));
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_execution_resumes_without_redoing_finished_steps() {
+    for store in stores() {
+        let (runs, gate) = (Runs::default(), Gate::closed());
+        let wf = Workflow::new(
+            "gated",
+            1,
+            runs.step("a", 1)
+                .then(gate.step("gate", &runs))
+                .then(runs.step("c", 100)),
+        );
+        let runtime = store.runtime();
+        interrupt_after(Duration::from_millis(100), runtime.start(&wf, "e1", 1)).await;
+        assert_eq!(
+            runtime.status("e1").await.unwrap(),
+            ExecutionStatus::Running
+        );
+        assert_eq!(
+            (runs.count("a"), runs.count("gate"), runs.count("c")),
+            (1, 1, 0)
+        );
+
+        gate.open();
+        assert_eq!(
+            runtime.resume(&wf, "e1").await.unwrap(),
+            102,
+            "{}",
+            store.name
+        );
+        // `a` was checkpointed: not run again. `gate` was in flight: it ran again.
+        assert_eq!(
+            (runs.count("a"), runs.count("gate"), runs.count("c")),
+            (1, 2, 1),
+            "{}",
+            store.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn resume_all_finishes_every_interrupted_execution_of_the_workflow() {
+    let store = TestStore::sqlite();
+    let (runs, gate) = (Runs::default(), Gate::closed());
+    let wf = Workflow::new("gated", 1, runs.step("a", 1).then(gate.step("gate", &runs)));
+    let runtime = store.runtime();
+    for i in 0..5u64 {
+        interrupt_after(
+            Duration::from_millis(30),
+            runtime.start(&wf, format!("e{i}"), i),
+        )
+        .await;
+    }
+    gate.open();
+    let mut results: Vec<(String, u64)> = runtime
+        .resume_all(&wf)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, result)| (id, result.unwrap()))
+        .collect();
+    results.sort();
+    assert_eq!(
+        results,
+        (0..5u64)
+            .map(|i| (format!("e{i}"), i + 1))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(runs.count("a"), 5);
+    assert!(runtime.resume_all(&wf).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn resume_of_a_finished_execution_is_refused() {
+    for store in stores() {
+        let runtime = store.runtime();
+        let wf = chain(&Runs::default());
+        runtime.start(&wf, "done", 1).await.unwrap();
+        let err = runtime.resume(&wf, "done").await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "execution `done` has succeeded; there is nothing to resume (redrive a failed one)"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn redrive_reruns_the_failed_step_with_a_fresh_retry_budget() {
+    for store in stores() {
+        let runs = Runs::default();
+        let broken = Arc::new(AtomicBool::new(true));
+        let attempts = Arc::new(AtomicU32::new(0));
+        let flaky = {
+            let (broken, attempts) = (Arc::clone(&broken), Arc::clone(&attempts));
+            step_fn("flaky", move |x: u64| {
+                let (broken, attempts) = (Arc::clone(&broken), Arc::clone(&attempts));
+                async move {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    if broken.load(Ordering::SeqCst) {
+                        return Err(Error::new("Down", "the service is down"));
+                    }
+                    Ok(x * 2)
+                }
+            })
+        };
+        let policy = RetryPolicy::builder()
+            .max_attempts(3)
+            .interval(Duration::from_secs(1))
+            .build();
+        let wf = Workflow::new(
+            "redrive",
+            1,
+            runs.step("a", 1)
+                .then(flaky.retry(policy))
+                .then(runs.step("c", 0)),
+        );
+        let runtime = store.runtime();
+
+        let err = runtime.start(&wf, "r1", 1).await.unwrap_err();
+        assert_eq!(err.error().unwrap().name(), "Down");
+        assert_eq!(err.error().unwrap().address(), Some("1.flaky"));
+        assert_eq!(runtime.status("r1").await.unwrap(), ExecutionStatus::Failed);
+        assert_eq!(attempts.load(Ordering::SeqCst), 3);
+
+        // Still failing: a redrive gets a full budget of 3 attempts again.
+        assert!(runtime.redrive(&wf, "r1").await.is_err());
+        assert_eq!(attempts.load(Ordering::SeqCst), 6, "{}", store.name);
+
+        broken.store(false, Ordering::SeqCst);
+        assert_eq!(runtime.redrive(&wf, "r1").await.unwrap(), 4);
+        assert_eq!(attempts.load(Ordering::SeqCst), 7);
+        assert_eq!(
+            runs.count("a"),
+            1,
+            "the step before the failure is not run again"
+        );
+        assert_eq!(runtime.execution("r1").await.unwrap().redrives, 2);
+
+        let err = runtime.redrive(&wf, "r1").await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "execution `r1` is succeeded; only failed executions can be redriven"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_changed_workflow_is_refused_naming_both_versions_unless_allowed() {
+    let store = TestStore::sqlite();
+    let (runs, gate) = (Runs::default(), Gate::closed());
+    let allowing = Runtime::builder()
+        .shared_store(Arc::clone(&store.store))
+        .config(
+            RuntimeConfig::builder()
+                .allow_changed_workflows(true)
+                .build(),
+        )
+        .build();
+    let v1 = Workflow::new(
+        "orders",
+        1,
+        runs.step("a", 1).then(gate.step("gate", &runs)),
+    );
+    interrupt_after(Duration::from_millis(50), allowing.start(&v1, "o1", 1)).await;
+    gate.open();
+
+    let v2 = Workflow::new(
+        "orders",
+        2,
+        runs.step("a", 1)
+            .then(gate.step("gate", &runs))
+            .then(runs.step("new", 1)),
+    );
+    let err = store.runtime().resume(&v2, "o1").await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("execution `o1` was started with workflow `orders` v1 (fingerprint "),
+        "{message}"
+    );
+    assert!(
+        message.contains("but is being resumed with v2 (fingerprint "),
+        "{message}"
+    );
+    assert_eq!(runs.count("new"), 0);
+
+    // The runtime that allows changed workflows (and ran it before) goes on.
+    assert_eq!(allowing.resume(&v2, "o1").await.unwrap(), 3);
+    assert_eq!(
+        runs.count("a"),
+        1,
+        "checkpoints whose keys still exist are replayed"
+    );
+}
+
+#[tokio::test]
+async fn cancel_stops_a_running_execution() {
+    for store in stores() {
+        let (runs, gate) = (Runs::default(), Gate::closed());
+        let wf = Workflow::new(
+            "gated",
+            1,
+            gate.step("gate", &runs).then(runs.step("after", 1)),
+        );
+        let runtime = store.runtime();
+        let running = tokio::spawn({
+            let (runtime, wf) = (runtime.clone(), wf.clone());
+            async move { runtime.start(&wf, "c1", 1).await }
+        });
+        while runs.count("gate") == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        runtime.cancel("c1").await.unwrap();
+        let err = running.await.unwrap().unwrap_err();
+        assert_eq!(err.to_string(), "execution `c1` was cancelled");
+        assert_eq!(
+            runtime.status("c1").await.unwrap(),
+            ExecutionStatus::Cancelled
+        );
+        assert_eq!(runs.count("after"), 0);
+        assert!(matches!(
+            runtime.cancel("c1").await,
+            Err(RunError::Finished { .. })
+        ));
+        // Starting the same id again reports how it ended.
+        assert!(matches!(
+            runtime.start(&wf, "c1", 1).await,
+            Err(RunError::Cancelled { .. })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn list_filters_by_status_and_workflow_newest_first() {
+    let store = TestStore::sqlite();
+    let runtime = store.runtime();
+    let ok = chain(&Runs::default());
+    let failing: Workflow<u64, u64> = Workflow::new("failing", 1, fail("Nope", "always"));
+    runtime.start(&ok, "ok-1", 1).await.unwrap();
+    runtime.start(&failing, "bad-1", 1).await.unwrap_err();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    runtime.start(&ok, "ok-2", 1).await.unwrap();
+
+    let ids = |records: Vec<waypost::store::ExecutionRecord>| {
+        records.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(runtime.list(&ListFilter::default()).await.unwrap()),
+        ["ok-2", "bad-1", "ok-1"]
+    );
+    let failed = ListFilter {
+        status: Some(ExecutionStatus::Failed),
+        ..ListFilter::default()
+    };
+    assert_eq!(ids(runtime.list(&failed).await.unwrap()), ["bad-1"]);
+    let chains = ListFilter {
+        workflow: Some("chain".into()),
+        ..ListFilter::default()
+    };
+    assert_eq!(ids(runtime.list(&chains).await.unwrap()), ["ok-2", "ok-1"]);
+    let record = runtime.execution("bad-1").await.unwrap();
+    assert_eq!(record.error.unwrap().name(), "Nope");
+}
+
+#[tokio::test]
+async fn the_json_codec_stores_checkpoints_people_can_read() {
+    let store = TestStore::sqlite();
+    #[step]
+    async fn greet(name: String) -> String {
+        format!("hello, {name}")
+    }
+    let wf = Workflow::new("greet", 1, greet).with_codec(JsonCodec);
+    assert_eq!(
+        store
+            .runtime()
+            .start(&wf, "g1", "ada".to_string())
+            .await
+            .unwrap(),
+        "hello, ada"
+    );
+    let checkpoints = store.store.checkpoints("g1").await.unwrap();
+    assert_eq!(checkpoints.len(), 1);
+    assert_eq!(checkpoints[0].key, "0.greet");
+    assert_eq!(checkpoints[0].kind, CheckpointKind::Output);
+    assert_eq!(
+        std::str::from_utf8(&checkpoints[0].payload).unwrap(),
+        "\"hello, ada\""
+    );
+    let record = store.store.execution("g1").await.unwrap();
+    assert_eq!(
+        (record.codec.as_str(), record.input.as_slice()),
+        ("json", &b"\"ada\""[..])
+    );
+}
+
+#[tokio::test]
+async fn a_recorded_choice_is_replayed_even_if_the_rules_would_now_pick_another() {
+    let store = TestStore::sqlite();
+    let express = Arc::new(AtomicBool::new(true));
+    let (runs, gate) = (Runs::default(), Gate::closed());
+    let flag = Arc::clone(&express);
+    let route = choice()
+        .when(
+            "express",
+            move |_: &u64| flag.load(Ordering::SeqCst),
+            runs.step("fast", 1000),
+        )
+        .otherwise(runs.step("slow", 1));
+    let wf = Workflow::new("route", 1, route.then(gate.step("gate", &runs)));
+    let runtime = store.runtime();
+    interrupt_after(Duration::from_millis(50), runtime.start(&wf, "r", 0)).await;
+    express.store(false, Ordering::SeqCst);
+    gate.open();
+    assert_eq!(runtime.resume(&wf, "r").await.unwrap(), 1000);
+    assert_eq!((runs.count("fast"), runs.count("slow")), (1, 0));
+}
+
+static KEYS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static HOLD: AtomicBool = AtomicBool::new(true);
+
+/// Records the idempotency key it would send to a payment API, then waits while `HOLD`.
+#[step]
+async fn charge(cx: &StepContext, cents: u64) -> u64 {
+    KEYS.lock().unwrap().push(cx.idempotency_key());
+    while HOLD.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cents
+}
+
+#[tokio::test]
+async fn the_idempotency_key_is_the_same_when_an_interrupted_step_runs_again() {
+    let store = TestStore::sqlite();
+    let runs = Runs::default();
+    let wf = Workflow::new("pay", 1, runs.step("a", 1).then(charge));
+    let runtime = store.runtime();
+    interrupt_after(Duration::from_millis(50), runtime.start(&wf, "pay-1", 1)).await;
+    HOLD.store(false, Ordering::SeqCst);
+    assert_eq!(runtime.resume(&wf, "pay-1").await.unwrap(), 2);
+    assert_eq!(
+        *KEYS.lock().unwrap(),
+        ["pay-1/1.charge#1", "pay-1/1.charge#1"]
+    );
+}

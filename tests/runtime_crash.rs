@@ -1,0 +1,281 @@
+//! Crash tests that really crash: this test binary re-runs itself as a child process
+//! (`--ignored --exact crash_child`), which runs a workflow with a map, a parallel, a
+//! retry and a wait on a SQLite store; the parent SIGKILLs it at random moments,
+//! sometimes several times in a row, then lets a fresh child resume to the end.
+//!
+//! Every task step appends its checkpoint key to a side-effect log outside the store,
+//! so the parent can check what really ran:
+//!
+//! - the final output equals an uninterrupted in-memory run's;
+//! - a step whose checkpoint was committed never runs again (its count in the log stays
+//!   what it was when the commit was seen);
+//! - a step runs at most once more than the number of kills (only in-flight steps rerun);
+//! - `PRAGMA integrity_check` says `ok` after every kill.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use waypost::prelude::*;
+use waypost::store::CheckpointKind;
+use waypost::{SqliteStore, Store};
+
+const EXECUTION: &str = "crash-exec";
+const SEED: u64 = 7;
+
+/// Appends this step's checkpoint key to the side-effect log, if the process has one.
+fn log(cx: &StepContext) {
+    if let Ok(path) = std::env::var("WAYPOST_CRASH_LOG") {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        // One `write` of a short line with O_APPEND: lines never interleave.
+        file.write_all(format!("{}\n", cx.key()).as_bytes())
+            .unwrap();
+    }
+}
+
+fn pause() -> Duration {
+    Duration::from_millis(3)
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Report {
+    total: u64,
+    largest: u64,
+    attempts_needed: u32,
+}
+
+#[step]
+async fn prepare(cx: &StepContext, seed: u64) -> Vec<u64> {
+    log(cx);
+    (1..=24).map(|i| seed * i).collect()
+}
+
+#[step]
+async fn square(cx: &StepContext, x: u64) -> u64 {
+    log(cx);
+    tokio::time::sleep(pause()).await;
+    x * x
+}
+
+#[step]
+async fn total(cx: &StepContext, xs: Vec<u64>) -> u64 {
+    log(cx);
+    tokio::time::sleep(pause()).await;
+    xs.iter().sum()
+}
+
+#[step]
+async fn largest(cx: &StepContext, xs: Vec<u64>) -> u64 {
+    log(cx);
+    tokio::time::sleep(pause()).await;
+    xs.iter().copied().max().unwrap_or(0)
+}
+
+/// Fails its first two attempts, like a flaky service.
+#[step]
+async fn publish(cx: &StepContext, (sum, max): (u64, u64)) -> Result<Report, Error> {
+    log(cx);
+    tokio::time::sleep(pause()).await;
+    if cx.attempt() < 3 {
+        return Err(Error::new(
+            "Transient",
+            format!("attempt {} failed", cx.attempt()),
+        ));
+    }
+    Ok(Report {
+        total: sum,
+        largest: max,
+        attempts_needed: cx.attempt(),
+    })
+}
+
+fn workflow() -> Workflow<u64, Report> {
+    let retry = RetryPolicy::builder()
+        .errors(["Transient"])
+        .max_attempts(4)
+        .interval(Duration::from_millis(15))
+        .build();
+    Workflow::new(
+        "crash-test",
+        1,
+        prepare
+            .then(map(square).max_concurrency(4))
+            .then(parallel((total, largest)))
+            .then(wait(Duration::from_millis(20)))
+            .then(publish.retry(retry)),
+    )
+}
+
+/// The child: runs (or resumes) the execution on the store named by the environment,
+/// and prints its output.
+#[tokio::test]
+#[ignore = "run by the crash tests as a child process"]
+async fn crash_child() {
+    let path = std::env::var("WAYPOST_CRASH_STORE").expect("WAYPOST_CRASH_STORE");
+    let runtime = Runtime::builder()
+        .store(SqliteStore::open(&path).unwrap())
+        .build();
+    match runtime.start(&workflow(), EXECUTION, SEED).await {
+        Ok(report) => println!("OUTPUT {}", serde_json_like(&report)),
+        Err(RunError::Store(waypost::StoreError::Leased { .. })) => println!("LEASED"),
+        Err(error) => panic!("unexpected error: {error}"),
+    }
+}
+
+fn serde_json_like(report: &Report) -> String {
+    format!(
+        "{} {} {}",
+        report.total, report.largest, report.attempts_needed
+    )
+}
+
+fn spawn_child(store: &Path, log: &Path) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "crash_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("WAYPOST_CRASH_STORE", store)
+        .env("WAYPOST_CRASH_LOG", log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn output_of(child: Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed: {stdout}\n{stderr}");
+    // The test harness prints `test crash_child ... ` before the child's own line.
+    stdout
+        .lines()
+        .find_map(|l| match l.split_once("OUTPUT ") {
+            Some((_, output)) => Some(output),
+            None => l.contains("LEASED").then_some("LEASED"),
+        })
+        .unwrap_or_else(|| panic!("no output line in {stdout:?}"))
+        .to_owned()
+}
+
+fn counts(log: &Path) -> HashMap<String, u32> {
+    let mut counts = HashMap::new();
+    for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
+        *counts.entry(line.to_owned()).or_default() += 1;
+    }
+    counts
+}
+
+/// The keys of committed task results (outputs and failures; not timers or choices),
+/// after checking the file's integrity.
+async fn committed(path: &Path) -> BTreeSet<String> {
+    let store = SqliteStore::open(path).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    match store.checkpoints(EXECUTION).await {
+        Ok(checkpoints) => checkpoints
+            .into_iter()
+            .filter(|c| matches!(c.kind, CheckpointKind::Output | CheckpointKind::Failure))
+            .map(|c| c.key)
+            .collect(),
+        Err(waypost::StoreError::NotFound { .. }) => BTreeSet::new(),
+        Err(error) => panic!("{error}"),
+    }
+}
+
+/// How long an uninterrupted child run takes, to spread kills across it.
+fn calibrate(dir: &Path) -> Duration {
+    let started = Instant::now();
+    let store = dir.join("calibrate.db");
+    output_of(spawn_child(&store, &dir.join("calibrate.log")));
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_then_resume_gives_the_same_output_and_reruns_nothing_committed()
+{
+    let expected = Runtime::new().run(&workflow(), SEED).await.unwrap();
+    let expected = serde_json_like(&expected);
+    let scratch = tempfile::tempdir().unwrap();
+    let full_run = calibrate(scratch.path());
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+
+    let mut total_kills = 0;
+    for run in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, log) = (dir.path().join("store.db"), dir.path().join("effects.log"));
+        // Runs are killed 1 to 5 times in a row before one is let finish.
+        let kills = 1 + run % 5;
+        // For each committed key: how many times it had run when its commit was seen.
+        let mut frozen: HashMap<String, u32> = HashMap::new();
+        for _ in 0..kills {
+            let mut child = spawn_child(&store, &log);
+            let at = full_run.mul_f64(rng.f64());
+            std::thread::sleep(at);
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            total_kills += 1;
+            let now = counts(&log);
+            for key in committed(&store).await {
+                frozen
+                    .entry(key.clone())
+                    .or_insert_with(|| now.get(&key).copied().unwrap_or(0));
+            }
+        }
+        let output = output_of(spawn_child(&store, &log));
+        assert_eq!(output, expected, "run {run}: resumed output differs");
+
+        let finals = counts(&log);
+        for (key, at_commit) in &frozen {
+            assert!(
+                *at_commit >= 1,
+                "run {run}: `{key}` committed but never logged"
+            );
+            assert_eq!(
+                finals[key], *at_commit,
+                "run {run}: `{key}` ran again after its checkpoint was committed"
+            );
+        }
+        for (key, count) in &finals {
+            assert!(
+                *count <= 1 + kills as u32,
+                "run {run}: `{key}` ran {count} times in {kills} kills"
+            );
+        }
+        let done = committed(&store).await;
+        for key in finals.keys() {
+            assert!(
+                done.contains(key),
+                "run {run}: `{key}` ran but its checkpoint is missing"
+            );
+        }
+    }
+    assert!(total_kills >= 50, "only {total_kills} kills");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_store_never_both_run_the_execution() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, log) = (dir.path().join("store.db"), dir.path().join("effects.log"));
+        let (a, b) = (spawn_child(&store, &log), spawn_child(&store, &log));
+        let outputs = [output_of(a), output_of(b)];
+        assert!(outputs.iter().any(|o| o != "LEASED"), "{outputs:?}");
+        // Whoever lost either saw the lease or, coming later, the stored output; either
+        // way no step ran twice.
+        for (key, count) in counts(&log) {
+            assert_eq!(count, 1, "`{key}` ran {count} times: {outputs:?}");
+        }
+    }
+}
