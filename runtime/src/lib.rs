@@ -252,7 +252,7 @@ impl Runtime {
             }
             match record.status {
                 ExecutionStatus::Running => {}
-                _ => return self.finished_output(workflow, &record),
+                _ => return outcome_of(&record).and_then(|bytes| decode_output(&record, &bytes)),
             }
         }
         self.drive(workflow, id).await
@@ -448,16 +448,6 @@ impl Runtime {
             });
         }
         Ok(())
-    }
-
-    /// The output (or error) of a finished execution.
-    fn finished_output<I, O: Payload>(
-        &self,
-        workflow: &Workflow<I, O>,
-        record: &ExecutionRecord,
-    ) -> Result<O, RunError> {
-        let _ = workflow;
-        outcome_of(record).and_then(|bytes| decode_output(record, &bytes))
     }
 
     /// Runs the execution `id` to its end in this runtime, or joins the run already

@@ -391,3 +391,83 @@ async fn the_idempotency_key_is_the_same_when_an_interrupted_step_runs_again() {
         ["pay-1/1.charge#1", "pay-1/1.charge#1"]
     );
 }
+
+static SQUARED: AtomicU32 = AtomicU32::new(0);
+
+#[step]
+fn square_counted(x: u64) -> u64 {
+    SQUARED.fetch_add(1, Ordering::SeqCst);
+    x * x
+}
+
+#[tokio::test]
+async fn par_map_items_are_checkpointed_and_replayed_on_resume() {
+    let store = TestStore::sqlite();
+    let (runs, gate) = (Runs::default(), Gate::closed());
+    let wf = Workflow::new(
+        "squares",
+        1,
+        par_map(square_counted)
+            .then(pass("sum", |xs: Vec<u64>| xs.iter().sum::<u64>()))
+            .then(gate.step("gate", &runs)),
+    );
+    let runtime = store.runtime();
+    interrupt_after(
+        Duration::from_millis(100),
+        runtime.start(&wf, "sq", (1..=100).collect()),
+    )
+    .await;
+    assert_eq!(SQUARED.load(Ordering::SeqCst), 100);
+    let keys: Vec<String> = store
+        .store
+        .checkpoints("sq")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.key)
+        .collect();
+    assert!(
+        keys.contains(&"0.par_map/99/0.square_counted".to_string()),
+        "{keys:?}"
+    );
+
+    gate.open();
+    assert_eq!(
+        runtime.resume(&wf, "sq").await.unwrap(),
+        (1..=100u64).map(|x| x * x).sum::<u64>()
+    );
+    assert_eq!(SQUARED.load(Ordering::SeqCst), 100, "no item ran again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_that_fired_is_replayed_not_run_again() {
+    let store = TestStore::memory();
+    let (runs, gate) = (Runs::default(), Gate::closed());
+    let slow = {
+        let runs = runs.clone();
+        step_fn("slow", move |x: u64| {
+            let runs = runs.clone();
+            async move {
+                runs.bump("slow");
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                Ok::<_, Error>(x)
+            }
+        })
+    };
+    let fallback = pass("fallback", |(x, _error): (u64, Error)| x + 1000);
+    let wf = Workflow::new(
+        "impatient",
+        1,
+        slow.timeout(Duration::from_secs(1))
+            .catch([waypost::error::names::TIMEOUT], fallback)
+            .then(gate.step("gate", &runs)),
+    );
+    let runtime = store.runtime();
+    interrupt_after(Duration::from_secs(5), runtime.start(&wf, "t", 1)).await;
+    assert_eq!((runs.count("slow"), runs.count("gate")), (1, 1));
+    gate.open();
+    // The recorded timeout takes the same path again: the slow step is not retried
+    // into a success that would change the output.
+    assert_eq!(runtime.resume(&wf, "t").await.unwrap(), 1001);
+    assert_eq!(runs.count("slow"), 1);
+}
