@@ -12,6 +12,7 @@ pub mod codec;
 pub mod context;
 mod durable;
 pub mod error;
+pub mod export;
 pub mod fail;
 pub mod graph;
 pub mod map;
