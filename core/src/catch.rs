@@ -27,6 +27,7 @@
 use crate::context::Context;
 use crate::error::Error;
 use crate::graph::{CatchSpec, Describe};
+use crate::history::EventKind;
 use crate::step::Step;
 
 /// Step returned by [`StepExt::catch`](crate::StepExt::catch).
@@ -81,6 +82,11 @@ where
         if !self.errors.iter().any(|name| error.matches(name)) {
             return Err(error);
         }
+        let at = match error.address() {
+            Some(at) => at.to_owned(),
+            None => cx.address(self.inner.name()).to_string(),
+        };
+        cx.emit(EventKind::ErrorCaught, &at, None, Some(error.to_string()));
         self.handler
             .run(&cx.shifted(self.inner_slots), (input, error))
             .await

@@ -37,6 +37,7 @@ use std::fmt;
 use crate::context::Context;
 use crate::error::{Error, names};
 use crate::graph::{Describe, NodeKind};
+use crate::history::EventKind;
 use crate::replay::Entry;
 use crate::step::{BoxStep, Payload, Step};
 use crate::store::CheckpointKind;
@@ -225,6 +226,12 @@ impl<I: Payload, O: Payload> Step for Choice<I, O> {
             )
             .at(address.as_str()));
         };
+        cx.emit(
+            EventKind::BranchChosen,
+            address.as_str(),
+            None,
+            Some(label.to_owned()),
+        );
         branch.run(&cx.nested(address.branch(label)), input).await
     }
 

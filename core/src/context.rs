@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::Codec;
 use crate::error::Error;
+use crate::history::{Event, EventKind};
 use crate::replay::Entry;
 use crate::store::CheckpointKind;
 
@@ -111,6 +112,11 @@ pub trait Recorder: Send + Sync + fmt::Debug + 'static {
         &self,
         records: Vec<(String, CheckpointKind, Vec<u8>)>,
     ) -> BoxFuture<'static, Result<(), Error>>;
+
+    /// Adds an event to the execution's history. It is stored with the next checkpoint
+    /// (or the execution's end), in the same transaction. An event already in the
+    /// history (same kind, address and attempt: a replay) is not added again.
+    fn event(&self, event: Event);
 }
 
 struct Shared {
@@ -223,6 +229,36 @@ impl Context {
             attempt,
             attempt_key: Some(Arc::from(format!("{outer}#{attempt}"))),
             ..self.clone()
+        }
+    }
+
+    /// Reports an event of the execution: a `tracing` event, and an entry of the
+    /// history when the execution is durable.
+    pub fn emit(
+        &self,
+        kind: EventKind,
+        address: &str,
+        duration_ms: Option<u64>,
+        detail: Option<String>,
+    ) {
+        tracing::debug!(
+            execution_id = %self.execution_id(),
+            address,
+            attempt = self.attempt,
+            duration_ms,
+            detail = detail.as_deref().unwrap_or(""),
+            "{kind}"
+        );
+        if let Some(recorder) = self.recorder() {
+            recorder.event(Event {
+                seq: 0,
+                at_ms: crate::durable::millis(self.host().now()),
+                kind,
+                address: address.to_owned(),
+                attempt: self.attempt,
+                duration_ms,
+                detail,
+            });
         }
     }
 

@@ -16,12 +16,14 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
 
 use crate::catch::Catch;
 use crate::context::{Context, StepContext};
 use crate::durable;
 use crate::error::Error;
 use crate::graph::{Describe, NodeKind};
+use crate::history::EventKind;
 use crate::retry::{Retry, RetryPolicy};
 use crate::then::Then;
 use crate::timeout::Timeout;
@@ -264,14 +266,35 @@ where
         let recorder = cx.recorder().expect("a key implies a recorder");
         return durable::replayed_result(recorder, cx, key, entry);
     }
+    let span = tracing::info_span!(
+        "step",
+        execution_id = %cx.execution_id(),
+        address = %address,
+        name,
+        attempt = cx.attempt()
+    );
+    let started = cx.host().now();
+    cx.emit(EventKind::StepStarted, address.as_str(), None, None);
     // Call `work` inside the guarded future: a sync step does all its work in the call.
     let result = match AssertUnwindSafe(async move { work(scx, input).await })
         .catch_unwind()
+        .instrument(span)
         .await
     {
         Ok(result) => result.map_err(|e| e.at(address.as_str())),
         Err(payload) => Err(Error::from_panic(name, address.as_str(), payload.as_ref())),
     };
+    let took = cx.host().now().duration_since(started).ok();
+    let took = took.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    match &result {
+        Ok(_) => cx.emit(EventKind::StepSucceeded, address.as_str(), took, None),
+        Err(error) => cx.emit(
+            EventKind::StepFailed,
+            address.as_str(),
+            took,
+            Some(error.to_string()),
+        ),
+    }
     match key {
         Some((key, None)) => durable::record_result(cx, key, result).await,
         _ => result,

@@ -17,6 +17,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::history::Event;
 
 /// The future a [`Store`] method returns.
 pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
@@ -200,6 +201,8 @@ pub enum Write {
     /// and changes nothing; other bytes at an existing key are refused with
     /// [`StoreError::Conflict`], never overwritten.
     Checkpoint(Checkpoint),
+    /// Appends an event to the execution's history (the store gives it its `seq`).
+    Event(Event),
     /// Sets the execution's status (and its output or error); `redrive` counts a redrive.
     Status {
         /// The new status.
@@ -331,6 +334,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Every checkpoint of the execution, in `seq` order, with `seq` filled in.
     fn checkpoints<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Checkpoint>>;
+
+    /// The execution's history, in `seq` order, with `seq` filled in.
+    fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>>;
 
     /// Applies `writes` to the execution atomically; durable when the future resolves.
     /// Many concurrent commits may share one transaction (group commit).

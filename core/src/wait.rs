@@ -23,6 +23,7 @@ use crate::context::Context;
 use crate::durable;
 use crate::error::Error;
 use crate::graph::{Describe, NodeKind};
+use crate::history::EventKind;
 use crate::step::{Payload, Step};
 
 /// A wait state of `duration` that passes its input through.
@@ -49,7 +50,16 @@ impl<T: Payload> Step for Wait<T> {
     }
 
     async fn run(&self, cx: &Context, input: T) -> Result<T, Error> {
+        let address = cx.address("wait");
+        let detail = format!("{:?}", self.duration);
+        cx.emit(
+            EventKind::TimerStarted,
+            address.as_str(),
+            None,
+            Some(detail),
+        );
         durable::durable_sleep(cx, cx.key("wait"), self.duration).await?;
+        cx.emit(EventKind::TimerFired, address.as_str(), None, None);
         Ok(input)
     }
 

@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt as _;
 use futures::future::{AbortHandle, Abortable, BoxFuture, WeakShared};
+use tracing::Instrument as _;
 use typed_builder::TypedBuilder;
 use waypost_core::codec::{decode, encode};
 use waypost_core::replay::{Journal, fingerprint};
@@ -26,7 +27,8 @@ use waypost_core::store::{
     Checkpoint, CheckpointKind, ExecutionRecord, ListFilter, NewExecution, Write,
 };
 use waypost_core::{
-    Codec, Context, Error, ExecutionStatus, Host, Payload, Step, Store, StoreError, Workflow,
+    Codec, Context, Error, Event, EventKind, ExecutionStatus, HistoryLevel, Host, Payload, Step,
+    Store, StoreError, Workflow,
 };
 
 use crate::recorder::StoreRecorder;
@@ -52,6 +54,10 @@ pub struct RuntimeConfig {
     /// an error naming both versions.
     #[builder(default = false)]
     pub allow_changed_workflows: bool,
+    /// How much history executions keep: every event (the default), execution events
+    /// and failures, or execution events only.
+    #[builder(default)]
+    pub history: HistoryLevel,
 }
 
 impl Default for RuntimeConfig {
@@ -369,6 +375,15 @@ impl Runtime {
         Ok(self.store()?.execution(id).await?)
     }
 
+    /// The history of the execution `id`: its events in order.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] (as [`RunError::Store`]) for an unknown id.
+    pub async fn history(&self, id: &str) -> Result<Vec<Event>, RunError> {
+        Ok(self.store()?.history(id).await?)
+    }
+
     /// Executions matching `filter`, newest first.
     ///
     /// # Errors
@@ -421,7 +436,12 @@ impl Runtime {
             redrive: false,
             at_ms: millis(SystemTime::now()),
         };
-        store.commit(id, vec![write]).await?;
+        let event = execution_event(
+            EventKind::ExecutionCancelled,
+            millis(SystemTime::now()),
+            None,
+        );
+        store.commit(id, vec![Write::Event(event), write]).await?;
         let running = self
             .inner
             .running
@@ -539,30 +559,61 @@ async fn execute<I: Payload, O: Payload>(
         id: id.clone(),
         error,
     })?;
-    let recorder = StoreRecorder::new(
+    let history = store.history(&id).await?;
+    let recorder = Arc::new(StoreRecorder::new(
         &id,
         Arc::clone(store),
         Arc::clone(&codec),
         journal,
         inner.config.max_payload_bytes,
-    );
+        inner.config.history,
+        &history,
+    ));
     let cx = Context::with_recorder(
         Arc::clone(&inner.host),
         id.clone(),
-        Some(Arc::new(recorder)),
+        Some(Arc::clone(&recorder) as _),
     );
-    let result = workflow.root().run(&cx, input).await;
+    emit_execution_event(&cx, &workflow, &record, &history);
+    let span = tracing::info_span!("execution", execution_id = %id, workflow = %workflow.name());
+    let result = workflow.root().run(&cx, input).instrument(span).await;
 
-    let outcome = finish(&runtime, &id, &*codec, result).await;
+    let outcome = finish(&runtime, &id, &*codec, &recorder, result).await;
     lease.release().await?;
     outcome
 }
 
-/// Writes how the execution ended and returns its encoded output.
+/// Reports how this run of the execution begins: started, redriven (numbered by
+/// redrive), or resumed (numbered, so that each resume is an event of its own).
+fn emit_execution_event<I, O>(
+    cx: &Context,
+    workflow: &Workflow<I, O>,
+    record: &ExecutionRecord,
+    history: &[Event],
+) {
+    let count = |kind| history.iter().filter(|e| e.kind == kind).count();
+    let (kind, number) = if count(EventKind::ExecutionStarted) == 0 {
+        (EventKind::ExecutionStarted, 1)
+    } else if record.redrives as usize > count(EventKind::ExecutionRedriven) {
+        (EventKind::ExecutionRedriven, record.redrives)
+    } else {
+        let resumes = count(EventKind::ExecutionResumed);
+        (
+            EventKind::ExecutionResumed,
+            u32::try_from(resumes).unwrap_or(u32::MAX).saturating_add(1),
+        )
+    };
+    let detail = format!("workflow `{}` v{}", workflow.name(), workflow.version());
+    cx.with_attempt(number).emit(kind, "", None, Some(detail));
+}
+
+/// Writes how the execution ended, with the events not yet stored, and returns its
+/// encoded output.
 async fn finish<O: Payload>(
     runtime: &Runtime,
     id: &str,
     codec: &dyn Codec,
+    recorder: &StoreRecorder,
     result: Result<O, Error>,
 ) -> Outcome {
     let store = runtime.store()?;
@@ -586,16 +637,22 @@ async fn finish<O: Payload>(
         }
         Err(error) => Err(error.clone()),
     };
+    let ended = |kind: EventKind, detail: Option<String>| {
+        let mut writes = recorder.take_events();
+        writes.push(Write::Event(execution_event(kind, at_ms, detail)));
+        writes
+    };
     match output {
         Ok(bytes) => {
-            let write = Write::Status {
+            let mut writes = ended(EventKind::ExecutionSucceeded, None);
+            writes.push(Write::Status {
                 status: ExecutionStatus::Succeeded,
                 output: Some(bytes.clone()),
                 error: None,
                 redrive: false,
                 at_ms,
-            };
-            store.commit(id, vec![write]).await?;
+            });
+            store.commit(id, writes).await?;
             Ok(Arc::new(bytes))
         }
         // A runtime failure (the store, a checkpoint that does not decode) is not the
@@ -611,19 +668,33 @@ async fn finish<O: Payload>(
             })
         }
         Err(error) => {
-            let write = Write::Status {
+            let mut writes = ended(EventKind::ExecutionFailed, Some(error.to_string()));
+            writes.push(Write::Status {
                 status: ExecutionStatus::Failed,
                 output: None,
                 error: Some(error.clone()),
                 redrive: false,
                 at_ms,
-            };
-            store.commit(id, vec![write]).await?;
+            });
+            store.commit(id, writes).await?;
             Err(RunError::Failed {
                 id: id.to_owned(),
                 error,
             })
         }
+    }
+}
+
+/// An event about the execution as a whole.
+fn execution_event(kind: EventKind, at_ms: u64, detail: Option<String>) -> Event {
+    Event {
+        seq: 0,
+        at_ms,
+        kind,
+        address: String::new(),
+        attempt: 1,
+        duration_ms: None,
+        detail,
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`StoreRecorder`]: replays an execution's journal and writes new checkpoints to its
 //! store.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -9,7 +10,7 @@ use futures::future::BoxFuture;
 use waypost_core::error::{ErrorKind, names};
 use waypost_core::replay::{Entry, Journal, Recorded, checksum};
 use waypost_core::store::{Checkpoint, CheckpointKind, Write};
-use waypost_core::{Codec, Error, Recorder, Store};
+use waypost_core::{Codec, Error, Event, EventKind, HistoryLevel, Recorder, Store};
 
 /// The [`Recorder`] of one durable execution.
 pub(crate) struct StoreRecorder {
@@ -18,6 +19,16 @@ pub(crate) struct StoreRecorder {
     codec: Arc<dyn Codec>,
     journal: Mutex<Journal>,
     max_payload: usize,
+    history: Mutex<History>,
+}
+
+/// Events waiting for the next commit, and what the history already holds.
+struct History {
+    level: HistoryLevel,
+    pending: Vec<Event>,
+    /// (kind, address, attempt) of every event stored or pending: a replayed step
+    /// reports its events again, and they must not be stored twice.
+    seen: HashSet<(EventKind, String, u32)>,
 }
 
 impl StoreRecorder {
@@ -27,14 +38,31 @@ impl StoreRecorder {
         codec: Arc<dyn Codec>,
         journal: Journal,
         max_payload: usize,
+        level: HistoryLevel,
+        stored: &[Event],
     ) -> Self {
+        let seen = stored
+            .iter()
+            .map(|e| (e.kind, e.address.clone(), e.attempt))
+            .collect();
         StoreRecorder {
             id: Arc::from(id),
             store,
             codec,
             journal: Mutex::new(journal),
             max_payload,
+            history: Mutex::new(History {
+                level,
+                pending: Vec::new(),
+                seen,
+            }),
         }
+    }
+
+    /// The events waiting to be stored, as writes for the next commit.
+    pub(crate) fn take_events(&self) -> Vec<Write> {
+        let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        history.pending.drain(..).map(Write::Event).collect()
     }
 }
 
@@ -101,7 +129,22 @@ impl Recorder for StoreRecorder {
         if writes.is_empty() {
             return futures::future::ready(Ok(())).boxed();
         }
+        // Events go with the checkpoint they describe: one transaction, one fsync.
+        writes.extend(self.take_events());
         let (store, id) = (Arc::clone(&self.store), Arc::clone(&self.id));
         async move { store.commit(&id, writes).await.map_err(|e| e.into_error()) }.boxed()
+    }
+
+    fn event(&self, event: Event) {
+        let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        if !history.level.keeps(event.kind) {
+            return;
+        }
+        if history
+            .seen
+            .insert((event.kind, event.address.clone(), event.attempt))
+        {
+            history.pending.push(event);
+        }
     }
 }

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use waypost_core::error::Error;
+use waypost_core::history::{Event, EventKind};
 use waypost_core::store::{
     Checkpoint, CheckpointKind, ExecutionStatus, ListFilter, NewExecution, Store, StoreError, Write,
 };
@@ -54,6 +55,9 @@ conformance!(
     lease_is_renewed_refused_and_released,
     lease_is_taken_over_after_expiry,
     lease_of_a_dead_owner_is_taken_over_at_once,
+    events_commit_with_checkpoints_in_seq_order,
+    a_refused_batch_writes_no_events,
+    an_event_with_every_field_round_trips,
 );
 
 /// Runs `check` on a fresh SQLite store in a temporary directory, then checks the file.
@@ -107,6 +111,38 @@ fn output(key: &str, payload: &[u8]) -> Checkpoint {
 
 fn write(checkpoint: Checkpoint) -> Write {
     Write::Checkpoint(checkpoint)
+}
+
+fn event(kind: EventKind, address: &str, at_ms: u64) -> Event {
+    Event {
+        // The store numbers events itself: whatever comes in is ignored.
+        seq: 77,
+        at_ms,
+        kind,
+        address: address.to_owned(),
+        attempt: 1,
+        duration_ms: None,
+        detail: None,
+    }
+}
+
+fn record(event: Event) -> Write {
+    Write::Event(event)
+}
+
+/// `(seq, kind, address)` of every event, for short assertions.
+async fn history_summary(store: &dyn Store, id: &str) -> Vec<(u64, EventKind, String)> {
+    store
+        .history(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.seq, e.kind, e.address))
+        .collect()
+}
+
+fn happened(seq: u64, kind: EventKind, address: &str) -> (u64, EventKind, String) {
+    (seq, kind, address.to_owned())
 }
 
 fn status(status: ExecutionStatus, at_ms: u64) -> Write {
@@ -479,6 +515,7 @@ async fn unknown_ids_are_not_found(store: &dyn Store) {
     };
     not_found(store.execution("missing").await.map(drop));
     not_found(store.checkpoints("missing").await.map(drop));
+    not_found(store.history("missing").await.map(drop));
     not_found(store.commit("missing", Vec::new()).await);
     not_found(
         store
@@ -488,6 +525,14 @@ async fn unknown_ids_are_not_found(store: &dyn Store) {
     not_found(
         store
             .commit("missing", vec![status(ExecutionStatus::Succeeded, 2)])
+            .await,
+    );
+    not_found(
+        store
+            .commit(
+                "missing",
+                vec![record(event(EventKind::ExecutionStarted, "", 2))],
+            )
             .await,
     );
     not_found(
@@ -615,6 +660,195 @@ async fn lease_of_a_dead_owner_is_taken_over_at_once(store: &dyn Store) {
     store.acquire_lease("e3", remote, hour).await.unwrap();
     let err = store.acquire_lease("e3", "fresh", hour).await.unwrap_err();
     assert!(matches!(err, StoreError::Leased { .. }), "{err:?}");
+}
+
+async fn events_commit_with_checkpoints_in_seq_order(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    // A fresh execution has an empty history.
+    assert!(store.history("e1").await.unwrap().is_empty());
+
+    // Events in the same batch as a checkpoint and a status, interleaved.
+    store
+        .commit(
+            "e1",
+            vec![
+                record(event(EventKind::ExecutionStarted, "", 10)),
+                record(event(EventKind::StepStarted, "charge", 11)),
+                write(output("charge", b"paid")),
+                record(event(EventKind::StepSucceeded, "charge", 12)),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .commit(
+            "e1",
+            vec![
+                write(output("ship", b"shipped")),
+                status(ExecutionStatus::Succeeded, 20),
+                record(event(EventKind::ExecutionSucceeded, "", 20)),
+            ],
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        history_summary(store, "e1").await,
+        [
+            happened(1, EventKind::ExecutionStarted, ""),
+            happened(2, EventKind::StepStarted, "charge"),
+            happened(3, EventKind::StepSucceeded, "charge"),
+            happened(4, EventKind::ExecutionSucceeded, ""),
+        ]
+    );
+    let at: Vec<u64> = store
+        .history("e1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.at_ms)
+        .collect();
+    assert_eq!(at, [10, 11, 12, 20]);
+    // The checkpoints and status of those batches are there too, numbered on their own.
+    assert_eq!(
+        summary(store, "e1").await,
+        [entry(1, "charge", b"paid"), entry(2, "ship", b"shipped")]
+    );
+    assert_eq!(
+        store.execution("e1").await.unwrap().status,
+        ExecutionStatus::Succeeded
+    );
+
+    // Numbering is per execution; a batch of events alone is fine.
+    store
+        .create(new_execution("e2", "orders", 2))
+        .await
+        .unwrap();
+    store
+        .commit(
+            "e2",
+            vec![record(event(EventKind::ExecutionStarted, "", 30))],
+        )
+        .await
+        .unwrap();
+    store
+        .commit(
+            "e2",
+            vec![record(event(EventKind::TimerStarted, "wait", 31))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        history_summary(store, "e2").await,
+        [
+            happened(1, EventKind::ExecutionStarted, ""),
+            happened(2, EventKind::TimerStarted, "wait"),
+        ]
+    );
+    assert_eq!(history_summary(store, "e1").await.len(), 4);
+}
+
+async fn a_refused_batch_writes_no_events(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    store
+        .commit(
+            "e1",
+            vec![
+                write(output("a", b"a")),
+                record(event(EventKind::StepSucceeded, "a", 1)),
+            ],
+        )
+        .await
+        .unwrap();
+
+    // Events before and after the conflicting checkpoint: none of them may stay.
+    let err = store
+        .commit(
+            "e1",
+            vec![
+                record(event(EventKind::StepStarted, "b", 2)),
+                write(output("b", b"b")),
+                write(output("a", b"not a")),
+                record(event(EventKind::StepSucceeded, "b", 3)),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict { id, key } if id == "e1" && key == "a"),
+        "{err:?}"
+    );
+    assert_eq!(
+        history_summary(store, "e1").await,
+        [happened(1, EventKind::StepSucceeded, "a")]
+    );
+    assert_eq!(summary(store, "e1").await, [entry(1, "a", b"a")]);
+
+    // A refused batch used no numbers: the next event is 2.
+    store
+        .commit("e1", vec![record(event(EventKind::StepStarted, "b", 4))])
+        .await
+        .unwrap();
+    assert_eq!(
+        history_summary(store, "e1").await,
+        [
+            happened(1, EventKind::StepSucceeded, "a"),
+            happened(2, EventKind::StepStarted, "b"),
+        ]
+    );
+}
+
+async fn an_event_with_every_field_round_trips(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    let full = Event {
+        seq: 0,
+        at_ms: i64::MAX as u64,
+        kind: EventKind::RetryScheduled,
+        address: "map/3/charge ✓".to_owned(),
+        attempt: u32::MAX,
+        duration_ms: Some(1_234_567_890_123),
+        detail: Some("Timeout: no answer in 5s\nretrying in 2s — \"quoted\"".to_owned()),
+    };
+    let empty = Event {
+        seq: 0,
+        at_ms: 0,
+        kind: EventKind::ExecutionStarted,
+        address: String::new(),
+        attempt: 0,
+        duration_ms: Some(0),
+        detail: Some(String::new()),
+    };
+    // Every kind, by its name.
+    let mut writes = vec![record(full.clone()), record(empty.clone())];
+    writes.extend(
+        EventKind::ALL
+            .into_iter()
+            .map(|kind| record(event(kind, "s", 5))),
+    );
+    store.commit("e1", writes).await.unwrap();
+
+    let history = store.history("e1").await.unwrap();
+    assert_eq!(history.len(), 2 + EventKind::ALL.len());
+    assert_eq!(history[0], Event { seq: 1, ..full });
+    assert_eq!(history[1], Event { seq: 2, ..empty });
+    for (i, (stored, kind)) in history[2..].iter().zip(EventKind::ALL).enumerate() {
+        assert_eq!(
+            *stored,
+            Event {
+                seq: i as u64 + 3,
+                ..event(kind, "s", 5)
+            }
+        );
+    }
 }
 
 #[test]

@@ -1,12 +1,13 @@
 //! `SqliteStore` beyond the `Store` contract (which `store_conformance.rs` checks): the
-//! file survives reopening, group commit, files that are not stores, locks, a full disk,
-//! damaged rows, closing, and a file that plain SQL can read.
+//! file survives reopening, older schemas are migrated, group commit, files that are not
+//! stores, locks, a full disk, damaged rows, closing, and a file that plain SQL can read.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use waypost_core::history::{Event, EventKind};
 use waypost_core::store::{
     Checkpoint, CheckpointKind, ExecutionStatus, ListFilter, NewExecution, Store, StoreError, Write,
 };
@@ -33,6 +34,22 @@ fn output(key: &str, payload: &[u8]) -> Write {
         payload: payload.to_vec(),
         checksum: payload.len() as u32,
     })
+}
+
+fn event(kind: EventKind, address: &str) -> Write {
+    Write::Event(Event {
+        seq: 0,
+        at_ms: 2_000,
+        kind,
+        address: address.to_owned(),
+        attempt: 1,
+        duration_ms: None,
+        detail: None,
+    })
+}
+
+fn kinds(history: &[Event]) -> Vec<(u64, EventKind)> {
+    history.iter().map(|e| (e.seq, e.kind)).collect()
 }
 
 fn keys(checkpoints: &[Checkpoint]) -> Vec<(u64, &str)> {
@@ -75,7 +92,15 @@ async fn data_survives_close_and_reopen() {
             let store = SqliteStore::open_with(&path, options.clone()).unwrap();
             store.create(new_execution("e1")).await.unwrap();
             store
-                .commit("e1", vec![output("a", b"1"), output("b", b"2")])
+                .commit(
+                    "e1",
+                    vec![
+                        event(EventKind::ExecutionStarted, ""),
+                        output("a", b"1"),
+                        output("b", b"2"),
+                        event(EventKind::StepSucceeded, "b"),
+                    ],
+                )
                 .await
                 .unwrap();
             store
@@ -92,10 +117,27 @@ async fn data_survives_close_and_reopen() {
         let checkpoints = store.checkpoints("e1").await.unwrap();
         assert_eq!(keys(&checkpoints), [(1, "a"), (2, "b")]);
         assert_eq!(checkpoints[1].payload, b"2");
+        let history = store.history("e1").await.unwrap();
+        assert_eq!(
+            kinds(&history),
+            [
+                (1, EventKind::ExecutionStarted),
+                (2, EventKind::StepSucceeded)
+            ]
+        );
+        assert_eq!(history[1].address, "b");
         // Numbering goes on where it stopped, and the lease is still held.
-        store.commit("e1", vec![output("c", b"3")]).await.unwrap();
+        store
+            .commit(
+                "e1",
+                vec![output("c", b"3"), event(EventKind::StepSucceeded, "c")],
+            )
+            .await
+            .unwrap();
         let checkpoints = store.checkpoints("e1").await.unwrap();
         assert_eq!(keys(&checkpoints)[2], (3, "c"));
+        let history = store.history("e1").await.unwrap();
+        assert_eq!(kinds(&history)[2], (3, EventKind::StepSucceeded));
         let err = store
             .acquire_lease("e1", "me", Duration::from_secs(1))
             .await
@@ -103,6 +145,147 @@ async fn data_survives_close_and_reopen() {
         assert!(matches!(err, StoreError::Leased { .. }), "{err:?}");
         assert_eq!(store.integrity_check().unwrap(), "ok");
     }
+}
+
+/// The schema of version 1 (`MIGRATIONS[0]` in `schema.rs`), as released: the stores
+/// written by waypost before histories.
+const SCHEMA_V1: &str = "CREATE TABLE executions (
+         id          TEXT PRIMARY KEY NOT NULL,
+         workflow    TEXT NOT NULL,
+         version     INTEGER NOT NULL,
+         fingerprint TEXT NOT NULL,
+         codec       TEXT NOT NULL,
+         status      TEXT NOT NULL,
+         input       BLOB NOT NULL,
+         output      BLOB,
+         error       TEXT,
+         graph       TEXT NOT NULL,
+         redrives    INTEGER NOT NULL DEFAULT 0,
+         created_ms  INTEGER NOT NULL,
+         updated_ms  INTEGER NOT NULL
+     );
+     CREATE INDEX executions_by_created ON executions (created_ms DESC, id DESC);
+     CREATE INDEX executions_by_status ON executions (status, created_ms DESC, id DESC);
+     CREATE INDEX executions_by_workflow ON executions (workflow, created_ms DESC, id DESC);
+
+     CREATE TABLE checkpoints (
+         execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+         seq          INTEGER NOT NULL,
+         key          TEXT NOT NULL,
+         kind         INTEGER NOT NULL,
+         payload      BLOB NOT NULL,
+         checksum     INTEGER NOT NULL,
+         PRIMARY KEY (execution_id, key),
+         UNIQUE (execution_id, seq)
+     );
+
+     CREATE TABLE leases (
+         execution_id TEXT PRIMARY KEY NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+         owner        TEXT NOT NULL,
+         expires_ms   INTEGER NOT NULL
+     );";
+
+fn user_version(path: &Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_store_is_migrated_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        // A store as version 1 wrote it, with an execution mid-run.
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+            .unwrap();
+        conn.execute_batch(&format!(
+            "BEGIN;
+             {SCHEMA_V1}
+             PRAGMA application_id = {};
+             PRAGMA user_version = 1;
+             INSERT INTO executions (id, workflow, version, fingerprint, codec, status, input,
+                 output, error, graph, redrives, created_ms, updated_ms)
+             VALUES ('e1', 'orders', 1, 'fp', 'json', 'running', x'7b7d', NULL, NULL, '{{}}',
+                 1, 1000, 1500);
+             INSERT INTO checkpoints (execution_id, seq, key, kind, payload, checksum)
+             VALUES ('e1', 1, 'a', 0, x'31', 1), ('e1', 2, 'b', 0, x'32', 1);
+             INSERT INTO leases (execution_id, owner, expires_ms)
+             VALUES ('e1', 'another-host.invalid:1:x', 9000000000000);
+             COMMIT;",
+            0x5750_5354
+        ))
+        .unwrap();
+    }
+    assert_eq!(user_version(&path), 1);
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(user_version(&path), 2);
+
+    // The old data is intact.
+    let record = store.execution("e1").await.unwrap();
+    assert_eq!(
+        (
+            record.status,
+            record.redrives,
+            record.created_ms,
+            record.updated_ms
+        ),
+        (ExecutionStatus::Running, 1, 1_000, 1_500)
+    );
+    assert_eq!(record.input, b"{}");
+    let checkpoints = store.checkpoints("e1").await.unwrap();
+    assert_eq!(keys(&checkpoints), [(1, "a"), (2, "b")]);
+    assert_eq!(checkpoints[1].payload, b"2");
+    let err = store
+        .acquire_lease("e1", "me", Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Leased { .. }), "{err:?}");
+
+    // An execution from before histories has an empty one, and events work.
+    assert!(store.history("e1").await.unwrap().is_empty());
+    store
+        .commit(
+            "e1",
+            vec![
+                event(EventKind::ExecutionResumed, ""),
+                output("c", b"3"),
+                event(EventKind::StepSucceeded, "c"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(&store.history("e1").await.unwrap()),
+        [
+            (1, EventKind::ExecutionResumed),
+            (2, EventKind::StepSucceeded)
+        ]
+    );
+    assert_eq!(
+        keys(&store.checkpoints("e1").await.unwrap()),
+        [(1, "a"), (2, "b"), (3, "c")]
+    );
+    store.create(new_execution("e2")).await.unwrap();
+    store
+        .commit("e2", vec![event(EventKind::ExecutionStarted, "")])
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(&store.history("e2").await.unwrap()),
+        [(1, EventKind::ExecutionStarted)]
+    );
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    drop(store);
+
+    // Opening the migrated file again migrates nothing and loses nothing.
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.history("e1").await.unwrap().len(), 2);
+    assert_eq!(store.checkpoints("e1").await.unwrap().len(), 3);
+    assert_eq!(user_version(&path), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -285,7 +468,7 @@ async fn a_newer_schema_is_refused_and_left_alone() {
         } => {
             assert!(p.ends_with("store.db"));
             assert_eq!(found, 99);
-            assert_eq!(supported, 1);
+            assert_eq!(supported, 2);
         }
         other => panic!("expected NewerSchema, got {other:?}"),
     }
@@ -424,10 +607,23 @@ async fn damaged_rows_are_corrupt_not_panics() {
     store.create(new_execution("e2")).await.unwrap();
     store.commit("e2", vec![output("a", b"1")]).await.unwrap();
 
+    store.create(new_execution("e3")).await.unwrap();
+    store
+        .commit(
+            "e3",
+            vec![
+                event(EventKind::ExecutionStarted, ""),
+                event(EventKind::StepStarted, "a"),
+            ],
+        )
+        .await
+        .unwrap();
+
     let edit = Connection::open(&path).unwrap();
     edit.execute_batch(
         "UPDATE executions SET status = 'bogus' WHERE id = 'e1';
-         UPDATE checkpoints SET kind = 99 WHERE execution_id = 'e2';",
+         UPDATE checkpoints SET kind = 99 WHERE execution_id = 'e2';
+         UPDATE events SET kind = 'StepTeleported' WHERE execution_id = 'e3' AND seq = 2;",
     )
     .unwrap();
 
@@ -453,6 +649,30 @@ async fn damaged_rows_are_corrupt_not_panics() {
         }
         other => panic!("expected Corrupt, got {other:?}"),
     }
+
+    let err = store.history("e3").await.unwrap_err();
+    match &err {
+        StoreError::Corrupt { detail } => {
+            assert!(
+                detail.contains("e3")
+                    && detail.contains("event 2")
+                    && detail.contains("kind")
+                    && detail.contains("StepTeleported"),
+                "{detail}"
+            );
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    // Other out-of-range values of an event too.
+    edit.execute_batch(
+        "UPDATE events SET kind = 'StepStarted', duration_ms = -1 WHERE execution_id = 'e3'",
+    )
+    .unwrap();
+    let err = store.history("e3").await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { detail } if detail.contains("duration_ms")),
+        "{err:?}"
+    );
 
     edit.execute_batch(
         "UPDATE executions SET status = 'running', error = 'not json', created_ms = -5 WHERE id = 'e1'",
@@ -531,7 +751,14 @@ async fn the_file_is_plain_sql() {
     assert_eq!(store.path(), path);
     store.create(new_execution("e1")).await.unwrap();
     store
-        .commit("e1", vec![output("a", b"1"), output("b", b"2")])
+        .commit(
+            "e1",
+            vec![
+                output("a", b"1"),
+                output("b", b"2"),
+                event(EventKind::StepSucceeded, "b"),
+            ],
+        )
         .await
         .unwrap();
 
@@ -545,7 +772,7 @@ async fn the_file_is_plain_sql() {
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .unwrap();
-    assert_eq!(header, (0x5750_5354, 1, "wal".to_owned()));
+    assert_eq!(header, (0x5750_5354, 2, "wal".to_owned()));
     let (status, workflow): (String, String) = conn
         .query_row(
             "SELECT status, workflow FROM executions WHERE id = 'e1'",
@@ -570,6 +797,14 @@ async fn the_file_is_plain_sql() {
             (2, "b".to_owned(), 0, b"2".to_vec())
         ]
     );
+    let events: (i64, String, String, i64) = conn
+        .query_row(
+            "SELECT seq, kind, address, attempt FROM events WHERE execution_id = 'e1'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(events, (1, "StepSucceeded".to_owned(), "b".to_owned(), 1));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod concurrency;
+mod history;
 mod resume;
 mod support;
 mod timers;

@@ -50,6 +50,7 @@ pub use par::{ParMap, par_map};
 use crate::context::Context;
 use crate::error::Error;
 use crate::graph::{Describe, NodeKind};
+use crate::history::EventKind;
 use crate::step::Step;
 
 /// Runs `step` on every item of the input `Vec`, on the async executor.
@@ -117,6 +118,13 @@ impl<S: Step, M: MapMode> Step for Map<S, M> {
             0 => total.max(1),
             n => n,
         };
+        let started = cx.host().now();
+        cx.emit(
+            EventKind::MapStarted,
+            at.as_str(),
+            None,
+            Some(format!("{total} items")),
+        );
         let mut results: Vec<Option<Result<S::Output, Error>>> =
             std::iter::repeat_with(|| None).take(total).collect();
         let mut running = futures::stream::iter(items.into_iter().enumerate())
@@ -137,8 +145,26 @@ impl<S: Step, M: MapMode> Step for Map<S, M> {
                         .at(at.as_str()));
                 }
             }
+            let outcome = match &result {
+                Ok(_) => "succeeded".to_owned(),
+                Err(error) => format!("failed: {}", error.name()),
+            };
+            cx.emit(
+                EventKind::MapItemFinished,
+                at.branch(index).as_str(),
+                None,
+                Some(outcome),
+            );
             results[index] = Some(result);
         }
+        let took = cx.host().now().duration_since(started).ok();
+        let took = took.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        cx.emit(
+            EventKind::MapFinished,
+            at.as_str(),
+            took,
+            Some(format!("{failures} of {total} items failed")),
+        );
         M::finish(
             results
                 .into_iter()

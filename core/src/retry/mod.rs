@@ -43,6 +43,7 @@ use crate::context::Context;
 use crate::durable;
 use crate::error::Error;
 use crate::graph::Describe;
+use crate::history::EventKind;
 use crate::step::Step;
 
 /// Step returned by [`StepExt::retry`](crate::StepExt::retry).
@@ -83,8 +84,18 @@ impl<S: Step> Step for Retry<S> {
             }
             // The delay's deadline is recorded with the failed attempt, so a resumed
             // execution neither restarts the delay nor draws new jitter.
-            let key = format!("{}~delay", cx.with_attempt(attempt).key(self.inner.name()));
-            durable::durable_sleep(cx, key, self.policy.jittered_delay_after(attempt)).await?;
+            let attempt_cx = cx.with_attempt(attempt);
+            let key = format!("{}~delay", attempt_cx.key(self.inner.name()));
+            let delay = self.policy.jittered_delay_after(attempt);
+            let detail = format!("retry in {delay:?} after {}", error.name());
+            let address = cx.address(self.inner.name());
+            attempt_cx.emit(
+                EventKind::RetryScheduled,
+                address.as_str(),
+                None,
+                Some(detail),
+            );
+            durable::durable_sleep(cx, key, delay).await?;
             attempt += 1;
         }
     }

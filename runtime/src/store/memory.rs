@@ -1,8 +1,9 @@
-//! [`MemoryStore`]: executions, checkpoints and leases in a map, for tests.
+//! [`MemoryStore`]: executions, checkpoints, histories and leases in a map, for tests.
 //!
 //! It follows the same contract as [`SqliteStore`](super::SqliteStore), word for word
 //! (the conformance tests run both): atomic batches, never-overwritten checkpoints,
-//! per-execution `seq` numbers in commit order, the same lease rules (shared with it
+//! per-execution `seq` numbers in commit order (for checkpoints and events alike),
+//! the same lease rules (shared with it
 //! through `sqlite::lease`). Nothing survives the process.
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures::future;
+use waypost_core::history::Event;
 use waypost_core::store::{
     Checkpoint, ExecutionRecord, ExecutionStatus, ListFilter, NewExecution, Store, StoreError,
     StoreFuture, Write,
@@ -64,6 +66,8 @@ struct Execution {
     checkpoints: Vec<Checkpoint>,
     /// Key → index in `checkpoints`.
     by_key: HashMap<String, usize>,
+    /// The history, in `seq` order; `events[i].seq == i + 1`.
+    events: Vec<Event>,
 }
 
 impl MemoryStore {
@@ -104,6 +108,7 @@ impl MemoryStore {
                 record: record.clone(),
                 checkpoints: Vec::new(),
                 by_key: HashMap::new(),
+                events: Vec::new(),
             },
         );
         (record, true)
@@ -140,7 +145,7 @@ impl MemoryStore {
                         }
                     }
                 }
-                Write::Status { .. } => {}
+                Write::Event(_) | Write::Status { .. } => {}
                 other => {
                     return Err(StoreError::Backend {
                         doing: format!("committing to execution `{id}`"),
@@ -161,6 +166,11 @@ impl MemoryStore {
                         .by_key
                         .insert(checkpoint.key.clone(), execution.checkpoints.len());
                     execution.checkpoints.push(checkpoint);
+                }
+                Write::Event(mut event) => {
+                    // The store numbers events; the incoming `seq` is ignored.
+                    event.seq = execution.events.len() as u64 + 1;
+                    execution.events.push(event);
                 }
                 Write::Status {
                     status,
@@ -275,6 +285,16 @@ impl Store for MemoryStore {
                 .executions
                 .get(id)
                 .map(|execution| execution.checkpoints.clone())
+                .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })
+        }))
+    }
+
+    fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
+        Box::pin(future::lazy(move |_| {
+            self.state()
+                .executions
+                .get(id)
+                .map(|execution| execution.events.clone())
                 .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })
         }))
     }

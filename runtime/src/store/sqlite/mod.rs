@@ -12,8 +12,9 @@
 //! - `error.rs`: SQLite errors into [`StoreError`]s that say what and where.
 //!
 //! The file can be read with the sqlite3 shell: tables `executions`, `checkpoints`
-//! (`seq` numbers an execution's checkpoints 1, 2, 3, … in commit order) and
-//! `leases`; payloads are blobs, errors are JSON text.
+//! (`seq` numbers an execution's checkpoints 1, 2, 3, … in commit order), `events`
+//! (the history; its own `seq`, numbered the same way) and `leases`; payloads are
+//! blobs, errors are JSON text, event kinds are their names.
 //!
 //! [`MemoryStore`]: super::MemoryStore
 
@@ -29,6 +30,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
+use waypost_core::history::Event;
 use waypost_core::store::{
     Checkpoint, ExecutionRecord, ListFilter, NewExecution, Store, StoreError, StoreFuture, Write,
 };
@@ -91,7 +93,7 @@ impl Default for SqliteStoreOptions {
     }
 }
 
-/// The embedded store: executions, checkpoints and leases in one SQLite file.
+/// The embedded store: executions, checkpoints, histories and leases in one SQLite file.
 ///
 /// Cloning is cheap and shares the file's connections. Writes from every clone go to
 /// one writer thread that groups concurrent requests into one transaction (group
@@ -423,6 +425,17 @@ impl Store for SqliteStore {
         };
         Box::pin(self.read(doing, move |conn| {
             rows::load_checkpoints(conn, &id)?.ok_or_else(|| StoreError::NotFound { id }.into())
+        }))
+    }
+
+    fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
+        let id = id.to_owned();
+        let doing = {
+            let id = id.clone();
+            move || format!("reading the history of execution `{id}`")
+        };
+        Box::pin(self.read(doing, move |conn| {
+            rows::load_history(conn, &id)?.ok_or_else(|| StoreError::NotFound { id }.into())
         }))
     }
 

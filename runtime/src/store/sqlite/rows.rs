@@ -1,9 +1,10 @@
-//! Reading executions and checkpoints out of their tables, for the read connection and
-//! for the writer (which returns the existing record from `create`).
+//! Reading executions, checkpoints and events out of their tables, for the read
+//! connection and for the writer (which returns the existing record from `create`).
 //!
 //! Decoding never panics: a value that does not fit its type (a status string that does
-//! not parse, a checkpoint kind out of range, a negative timestamp, a column of the
-//! wrong SQL type) is a [`StoreError::Corrupt`] naming the execution and the column.
+//! not parse, a checkpoint kind out of range, an event kind this build does not know, a
+//! negative timestamp, a column of the wrong SQL type) is a [`StoreError::Corrupt`]
+//! naming the execution and the column (and the checkpoint's key or the event's `seq`).
 //! Such values can only come from outside waypost (the sqlite3 shell, a damaged file).
 
 use std::fmt;
@@ -11,6 +12,7 @@ use std::fmt;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, ToSql};
 use waypost_core::error::Error;
+use waypost_core::history::{Event, EventKind};
 use waypost_core::store::{
     Checkpoint, CheckpointKind, ExecutionRecord, ExecutionStatus, ListFilter, StoreError,
 };
@@ -107,6 +109,28 @@ pub(super) fn load_checkpoints(
     Ok(Some(checkpoints))
 }
 
+/// The execution's history, in `seq` order; `None` when there is no such execution.
+pub(super) fn load_history(conn: &Connection, id: &str) -> Result<Option<Vec<Event>>, OpError> {
+    // One read transaction, so the existence check and the rows are one snapshot.
+    let tx = conn.unchecked_transaction()?;
+    if !execution_exists(&tx, id)? {
+        return Ok(None);
+    }
+    let mut events = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT seq, at_ms, kind, address, attempt, duration_ms, detail FROM events \
+             WHERE execution_id = ?1 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([id])?;
+        while let Some(row) = rows.next()? {
+            events.push(event(row, id)?);
+        }
+    }
+    tx.finish()?;
+    Ok(Some(events))
+}
+
 /// Decodes one row of [`EXECUTION_COLUMNS`].
 fn execution(row: &Row<'_>) -> Result<ExecutionRecord, StoreError> {
     let id: String = row.get(0).map_err(|err| StoreError::Corrupt {
@@ -161,6 +185,34 @@ fn checkpoint(row: &Row<'_>, id: &str) -> Result<Checkpoint, StoreError> {
         payload: cell.blob(3, "payload")?,
         kind,
         key,
+    })
+}
+
+/// Decodes one event row (`seq, at_ms, kind, address, attempt, duration_ms, detail`)
+/// of execution `id`.
+fn event(row: &Row<'_>, id: &str) -> Result<Event, StoreError> {
+    let seq: i64 = Cell { row, id }.get(0, "seq")?;
+    let at = |column: &str, what: &dyn fmt::Display| StoreError::Corrupt {
+        detail: format!("event {seq} of execution `{id}`: column `{column}`: {what}"),
+    };
+    let out_of_range =
+        |column: &str, value: i64| at(column, &format!("holds {value}, out of range"));
+    let kind_text: String = row.get(2).map_err(|err| at("kind", &err))?;
+    let kind = EventKind::parse(&kind_text)
+        .ok_or_else(|| at("kind", &format!("holds `{kind_text}`, not an event kind")))?;
+    let at_ms: i64 = row.get(1).map_err(|err| at("at_ms", &err))?;
+    let attempt: i64 = row.get(4).map_err(|err| at("attempt", &err))?;
+    let duration_ms: Option<i64> = row.get(5).map_err(|err| at("duration_ms", &err))?;
+    Ok(Event {
+        seq: u64::try_from(seq).map_err(|_| out_of_range("seq", seq))?,
+        at_ms: u64::try_from(at_ms).map_err(|_| out_of_range("at_ms", at_ms))?,
+        kind,
+        address: row.get(3).map_err(|err| at("address", &err))?,
+        attempt: u32::try_from(attempt).map_err(|_| out_of_range("attempt", attempt))?,
+        duration_ms: duration_ms
+            .map(|value| u64::try_from(value).map_err(|_| out_of_range("duration_ms", value)))
+            .transpose()?,
+        detail: row.get(6).map_err(|err| at("detail", &err))?,
     })
 }
 

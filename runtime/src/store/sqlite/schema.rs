@@ -58,6 +58,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
          owner        TEXT NOT NULL,
          expires_ms   INTEGER NOT NULL
      );",
+    // Version 2: the history of each execution. `seq` numbers an execution's events
+    // 1, 2, 3, … in commit order; `kind` is the event kind's name (`StepSucceeded`).
+    "CREATE TABLE events (
+         execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+         seq          INTEGER NOT NULL,
+         at_ms        INTEGER NOT NULL,
+         kind         TEXT NOT NULL,
+         address      TEXT NOT NULL,
+         attempt      INTEGER NOT NULL,
+         duration_ms  INTEGER,
+         detail       TEXT,
+         PRIMARY KEY (execution_id, seq)
+     );",
 ];
 
 /// The schema version this build writes and reads.

@@ -430,6 +430,8 @@ impl Operation for Commit {
                 "SELECT COALESCE(MAX(seq), 0) FROM checkpoints WHERE execution_id = ?1",
             )?
             .query_row([id], |row| row.get(0))?;
+        // Read on the batch's first event only: most batches carry none.
+        let mut last_event: Option<i64> = None;
         for write in &self.writes {
             match write {
                 Write::Checkpoint(checkpoint) => {
@@ -476,6 +478,37 @@ impl Operation for Commit {
                         }
                         .into());
                     }
+                }
+                Write::Event(event) => {
+                    // The store numbers events; the incoming `seq` is ignored.
+                    let last: i64 = match last_event {
+                        Some(last) => last,
+                        None => conn
+                            .prepare_cached(
+                                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE execution_id = ?1",
+                            )?
+                            .query_row([id], |row| row.get(0))?,
+                    };
+                    let seq = last + 1;
+                    conn.prepare_cached(
+                        "INSERT INTO events \
+                         (execution_id, seq, at_ms, kind, address, attempt, duration_ms, detail) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )?
+                    .execute(rusqlite::params![
+                        id,
+                        seq,
+                        sql_int(event.at_ms, "at_ms")?,
+                        event.kind.as_str(),
+                        event.address,
+                        event.attempt,
+                        event
+                            .duration_ms
+                            .map(|ms| sql_int(ms, "duration_ms"))
+                            .transpose()?,
+                        event.detail,
+                    ])?;
+                    last_event = Some(seq);
                 }
                 Write::Status {
                     status,
