@@ -29,6 +29,8 @@ pub struct Workflow<I, O> {
     version: u32,
     root: BoxStep<I, O>,
     graph: Arc<Graph>,
+    /// The graph as JSON and its fingerprint, computed once.
+    shape: Arc<(String, String)>,
     codec: Option<Arc<dyn Codec>>,
 }
 
@@ -39,6 +41,7 @@ impl<I, O> Clone for Workflow<I, O> {
             version: self.version,
             root: self.root.clone(),
             graph: Arc::clone(&self.graph),
+            shape: Arc::clone(&self.shape),
             codec: self.codec.clone(),
         }
     }
@@ -51,11 +54,14 @@ impl<I: Payload, O: Payload> Workflow<I, O> {
         S: Step<Input = I, Output = O>,
     {
         let graph = Graph::of(&root);
+        let json = serde_json::to_string(&graph).expect("a graph serializes to JSON");
+        let fingerprint = blake3::hash(json.as_bytes()).to_hex()[..16].to_owned();
         Workflow {
             name: name.into(),
             version,
             root: BoxStep::new(root),
             graph: Arc::new(graph),
+            shape: Arc::new((json, fingerprint)),
             codec: None,
         }
     }
@@ -70,6 +76,18 @@ impl<I: Payload, O: Payload> Workflow<I, O> {
 }
 
 impl<I, O> Workflow<I, O> {
+    /// The fingerprint of the workflow's structure: the first 16 hex digits of the
+    /// BLAKE3 hash of its graph as JSON. Resuming an execution with a workflow of
+    /// another fingerprint is refused.
+    pub fn fingerprint(&self) -> &str {
+        &self.shape.1
+    }
+
+    /// The workflow's graph as JSON, as stores keep it for tools without the code.
+    pub fn graph_json(&self) -> &str {
+        &self.shape.0
+    }
+
     /// The codec chosen with [`with_codec`](Self::with_codec), if any.
     pub fn codec(&self) -> Option<&Arc<dyn Codec>> {
         self.codec.as_ref()

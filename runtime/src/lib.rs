@@ -237,22 +237,16 @@ impl Runtime {
             id: id.clone(),
             workflow: workflow.name().to_owned(),
             version: workflow.version(),
-            fingerprint: fingerprint_of(workflow),
+            fingerprint: workflow.fingerprint().to_owned(),
             codec: codec.name().to_owned(),
             input,
-            graph: serde_json::to_string(workflow.graph()).unwrap_or_default(),
+            graph: workflow.graph_json().to_owned(),
             created_ms: millis(SystemTime::now()),
         };
         let given_input = new.input.clone();
         let (record, created) = store.create(new).await?;
         if !created {
-            if record.workflow != workflow.name() {
-                return Err(RunError::WorkflowMismatch {
-                    id,
-                    stored: record.workflow,
-                    given: workflow.name().to_owned(),
-                });
-            }
+            check_workflow(workflow, &record)?;
             if record.input != given_input || record.codec != codec.name() {
                 return Err(RunError::InputMismatch { id });
             }
@@ -532,7 +526,7 @@ async fn execute<I: Payload, O: Payload>(
         &id,
         workflow.name(),
         (record.version, &record.fingerprint),
-        (workflow.version(), &fingerprint_of(&workflow)),
+        (workflow.version(), workflow.fingerprint()),
         if inner.config.allow_changed_workflows {
             fingerprint::Changed::Allow
         } else {
@@ -817,12 +811,6 @@ fn codec_by_name(record: &ExecutionRecord) -> Result<Arc<dyn Codec>, RunError> {
         id: record.id.clone(),
         codec: record.codec.clone(),
     })
-}
-
-/// The fingerprint of a workflow's structure: BLAKE3 of its graph as JSON, in hex.
-pub fn fingerprint_of<I, O>(workflow: &Workflow<I, O>) -> String {
-    let json = serde_json::to_vec(workflow.graph().states()).unwrap_or_default();
-    blake3::hash(&json).to_hex()[..16].to_owned()
 }
 
 /// A new execution id: the workflow name, the time, and randomness.
