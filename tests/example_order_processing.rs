@@ -1,0 +1,287 @@
+//! End-to-end tests of `examples/order_processing.rs`: the example runs as a process on a
+//! store in a temporary directory, and its summary is checked against what the flags
+//! force (every card declined: every order compensated, ...) and against the store
+//! itself, read here through waypost's API.
+//!
+//! Also: a run that crashes after the `fulfil` stage and resumes ends with the same
+//! figures as a run that was never interrupted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use waypost::store::ListFilter;
+use waypost::{ExecutionStatus, SqliteStore, Store};
+
+const EXAMPLE: &str = "order_processing";
+
+/// Small and fast: 40 orders, services that answer in about a millisecond.
+const BASE: [&str; 6] = ["--orders", "40", "--latency-ms", "1", "--seed", "7"];
+
+/// The example's binary, built now: `cargo test` builds the examples, but `cargo test
+/// --test example_order_processing` does not, and an old binary would test old code.
+/// When the build is up to date this costs a fraction of a second.
+fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        // This test runs as target/<profile>/deps/example_order_processing-<hash>.
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev",
+            Some(other) => other,
+        };
+        let target_dir = profile_dir.parent().expect("the target directory");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "--example",
+                EXAMPLE,
+                "--profile",
+                profile,
+            ])
+            .arg("--target-dir")
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build --example {EXAMPLE} failed");
+        profile_dir
+            .join("examples")
+            .join(format!("{EXAMPLE}{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+fn run(store: &Path, args: &[&str]) -> Output {
+    Command::new(binary())
+        .arg("--store")
+        .arg(store)
+        .args(BASE)
+        .args(args)
+        .output()
+        .expect("the example starts")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn succeed(store: &Path, args: &[&str]) -> String {
+    let output = run(store, args);
+    assert!(
+        output.status.success(),
+        "the example failed: {}\n{}\n{}",
+        output.status,
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout(&output)
+}
+
+/// The last line `summary: 40 orders, 31 succeeded, 4 compensated, 5 failed, 9 retries taken`.
+#[derive(Debug, PartialEq)]
+struct Summary {
+    orders: u64,
+    succeeded: u64,
+    compensated: u64,
+    failed: u64,
+    retries: u64,
+}
+
+fn summary(out: &str) -> Summary {
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("summary: "))
+        .unwrap_or_else(|| panic!("a summary line in:\n{out}"));
+    let count = |word: &str| {
+        line.split(", ")
+            .find_map(|part| part.strip_suffix(word)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("`{word}` in `{line}`"))
+    };
+    Summary {
+        orders: count("orders"),
+        succeeded: count("succeeded"),
+        compensated: count("compensated"),
+        failed: count("failed"),
+        retries: count("retries taken"),
+    }
+}
+
+/// How many executions the store holds in `status`.
+fn in_store(store: &Path, status: ExecutionStatus) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(store).unwrap();
+        let filter = ListFilter {
+            status: Some(status),
+            ..ListFilter::default()
+        };
+        store.list(&filter).await.unwrap().len() as u64
+    })
+}
+
+#[test]
+fn no_failures_ship_every_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("orders.db");
+    let out = succeed(
+        &store,
+        &[
+            "--decline-rate",
+            "0",
+            "--transient-rate",
+            "0",
+            "--fraud-rate",
+            "0",
+        ],
+    );
+    let expected = Summary {
+        orders: 40,
+        succeeded: 40,
+        compensated: 0,
+        failed: 0,
+        retries: 0,
+    };
+    assert_eq!(summary(&out), expected, "{out}");
+    assert_eq!(in_store(&store, ExecutionStatus::Succeeded), 40);
+    assert!(out.contains("order-0001  shipped"), "{out}");
+    assert!(
+        out.contains(&format!("store: {}", store.display())),
+        "{out}"
+    );
+}
+
+#[test]
+fn declined_cards_are_compensated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("orders.db");
+    let out = succeed(
+        &store,
+        &[
+            "--decline-rate",
+            "1",
+            "--transient-rate",
+            "0",
+            "--fraud-rate",
+            "0",
+        ],
+    );
+    let expected = Summary {
+        orders: 40,
+        succeeded: 0,
+        compensated: 40,
+        failed: 0,
+        retries: 0,
+    };
+    assert_eq!(summary(&out), expected, "{out}");
+    // A compensated order is a successful execution whose output says so.
+    assert_eq!(in_store(&store, ExecutionStatus::Succeeded), 40);
+    assert!(out.contains("was declined: inventory released"), "{out}");
+    assert!(out.contains("reservations left held: 0\n"), "{out}");
+    assert!(out.contains("release_inventory 40"), "{out}");
+    assert!(!out.contains("ship "), "nothing ships: {out}");
+}
+
+#[test]
+fn a_gateway_that_keeps_failing_is_retried_then_fails_the_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("orders.db");
+    let out = succeed(
+        &store,
+        &[
+            "--decline-rate",
+            "0",
+            "--transient-rate",
+            "1",
+            "--fraud-rate",
+            "0",
+        ],
+    );
+    // Four attempts per order: three retries.
+    let expected = Summary {
+        orders: 40,
+        succeeded: 0,
+        compensated: 0,
+        failed: 40,
+        retries: 120,
+    };
+    assert_eq!(summary(&out), expected, "{out}");
+    assert_eq!(in_store(&store, ExecutionStatus::Failed), 40);
+    assert!(out.contains("failed: 40 PaymentFailed"), "{out}");
+    // The reservations were released before the executions failed.
+    assert!(out.contains("release_inventory 40"), "{out}");
+    assert!(out.contains("reservations left held: 0\n"), "{out}");
+    assert!(out.contains("charge_payment 160"), "{out}");
+}
+
+#[test]
+fn fraud_review_rejects_big_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("orders.db");
+    // Every order is over $0, so every order is reviewed, and every review rejects.
+    let out = succeed(&store, &["--review-over", "0", "--fraud-rate", "1"]);
+    let expected = Summary {
+        orders: 40,
+        succeeded: 0,
+        compensated: 0,
+        failed: 40,
+        retries: 0,
+    };
+    assert_eq!(summary(&out), expected, "{out}");
+    assert!(out.contains("failed: 40 FraudSuspected"), "{out}");
+    assert!(!out.contains("charge_payment"), "nothing is charged: {out}");
+}
+
+#[test]
+fn default_rates_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("orders.db");
+    let out = succeed(&store, &[]);
+    let s = summary(&out);
+    assert_eq!(s.orders, 40);
+    assert_eq!(s.succeeded + s.compensated + s.failed, 40, "{out}");
+    assert_eq!(
+        s.succeeded + s.compensated,
+        in_store(&store, ExecutionStatus::Succeeded)
+    );
+    assert_eq!(s.failed, in_store(&store, ExecutionStatus::Failed));
+    assert_eq!(in_store(&store, ExecutionStatus::Running), 0);
+
+    // The same seed on another store: the same figures, whatever the timing.
+    let other = dir.path().join("other.db");
+    assert_eq!(summary(&succeed(&other, &[])), s);
+}
+
+#[test]
+fn crash_after_fulfil_then_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let uninterrupted = summary(&succeed(&dir.path().join("clean.db"), &[]));
+
+    let store = dir.path().join("orders.db");
+    let crashed = run(&store, &["--crash-after", "fulfil"]);
+    assert!(!crashed.status.success(), "the process aborts");
+    let out = stdout(&crashed);
+    assert!(out.contains("crashing after stage `fulfil`"), "{out}");
+    assert!(!out.contains("summary:"), "{out}");
+    assert!(in_store(&store, ExecutionStatus::Running) > 0);
+
+    let resumed = succeed(&store, &[]);
+    assert!(resumed.contains("interrupted"), "{resumed}");
+    assert!(resumed.contains("already done: validate "), "{resumed}");
+    assert!(resumed.contains("ran now: "), "{resumed}");
+    assert_eq!(summary(&resumed), uninterrupted, "{resumed}");
+    assert_eq!(in_store(&store, ExecutionStatus::Running), 0);
+
+    // Once more: every order's stored result, and nothing runs.
+    let again = succeed(&store, &[]);
+    assert!(again.contains("40 finished earlier"), "{again}");
+    assert!(!again.contains("ran now"), "{again}");
+    assert_eq!(summary(&again), uninterrupted, "{again}");
+}
