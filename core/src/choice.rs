@@ -33,6 +33,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::context::Context;
 use crate::error::{Error, names};
@@ -46,6 +47,9 @@ use crate::store::CheckpointKind;
 pub const OTHERWISE: &str = "otherwise";
 
 type Predicate<I> = Box<dyn Fn(&I) -> bool + Send + Sync>;
+
+/// A branch picked by a choice: its label and its step.
+type Picked<'a, I, O> = (&'a str, &'a BoxStep<I, O>);
 
 struct Rule<I, O> {
     label: String,
@@ -175,6 +179,17 @@ impl<I: Payload, O: Payload> Choice<I, O> {
         })
     }
 
+    /// [`pick`](Self::pick), with a panicking predicate turned into an error.
+    fn guarded_pick(&self, cx: &Context, input: &I) -> Result<Option<Picked<'_, I, O>>, Error> {
+        catch_unwind(AssertUnwindSafe(|| self.pick(input))).map_err(|payload| {
+            Error::from_panic(
+                &self.name,
+                cx.address(&self.name).as_str(),
+                payload.as_ref(),
+            )
+        })
+    }
+
     /// The label and branch for `input`: the first matching rule, else `otherwise`.
     fn pick(&self, input: &I) -> Option<(&str, &BoxStep<I, O>)> {
         self.rules
@@ -196,7 +211,7 @@ impl<I: Payload, O: Payload> Step for Choice<I, O> {
     async fn run(&self, cx: &Context, input: I) -> Result<O, Error> {
         let address = cx.address(&self.name);
         let picked = match cx.recorder() {
-            None => self.pick(&input),
+            None => self.guarded_pick(cx, &input)?,
             // Durable: the branch taken is recorded, so a resumed execution takes the
             // same branch even if the rules would now pick another.
             Some(recorder) => {
@@ -204,7 +219,7 @@ impl<I: Payload, O: Payload> Step for Choice<I, O> {
                 match recorder.replay(&key) {
                     Some(entry) => Some(self.recorded(cx, &key, &entry)?),
                     None => {
-                        let picked = self.pick(&input);
+                        let picked = self.guarded_pick(cx, &input)?;
                         if let Some((label, _)) = picked {
                             let record = (key, CheckpointKind::Decision, label.as_bytes().to_vec());
                             recorder.record(vec![record]).await?;

@@ -117,6 +117,9 @@ pub trait Recorder: Send + Sync + fmt::Debug + 'static {
     /// (or the execution's end), in the same transaction. An event already in the
     /// history (same kind, address and attempt: a replay) is not added again.
     fn event(&self, event: Event);
+
+    /// How many times the execution was redriven; 0 until the first redrive.
+    fn generation(&self) -> u32;
 }
 
 struct Shared {
@@ -137,6 +140,9 @@ pub struct Context {
     attempt: u32,
     /// `#n` for each enclosing retry attempt, outermost first: part of every key.
     attempt_key: Option<Arc<str>>,
+    /// How many timeouts wrap the step at this position: each timeout layer records
+    /// its own key, so nested timeouts on one step never share a checkpoint.
+    timeouts: u32,
 }
 
 impl Context {
@@ -162,6 +168,7 @@ impl Context {
             slot: 0,
             attempt: 1,
             attempt_key: None,
+            timeouts: 0,
         }
     }
 
@@ -209,6 +216,7 @@ impl Context {
     pub fn shifted(&self, offset: u32) -> Self {
         Context {
             slot: self.slot + offset,
+            timeouts: 0,
             ..self.clone()
         }
     }
@@ -218,8 +226,18 @@ impl Context {
         Context {
             parent,
             slot: 0,
+            timeouts: 0,
             ..self.clone()
         }
+    }
+
+    /// The same position, one timeout layer deeper, and the index of that layer.
+    pub(crate) fn inside_timeout(&self) -> (Self, u32) {
+        let inner = Context {
+            timeouts: self.timeouts + 1,
+            ..self.clone()
+        };
+        (inner, self.timeouts)
     }
 
     /// The same position, on the given attempt of an enclosing retry.
@@ -347,7 +365,12 @@ impl StepContext {
         } else {
             ""
         };
-        format!("{}/{key}{attempt}", self.cx.execution_id())
+        // After a redrive the step runs anew: a service that remembers keys (and the
+        // failure it answered) must see a new one.
+        match self.cx.recorder().map_or(0, |r| r.generation()) {
+            0 => format!("{}/{key}{attempt}", self.cx.execution_id()),
+            n => format!("{}/r{n}:{key}{attempt}", self.cx.execution_id()),
+        }
     }
 
     /// The runtime's services.

@@ -3,6 +3,7 @@
 //! Combinators call these helpers with the key of what they are about to do; without
 //! a [`Recorder`] in the context they do nothing but the work itself.
 
+use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::codec::{decode, encode};
@@ -62,6 +63,37 @@ pub(crate) async fn record_result<O: Payload>(
         recorder.record(vec![record]).await?;
     }
     result
+}
+
+/// Runs a container (parallel, map) whose failure depends on which of its children
+/// failed first. The error it fails with is recorded at `key`, so that a resumed
+/// execution fails (or is caught) the same way even when replayed children would now
+/// report another failure first.
+pub(crate) async fn container<O>(
+    cx: &Context,
+    key: impl FnOnce() -> String,
+    run: impl Future<Output = Result<O, Error>>,
+) -> Result<O, Error> {
+    let Some(recorder) = cx.recorder() else {
+        return run.await;
+    };
+    let key = format!("{}~failed", key());
+    if let Some(entry) = recorder.replay(&key) {
+        return Err(decode::<Error>(
+            recorder.codec(),
+            &entry.payload,
+            &format!("checkpoint `{key}` of execution `{}`", cx.execution_id()),
+        )?);
+    }
+    match run.await {
+        // A runtime failure is not the container's outcome: nothing to record.
+        Err(error) if error.kind() != crate::ErrorKind::Runtime => {
+            let record = result_record::<()>(recorder, cx, key, &Err(error.clone()))?;
+            recorder.record(vec![record]).await?;
+            Err(error)
+        }
+        other => other,
+    }
 }
 
 /// Sleeps `duration` from the first time this timer at `key` started: the deadline is

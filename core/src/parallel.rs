@@ -28,6 +28,7 @@ use std::future::Future;
 use futures::future::try_join_all;
 
 use crate::context::{Address, Context};
+use crate::durable;
 use crate::error::Error;
 use crate::graph::{BranchSink, Describe, NodeKind};
 use crate::step::{Payload, Step};
@@ -93,7 +94,8 @@ impl<B: Branches> Step for Parallel<B> {
 
     async fn run(&self, cx: &Context, input: B::Input) -> Result<B::Output, Error> {
         let at = cx.address(&self.name);
-        self.branches.run_all(cx, &at, input).await
+        let key = || cx.key(&self.name);
+        durable::container(cx, key, self.branches.run_all(cx, &at, input)).await
     }
 
     fn describe(&self, graph: &mut Describe<'_>) {

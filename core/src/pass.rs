@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::context::Context;
 use crate::error::Error;
@@ -59,8 +60,17 @@ where
         &self.name
     }
 
-    fn run(&self, _cx: &Context, input: I) -> impl Future<Output = Result<O, Error>> + Send {
-        std::future::ready(Ok((self.f)(input)))
+    fn run(&self, cx: &Context, input: I) -> impl Future<Output = Result<O, Error>> + Send {
+        // A pure function can still panic (an index out of bounds): that is the state's
+        // error, not the runtime's.
+        let result = catch_unwind(AssertUnwindSafe(|| (self.f)(input))).map_err(|payload| {
+            Error::from_panic(
+                &self.name,
+                cx.address(&self.name).as_str(),
+                payload.as_ref(),
+            )
+        });
+        std::future::ready(result)
     }
 
     fn describe(&self, graph: &mut Describe<'_>) {

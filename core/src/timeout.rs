@@ -55,16 +55,18 @@ impl<S: Step> Step for Timeout<S> {
     async fn run(&self, cx: &Context, input: S::Input) -> Result<S::Output, Error> {
         // A timeout that fired is recorded: the step it cut short left no checkpoint,
         // and a resumed execution must see the same timeout rather than run it again.
-        let key = cx
-            .recorder()
-            .map(|_| format!("{}~timeout", cx.key(self.inner.name())));
+        let (inner_cx, layer) = cx.inside_timeout();
+        let key = cx.recorder().map(|_| match layer {
+            0 => format!("{}~timeout", cx.key(self.inner.name())),
+            n => format!("{}~timeout{n}", cx.key(self.inner.name())),
+        });
         if let (Some(recorder), Some(key)) = (cx.recorder(), &key)
             && let Some(entry) = recorder.replay(key)
         {
             return durable::replayed_result(recorder, cx, key, &entry);
         }
         let timer = cx.sleep(self.limit);
-        let work = std::pin::pin!(self.inner.run(cx, input));
+        let work = std::pin::pin!(self.inner.run(&inner_cx, input));
         match select(work, timer).await {
             Either::Left((result, _)) => result,
             Either::Right(((), _)) => {

@@ -14,7 +14,7 @@ mod store;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt as _;
@@ -75,7 +75,8 @@ struct Inner {
     host: Arc<dyn Host>,
     store: Option<Arc<dyn Store>>,
     config: RuntimeConfig,
-    owner: String,
+    /// `host:pid`, the first part of every lease owner this runtime uses.
+    process: String,
     /// Executions this runtime is driving: a second start of the same id joins the run.
     /// Weak, so that a run whose every caller went away is dropped (and its lease
     /// released) rather than kept alive by this map.
@@ -111,7 +112,7 @@ impl fmt::Debug for Runtime {
             .field("host", &self.inner.host)
             .field("store", &self.inner.store)
             .field("config", &self.inner.config)
-            .field("owner", &self.inner.owner)
+            .field("process", &self.inner.process)
             .finish_non_exhaustive()
     }
 }
@@ -163,7 +164,7 @@ impl RuntimeBuilder {
                 host: self.host.unwrap_or_else(|| Arc::new(TokioHost::new())),
                 store: self.store,
                 config: self.config,
-                owner: owner_id(),
+                process: process_id(),
                 running: Mutex::new(HashMap::new()),
             }),
         }
@@ -226,33 +227,37 @@ impl Runtime {
         let id = id.into();
         let store = self.store()?;
         let codec = codec_of(workflow);
-        let input = encode(&*codec, &input, &format!("the input of execution `{id}`")).map_err(
+        let encoded = encode(&*codec, &input, &format!("the input of execution `{id}`")).map_err(
             |error| RunError::Codec {
                 id: id.clone(),
                 error,
             },
         )?;
-        self.check_size(&id, "the input", input.len())?;
+        self.check_size(&id, "the input", encoded.len())?;
         let new = NewExecution {
             id: id.clone(),
             workflow: workflow.name().to_owned(),
             version: workflow.version(),
             fingerprint: workflow.fingerprint().to_owned(),
             codec: codec.name().to_owned(),
-            input,
+            input: encoded,
             graph: workflow.graph_json().to_owned(),
             created_ms: millis(SystemTime::now()),
         };
-        let given_input = new.input.clone();
+
         let (record, created) = store.create(new).await?;
         if !created {
             check_workflow(workflow, &record)?;
-            if record.input != given_input || record.codec != codec.name() {
+            if record.codec != codec.name() || !same_input(&*codec, &record.input, &input) {
                 return Err(RunError::InputMismatch { id });
             }
             match record.status {
                 ExecutionStatus::Running => {}
-                _ => return outcome_of(&record).and_then(|bytes| decode_output(&record, &bytes)),
+                _ => {
+                    let codec = codec_for(workflow, &record)?;
+                    return outcome_of(&record)
+                        .and_then(|bytes| decode_output(&*codec, &record, &bytes));
+                }
             }
         }
         self.drive(workflow, id).await
@@ -324,11 +329,8 @@ impl Runtime {
                 status: record.status,
             });
         }
-        let failed_at = record
-            .error
-            .as_ref()
-            .and_then(Error::address)
-            .unwrap_or("")
+        let failed_at = record.error.as_ref().and_then(Error::address).unwrap_or("");
+        let failed_at = waypost_core::replay::redrive_scope(failed_at)
             .as_bytes()
             .to_vec();
         let writes = vec![
@@ -398,7 +400,7 @@ impl Runtime {
         match record.status {
             ExecutionStatus::Running => Ok(None),
             _ => outcome_of(&record)
-                .and_then(|bytes| decode_output(&record, &bytes))
+                .and_then(|bytes| decode_output(&*codec_by_name(&record)?, &record, &bytes))
                 .map(Some),
         }
     }
@@ -481,7 +483,7 @@ impl Runtime {
                 Some(shared) => shared,
                 None => {
                     let (abort, registration) = AbortHandle::new_pair();
-                    let run = execute(self.clone(), workflow.clone(), id.clone());
+                    let run = execute(self.clone(), workflow.clone(), id.clone(), abort.clone());
                     let cancel_id = id.clone();
                     let runtime = self.clone();
                     let shared = async move {
@@ -508,7 +510,7 @@ impl Runtime {
         };
         let bytes = shared.await?;
         let record = self.store()?.execution(&id).await?;
-        decode_output(&record, &bytes)
+        decode_output(&*codec_for(workflow, &record)?, &record, &bytes)
     }
 }
 
@@ -517,6 +519,7 @@ async fn execute<I: Payload, O: Payload>(
     runtime: Runtime,
     workflow: Workflow<I, O>,
     id: String,
+    abort: AbortHandle,
 ) -> Outcome {
     let inner = &runtime.inner;
     let store = runtime.store()?;
@@ -536,12 +539,34 @@ async fn execute<I: Payload, O: Payload>(
     if record.status.is_finished() {
         return outcome_of(&record);
     }
-    let codec = codec_by_name(&record)?;
+    let codec = codec_for(&workflow, &record)?;
 
-    store
-        .acquire_lease(&id, &inner.owner, inner.config.lease_ttl)
-        .await?;
-    let lease = LeaseGuard::new(Arc::clone(store), &id, &inner.owner, inner.config.lease_ttl);
+    let owner = format!("{}:{:08x}", inner.process, fastrand::u32(..));
+    let _live = LiveRun::enter(&id);
+    match store
+        .acquire_lease(&id, &owner, inner.config.lease_ttl)
+        .await
+    {
+        Ok(()) => {}
+        // The holder is a run of this process that is no longer alive (its caller
+        // dropped it; its release is still on its way): take the lease over now.
+        Err(StoreError::Leased { owner: holder, .. })
+            if holder.starts_with(&format!("{}:", inner.process)) && LiveRun::count(&id) == 1 =>
+        {
+            store.release_lease(&id, &holder).await?;
+            store
+                .acquire_lease(&id, &owner, inner.config.lease_ttl)
+                .await?;
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let lease = LeaseGuard::new(
+        Arc::clone(store),
+        &id,
+        &owner,
+        inner.config.lease_ttl,
+        abort,
+    );
 
     let journal = Journal::load(id.clone(), store.checkpoints(&id).await?)?;
     let input: I = decode(
@@ -554,6 +579,17 @@ async fn execute<I: Payload, O: Payload>(
         error,
     })?;
     let history = store.history(&id).await?;
+    let (kind, number) = execution_event_kind(&record, &history);
+    // Events already stored are not stored again when a replay reports them — but only
+    // this redrive generation's: a redriven step runs anew and its events belong in the
+    // history again.
+    let generation_start = match kind {
+        EventKind::ExecutionRedriven => history.len(),
+        _ => history
+            .iter()
+            .rposition(|e| e.kind == EventKind::ExecutionRedriven)
+            .unwrap_or(0),
+    };
     let recorder = Arc::new(StoreRecorder::new(
         &id,
         Arc::clone(store),
@@ -561,14 +597,15 @@ async fn execute<I: Payload, O: Payload>(
         journal,
         inner.config.max_payload_bytes,
         inner.config.history,
-        &history,
+        &history[generation_start..],
     ));
     let cx = Context::with_recorder(
         Arc::clone(&inner.host),
         id.clone(),
         Some(Arc::clone(&recorder) as _),
     );
-    emit_execution_event(&cx, &workflow, &record, &history);
+    let detail = format!("workflow `{}` v{}", workflow.name(), workflow.version());
+    cx.with_attempt(number).emit(kind, "", None, Some(detail));
     let span = tracing::info_span!("execution", execution_id = %id, workflow = %workflow.name());
     let result = workflow.root().run(&cx, input).instrument(span).await;
 
@@ -577,16 +614,11 @@ async fn execute<I: Payload, O: Payload>(
     outcome
 }
 
-/// Reports how this run of the execution begins: started, redriven (numbered by
-/// redrive), or resumed (numbered, so that each resume is an event of its own).
-fn emit_execution_event<I, O>(
-    cx: &Context,
-    workflow: &Workflow<I, O>,
-    record: &ExecutionRecord,
-    history: &[Event],
-) {
+/// How this run of the execution begins: started, redriven (numbered by redrive), or
+/// resumed (numbered, so that each resume is an event of its own).
+fn execution_event_kind(record: &ExecutionRecord, history: &[Event]) -> (EventKind, u32) {
     let count = |kind| history.iter().filter(|e| e.kind == kind).count();
-    let (kind, number) = if count(EventKind::ExecutionStarted) == 0 {
+    if count(EventKind::ExecutionStarted) == 0 {
         (EventKind::ExecutionStarted, 1)
     } else if record.redrives as usize > count(EventKind::ExecutionRedriven) {
         (EventKind::ExecutionRedriven, record.redrives)
@@ -596,9 +628,7 @@ fn emit_execution_event<I, O>(
             EventKind::ExecutionResumed,
             u32::try_from(resumes).unwrap_or(u32::MAX).saturating_add(1),
         )
-    };
-    let detail = format!("workflow `{}` v{}", workflow.name(), workflow.version());
-    cx.with_attempt(number).emit(kind, "", None, Some(detail));
+    }
 }
 
 /// Writes how the execution ended, with the events not yet stored, and returns its
@@ -692,6 +722,38 @@ fn execution_event(kind: EventKind, at_ms: u64, detail: Option<String>) -> Event
     }
 }
 
+/// Runs of each execution alive in this process, across runtimes: a lease held by this
+/// process with no live run behind it belonged to a run whose caller dropped it.
+static LIVE_RUNS: LazyLock<Mutex<HashMap<String, usize>>> = LazyLock::new(Default::default);
+
+/// One live run of an execution, counted in [`LIVE_RUNS`] while it exists.
+struct LiveRun(String);
+
+impl LiveRun {
+    fn enter(id: &str) -> Self {
+        let mut live = LIVE_RUNS.lock().unwrap_or_else(PoisonError::into_inner);
+        *live.entry(id.to_owned()).or_default() += 1;
+        LiveRun(id.to_owned())
+    }
+
+    fn count(id: &str) -> usize {
+        let live = LIVE_RUNS.lock().unwrap_or_else(PoisonError::into_inner);
+        live.get(id).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for LiveRun {
+    fn drop(&mut self) {
+        let mut live = LIVE_RUNS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = live.get_mut(&self.0) {
+            *count -= 1;
+            if *count == 0 {
+                live.remove(&self.0);
+            }
+        }
+    }
+}
+
 /// Holds an execution's lease: renews it every third of its ttl, and gives it up when
 /// the run ends — also when the run is dropped half-way (its caller went away).
 struct LeaseGuard {
@@ -703,15 +765,30 @@ struct LeaseGuard {
 }
 
 impl LeaseGuard {
-    fn new(store: Arc<dyn Store>, id: &str, owner: &str, ttl: Duration) -> Self {
+    /// Holds the lease `owner` just took; `abort` stops the run if the lease is lost.
+    fn new(
+        store: Arc<dyn Store>,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+        abort: AbortHandle,
+    ) -> Self {
         let renewal = tokio::spawn({
             let (store, id, owner) = (Arc::clone(&store), id.to_owned(), owner.to_owned());
             async move {
                 loop {
                     tokio::time::sleep(ttl / 3).await;
-                    // A failed renewal is retried at the next tick; the lease lapses
-                    // only if renewals keep failing for a whole ttl.
-                    let _ = store.acquire_lease(&id, &owner, ttl).await;
+                    // Another owner took the execution over (this run stalled past the
+                    // ttl): stop, rather than run it twice. Any other failure is retried
+                    // at the next tick; the lease lapses only if renewals keep failing
+                    // for a whole ttl.
+                    if let Err(StoreError::Leased { owner: other, .. }) =
+                        store.acquire_lease(&id, &owner, ttl).await
+                    {
+                        tracing::error!(execution_id = %id, %owner, other = %other, "lease lost; stopping this run");
+                        abort.abort();
+                        return;
+                    }
                 }
             }
         });
@@ -772,10 +849,13 @@ fn outcome_of(record: &ExecutionRecord) -> Outcome {
     }
 }
 
-fn decode_output<O: Payload>(record: &ExecutionRecord, bytes: &[u8]) -> Result<O, RunError> {
-    let codec = codec_by_name(record)?;
+fn decode_output<O: Payload>(
+    codec: &dyn Codec,
+    record: &ExecutionRecord,
+    bytes: &[u8],
+) -> Result<O, RunError> {
     decode(
-        &*codec,
+        codec,
         bytes,
         &format!("the output of execution `{}`", record.id),
     )
@@ -783,6 +863,21 @@ fn decode_output<O: Payload>(record: &ExecutionRecord, bytes: &[u8]) -> Result<O
         id: record.id.clone(),
         error,
     })
+}
+
+/// Whether a stored input is the value `given`: the same bytes, or — for types whose
+/// encoding is not canonical, such as hash maps — the same value once decoded.
+fn same_input<I: Payload>(codec: &dyn Codec, stored: &[u8], given: &I) -> bool {
+    match encode(codec, given, "an input") {
+        Ok(bytes) if bytes == stored => true,
+        _ => match decode::<I>(codec, stored, "the stored input") {
+            Ok(stored) => {
+                let (a, b) = (serde_json::to_value(&stored), serde_json::to_value(given));
+                matches!((a, b), (Ok(a), Ok(b)) if a == b)
+            }
+            Err(_) => false,
+        },
+    }
 }
 
 fn check_workflow<I, O>(
@@ -806,6 +901,18 @@ fn codec_of<I, O>(workflow: &Workflow<I, O>) -> Arc<dyn Codec> {
         .unwrap_or_else(|| Arc::new(BincodeCodec))
 }
 
+/// The codec of a stored execution: the workflow's own when it has the stored name
+/// (so custom codecs work), else one of the codecs waypost ships.
+fn codec_for<I, O>(
+    workflow: &Workflow<I, O>,
+    record: &ExecutionRecord,
+) -> Result<Arc<dyn Codec>, RunError> {
+    match workflow.codec() {
+        Some(codec) if codec.name() == record.codec => Ok(Arc::clone(codec)),
+        _ => codec_by_name(record),
+    }
+}
+
 fn codec_by_name(record: &ExecutionRecord) -> Result<Arc<dyn Codec>, RunError> {
     codec_named(&record.codec).ok_or_else(|| RunError::UnknownCodec {
         id: record.id.clone(),
@@ -822,13 +929,14 @@ pub fn new_execution_id(workflow: &str) -> String {
     )
 }
 
-/// Who this process is, for leases: `host:pid:nonce`.
-fn owner_id() -> String {
+/// Who this process is, for leases: `host:pid`. Each run adds a nonce of its own, so
+/// that one run's late release can never drop another run's lease.
+fn process_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "localhost".to_owned());
-    format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..))
+    format!("{host}:{}", std::process::id())
 }
 
 fn millis(time: SystemTime) -> u64 {

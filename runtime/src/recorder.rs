@@ -135,6 +135,11 @@ impl Recorder for StoreRecorder {
         async move { store.commit(&id, writes).await.map_err(|e| e.into_error()) }.boxed()
     }
 
+    fn generation(&self) -> u32 {
+        let journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        journal.generation()
+    }
+
     fn event(&self, event: Event) {
         let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
         if !history.level.keeps(event.kind) {

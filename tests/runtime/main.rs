@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod concurrency;
+mod edge_cases;
 mod history;
 mod resume;
 mod support;

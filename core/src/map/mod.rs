@@ -48,7 +48,8 @@ pub use config::{MapMode, Strict, Tolerant, ToleratedFailures};
 pub use par::{ParMap, par_map};
 
 use crate::context::Context;
-use crate::error::Error;
+use crate::durable;
+use crate::error::{Error, ErrorKind};
 use crate::graph::{Describe, NodeKind};
 use crate::history::EventKind;
 use crate::step::Step;
@@ -111,6 +112,25 @@ impl<S: Step, M: MapMode> Step for Map<S, M> {
     }
 
     async fn run(&self, cx: &Context, items: Vec<S::Input>) -> Result<Self::Output, Error> {
+        let key = || cx.key(&self.name);
+        durable::container(cx, key, self.run_items(cx, items)).await
+    }
+
+    fn describe(&self, graph: &mut Describe<'_>) {
+        let node = graph.container(NodeKind::Map, &self.name, |sink| {
+            sink.branch("item", &self.step)
+        });
+        node.detail("max_concurrency", self.max_concurrency);
+    }
+}
+
+impl<S: Step, M: MapMode> Map<S, M> {
+    /// Runs every item; fails once more items failed than tolerated.
+    async fn run_items(
+        &self,
+        cx: &Context,
+        items: Vec<S::Input>,
+    ) -> Result<M::Output<S::Output>, Error> {
         let at = cx.address(&self.name);
         let total = items.len();
         let allowed = self.mode.allowed(total);
@@ -136,6 +156,11 @@ impl<S: Step, M: MapMode> Step for Map<S, M> {
         let mut failures = 0;
         while let Some((index, result)) = running.next().await {
             if let Err(error) = &result {
+                // A runtime failure (store, decode) is not an item's failure: it stops
+                // the map however many failures are tolerated.
+                if matches!(error.kind(), ErrorKind::Runtime | ErrorKind::Cancelled) {
+                    return Err(error.clone());
+                }
                 failures += 1;
                 if failures > allowed {
                     // Dropping `running` cancels the items still in flight.
@@ -171,12 +196,5 @@ impl<S: Step, M: MapMode> Step for Map<S, M> {
                 .map(|r| r.expect("every item finished"))
                 .collect(),
         )
-    }
-
-    fn describe(&self, graph: &mut Describe<'_>) {
-        let node = graph.container(NodeKind::Map, &self.name, |sink| {
-            sink.branch("item", &self.step)
-        });
-        node.detail("max_concurrency", self.max_concurrency);
     }
 }

@@ -76,6 +76,34 @@ pub enum ReplayError {
     },
 }
 
+/// What a redrive of a step failed at `address` resets: the innermost map or parallel
+/// around it (every failed item or branch runs again, as in Step Functions), or the step
+/// itself when it is in none.
+///
+/// ```
+/// use waypost::replay::redrive_scope;
+///
+/// assert_eq!(redrive_scope("0.map/3/0.fetch#2"), "0.map");
+/// assert_eq!(redrive_scope("1.route/express/0.ship"), "1.route/express/0.ship");
+/// assert_eq!(redrive_scope("2.fulfil/1/0.charge"), "2.fulfil");
+/// assert_eq!(redrive_scope("0.a"), "0.a");
+/// ```
+pub fn redrive_scope(address: &str) -> &str {
+    let segments: Vec<&str> = address.split('/').collect();
+    // The last segment that is an index (a map item or parallel branch) follows its
+    // container's segment.
+    match segments
+        .iter()
+        .rposition(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+    {
+        Some(i) if i > 0 => {
+            let len: usize = segments[..i].iter().map(|s| s.len() + 1).sum::<usize>() - 1;
+            &address[..len]
+        }
+        _ => address,
+    }
+}
+
 /// The stored key of the redrive marker number `generation` (1 for the first redrive).
 pub fn redrive_key(generation: u32) -> String {
     format!("~redrive/{generation}")
@@ -168,18 +196,21 @@ impl Journal {
         }
     }
 
-    /// Forgets the failures and deadlines at `address` and below it.
+    /// Forgets the failures and deadlines at `address` and below it, and the recorded
+    /// failures of containers (`…~failed`), which the redriven steps decide anew.
     fn set_aside(&mut self, address: &str) {
         self.entries.retain(|key, (_, entry)| {
             let below = key == address
                 || key
                     .strip_prefix(address)
                     .is_some_and(|rest| rest.starts_with(['#', '~', '/']));
-            !(below
+            let container_failure = key.ends_with("~failed");
+            let reset = (below || container_failure)
                 && matches!(
                     entry.kind,
                     CheckpointKind::Failure | CheckpointKind::Deadline
-                ))
+                );
+            !reset
         });
     }
 
@@ -386,5 +417,29 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, ReplayError::Conflict { ref key, .. } if key == "0.a"));
         assert_eq!(&*journal.get("0.a").unwrap().payload, b"A");
+    }
+
+    /// A redrive scoped to a map sets aside the failures of all its items and the
+    /// map's own recorded failure; outputs stay.
+    #[test]
+    fn a_redrive_of_a_map_sets_aside_every_failed_item() {
+        let journal = Journal::load(
+            "e",
+            vec![
+                cp("0.map/0/0.f", CheckpointKind::Output, b"ok"),
+                cp("0.map/1/0.f", CheckpointKind::Failure, b"E1"),
+                cp("0.map/3/0.f", CheckpointKind::Failure, b"E3"),
+                cp("0.map~failed", CheckpointKind::Failure, b"E1"),
+                cp(
+                    &redrive_key(1),
+                    CheckpointKind::Redrive,
+                    redrive_scope("0.map/1/0.f").as_bytes(),
+                ),
+            ],
+        )
+        .unwrap();
+        let mut keys: Vec<_> = journal.entries.keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["0.map/0/0.f"]);
     }
 }

@@ -15,4 +15,4 @@
 pub mod fingerprint;
 mod journal;
 
-pub use journal::{Entry, Journal, Recorded, ReplayError, checksum, redrive_key};
+pub use journal::{Entry, Journal, Recorded, ReplayError, checksum, redrive_key, redrive_scope};
