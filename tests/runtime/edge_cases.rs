@@ -9,7 +9,7 @@ use std::time::Duration;
 use waypost::prelude::*;
 use waypost::{Codec, EventKind, JsonCodec};
 
-use crate::support::{Gate, Runs, TestStore, interrupt_after};
+use crate::support::{Gate, Runs, TestStore, interrupt_after, interrupt_when};
 
 #[tokio::test(start_paused = true)]
 async fn two_timeouts_on_one_step_keep_separate_checkpoints() {
@@ -193,7 +193,7 @@ async fn a_workflow_with_its_own_codec_runs_and_resumes_durably() {
     )
     .with_codec(MyJson);
     let runtime = store.runtime();
-    interrupt_after(Duration::from_millis(50), runtime.start(&wf, "c", 1)).await;
+    interrupt_when(|| runs.count("gate") == 1, runtime.start(&wf, "c", 1)).await;
     gate.open();
     assert_eq!(runtime.resume(&wf, "c").await.unwrap(), 2);
     assert_eq!(store.store.execution("c").await.unwrap().codec, "my-json");

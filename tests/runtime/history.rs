@@ -7,7 +7,7 @@ use std::time::Duration;
 use waypost::prelude::*;
 use waypost::{Event, EventKind, HistoryLevel, RuntimeConfig};
 
-use crate::support::{Gate, Runs, TestStore, interrupt_after, stores};
+use crate::support::{Gate, Runs, TestStore, interrupt_when, stores};
 
 /// One line per event, without times: `kind address #attempt detail`.
 fn lines(events: &[Event]) -> String {
@@ -84,7 +84,7 @@ async fn a_resumed_execution_does_not_repeat_the_events_it_replays() {
                 .then(runs.step("c", 1)),
         );
         let runtime = store.runtime();
-        interrupt_after(Duration::from_millis(50), runtime.start(&wf, "r", 1)).await;
+        interrupt_when(|| runs.count("gate") == 1, runtime.start(&wf, "r", 1)).await;
         let before = runtime.history("r").await.unwrap();
         assert_eq!(
             lines(&before),

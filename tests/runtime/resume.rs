@@ -8,7 +8,7 @@ use waypost::prelude::*;
 use waypost::store::{CheckpointKind, ListFilter};
 use waypost::{JsonCodec, RuntimeConfig};
 
-use crate::support::{Gate, Runs, TestStore, interrupt_after, stores};
+use crate::support::{Gate, Runs, TestStore, interrupt_after, interrupt_when, stores};
 
 fn chain(runs: &Runs) -> Workflow<u64, u64> {
     Workflow::new(
@@ -61,7 +61,7 @@ async fn an_interrupted_execution_resumes_without_redoing_finished_steps() {
                 .then(runs.step("c", 100)),
         );
         let runtime = store.runtime();
-        interrupt_after(Duration::from_millis(100), runtime.start(&wf, "e1", 1)).await;
+        interrupt_when(|| runs.count("gate") == 1, runtime.start(&wf, "e1", 1)).await;
         assert_eq!(
             runtime.status("e1").await.unwrap(),
             ExecutionStatus::Running
@@ -95,8 +95,8 @@ async fn resume_all_finishes_every_interrupted_execution_of_the_workflow() {
     let wf = Workflow::new("gated", 1, runs.step("a", 1).then(gate.step("gate", &runs)));
     let runtime = store.runtime();
     for i in 0..5u64 {
-        interrupt_after(
-            Duration::from_millis(30),
+        interrupt_when(
+            || runs.count("gate") == i as u32 + 1,
             runtime.start(&wf, format!("e{i}"), i),
         )
         .await;
@@ -211,7 +211,7 @@ async fn a_changed_workflow_is_refused_naming_both_versions_unless_allowed() {
         1,
         runs.step("a", 1).then(gate.step("gate", &runs)),
     );
-    interrupt_after(Duration::from_millis(50), allowing.start(&v1, "o1", 1)).await;
+    interrupt_when(|| runs.count("gate") == 1, allowing.start(&v1, "o1", 1)).await;
     gate.open();
 
     let v2 = Workflow::new(
@@ -357,7 +357,7 @@ async fn a_recorded_choice_is_replayed_even_if_the_rules_would_now_pick_another(
         .otherwise(runs.step("slow", 1));
     let wf = Workflow::new("route", 1, route.then(gate.step("gate", &runs)));
     let runtime = store.runtime();
-    interrupt_after(Duration::from_millis(50), runtime.start(&wf, "r", 0)).await;
+    interrupt_when(|| runs.count("gate") == 1, runtime.start(&wf, "r", 0)).await;
     express.store(false, Ordering::SeqCst);
     gate.open();
     assert_eq!(runtime.resume(&wf, "r").await.unwrap(), 1000);
@@ -383,7 +383,11 @@ async fn the_idempotency_key_is_the_same_when_an_interrupted_step_runs_again() {
     let runs = Runs::default();
     let wf = Workflow::new("pay", 1, runs.step("a", 1).then(charge));
     let runtime = store.runtime();
-    interrupt_after(Duration::from_millis(50), runtime.start(&wf, "pay-1", 1)).await;
+    interrupt_when(
+        || !KEYS.lock().unwrap().is_empty(),
+        runtime.start(&wf, "pay-1", 1),
+    )
+    .await;
     HOLD.store(false, Ordering::SeqCst);
     assert_eq!(runtime.resume(&wf, "pay-1").await.unwrap(), 2);
     assert_eq!(
@@ -412,8 +416,8 @@ async fn par_map_items_are_checkpointed_and_replayed_on_resume() {
             .then(gate.step("gate", &runs)),
     );
     let runtime = store.runtime();
-    interrupt_after(
-        Duration::from_millis(100),
+    interrupt_when(
+        || runs.count("gate") == 1,
         runtime.start(&wf, "sq", (1..=100).collect()),
     )
     .await;

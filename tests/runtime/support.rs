@@ -151,3 +151,21 @@ impl Host for PausedClockHost {
 pub(crate) async fn interrupt_after<F: std::future::Future>(limit: Duration, future: F) {
     let _ = tokio::time::timeout(limit, future).await;
 }
+
+/// Runs `future` until `reached` holds, then drops it: an interruption at a chosen
+/// point of progress (not after a guessed time, which a loaded machine can miss).
+///
+/// # Panics
+///
+/// When `future` finishes before `reached` holds: the interruption point was wrong.
+pub(crate) async fn interrupt_when<F: std::future::Future>(reached: impl Fn() -> bool, future: F) {
+    let watch = async {
+        while !reached() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::select! {
+        _ = future => panic!("the execution finished before the interruption point"),
+        () = watch => {}
+    }
+}
