@@ -300,12 +300,27 @@ pub enum StoreError {
     /// The store is closed (its writer stopped).
     #[error("the store is closed")]
     Closed,
+    /// A [`Store::commit`] batch was refused because of the execution's status: it
+    /// writes a checkpoint or an event to an execution that is not running, or changes
+    /// its status in a way that is not allowed (only `running` → any status, and
+    /// `failed` → `running` with `redrive: true`). Nothing of the batch was written.
+    ///
+    /// A batch that redrives a failed execution (it holds a `running` [`Write::Status`]
+    /// with `redrive: true`) is checked as if that status came first; the events of a
+    /// batch that finishes a running execution are accepted with its final status.
+    #[error("execution `{id}` is {status}, not running; nothing was written")]
+    NotRunning {
+        /// The execution.
+        id: String,
+        /// Its status when the refused write would have applied.
+        status: ExecutionStatus,
+    },
 }
 
 impl StoreError {
     /// This failure as a terminal runtime [`Error`] named `Store.NotFound`,
-    /// `Store.Conflict`, `Store.Leased`, `Store.Locked`, `Store.Corrupt` or
-    /// `Store.Failed`.
+    /// `Store.Conflict`, `Store.Leased`, `Store.Locked`, `Store.Corrupt`,
+    /// `Store.NotRunning` or `Store.Failed`.
     pub fn into_error(self) -> Error {
         let name = match &self {
             StoreError::NotFound { .. } => "Store.NotFound",
@@ -313,6 +328,7 @@ impl StoreError {
             StoreError::Leased { .. } => "Store.Leased",
             StoreError::Locked { .. } => "Store.Locked",
             StoreError::Corrupt { .. } => "Store.Corrupt",
+            StoreError::NotRunning { .. } => "Store.NotRunning",
             _ => "Store.Failed",
         };
         Error::with_kind(crate::ErrorKind::Runtime, name, self.to_string()).into_terminal()

@@ -437,7 +437,14 @@ impl Runtime {
             millis(SystemTime::now()),
             None,
         );
-        store.commit(id, vec![Write::Event(event), write]).await?;
+        match store.commit(id, vec![Write::Event(event), write]).await {
+            Ok(()) => {}
+            // It finished between the read above and this write.
+            Err(StoreError::NotRunning { status, .. }) => {
+                return Err(RunError::Finished { id: id.to_owned(), status });
+            }
+            Err(error) => return Err(error.into()),
+        }
         let running = self
             .inner
             .running
@@ -560,6 +567,13 @@ async fn execute<I: Payload, O: Payload>(
         }
         Err(error) => return Err(error.into()),
     }
+    // The status read above may be stale: another owner may have finished or cancelled
+    // the execution before this one took the lease.
+    let record = store.execution(&id).await?;
+    if record.status.is_finished() {
+        store.release_lease(&id, &owner).await?;
+        return outcome_of(&record);
+    }
     let lease = LeaseGuard::new(
         Arc::clone(store),
         &id,
@@ -609,7 +623,17 @@ async fn execute<I: Payload, O: Payload>(
     let span = tracing::info_span!("execution", execution_id = %id, workflow = %workflow.name());
     let result = workflow.root().run(&cx, input).instrument(span).await;
 
-    let outcome = finish(&runtime, &id, &*codec, &recorder, result).await;
+    let outcome = match finish(&runtime, &id, &*codec, &recorder, result).await {
+        // Another process cancelled (or finished) the execution while this run went on:
+        // the store refused this run's writes, and the stored outcome stands.
+        Err(RunError::Stopped { error, .. } | RunError::Failed { error, .. })
+            if error.name() == "Store.NotRunning" =>
+        {
+            outcome_of(&store.execution(&id).await?)
+        }
+        Err(RunError::Store(StoreError::NotRunning { .. })) => outcome_of(&store.execution(&id).await?),
+        other => other,
+    };
     lease.release().await?;
     outcome
 }

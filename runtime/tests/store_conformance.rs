@@ -58,6 +58,12 @@ conformance!(
     events_commit_with_checkpoints_in_seq_order,
     a_refused_batch_writes_no_events,
     an_event_with_every_field_round_trips,
+    a_checkpoint_after_cancel_is_refused,
+    succeeded_after_cancelled_is_refused,
+    cancelled_after_succeeded_is_refused,
+    a_redrive_batch_of_a_failed_execution_is_accepted,
+    a_redrive_of_a_succeeded_execution_is_refused,
+    final_events_commit_with_the_final_status,
 );
 
 /// Runs `check` on a fresh SQLite store in a temporary directory, then checks the file.
@@ -152,6 +158,54 @@ fn status(status: ExecutionStatus, at_ms: u64) -> Write {
         error: None,
         redrive: false,
         at_ms,
+    }
+}
+
+/// A status write with an error: `Failed` or `Cancelled`.
+fn ended_with(status: ExecutionStatus, error: &Error, at_ms: u64) -> Write {
+    Write::Status {
+        status,
+        output: None,
+        error: Some(error.clone()),
+        redrive: false,
+        at_ms,
+    }
+}
+
+fn succeeded_with(output: &[u8], at_ms: u64) -> Write {
+    Write::Status {
+        status: ExecutionStatus::Succeeded,
+        output: Some(output.to_vec()),
+        error: None,
+        redrive: false,
+        at_ms,
+    }
+}
+
+fn redrive(at_ms: u64) -> Write {
+    Write::Status {
+        status: ExecutionStatus::Running,
+        output: None,
+        error: None,
+        redrive: true,
+        at_ms,
+    }
+}
+
+/// Asserts `result` is `NotRunning` for `e1` in `expected`.
+fn assert_not_running(result: Result<(), StoreError>, expected: ExecutionStatus) {
+    match result {
+        Err(StoreError::NotRunning { id, status }) => {
+            assert_eq!(id, "e1");
+            assert_eq!(status, expected);
+            let err = StoreError::NotRunning { id, status };
+            assert_eq!(
+                err.to_string(),
+                format!("execution `e1` is {expected}, not running; nothing was written")
+            );
+            assert_eq!(err.into_error().name(), "Store.NotRunning");
+        }
+        other => panic!("expected NotRunning ({expected}), got {other:?}"),
     }
 }
 
@@ -342,16 +396,17 @@ async fn batch_is_atomic(store: &dyn Store) {
         .await
         .unwrap();
 
-    // A new checkpoint and a status change before the conflicting write, one after it:
-    // none of them may stay.
+    // A new checkpoint and a status write before the conflicting write, a checkpoint
+    // and the final status after it: none of them may stay.
     let err = store
         .commit(
             "e1",
             vec![
                 write(output("b", b"b")),
-                status(ExecutionStatus::Succeeded, 50),
+                status(ExecutionStatus::Running, 50),
                 write(output("a", b"not a")),
                 write(output("c", b"c")),
+                status(ExecutionStatus::Succeeded, 60),
             ],
         )
         .await
@@ -848,6 +903,407 @@ async fn an_event_with_every_field_round_trips(store: &dyn Store) {
                 ..event(kind, "s", 5)
             }
         );
+    }
+}
+
+async fn a_checkpoint_after_cancel_is_refused(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    store
+        .commit("e1", vec![write(output("a", b"a"))])
+        .await
+        .unwrap();
+    let cancelled = Error::new("Cancelled", "execution `e1` was cancelled");
+    store
+        .commit(
+            "e1",
+            vec![
+                record(event(EventKind::ExecutionCancelled, "", 5)),
+                ended_with(ExecutionStatus::Cancelled, &cancelled, 5),
+            ],
+        )
+        .await
+        .unwrap();
+
+    // The process still running it goes on: its checkpoints and events are refused,
+    // alone or together, and nothing of them stays.
+    assert_not_running(
+        store.commit("e1", vec![write(output("b", b"b"))]).await,
+        ExecutionStatus::Cancelled,
+    );
+    assert_not_running(
+        store
+            .commit(
+                "e1",
+                vec![
+                    record(event(EventKind::StepSucceeded, "b", 6)),
+                    write(output("b", b"b")),
+                ],
+            )
+            .await,
+        ExecutionStatus::Cancelled,
+    );
+    assert_not_running(
+        store
+            .commit("e1", vec![record(event(EventKind::StepStarted, "c", 7))])
+            .await,
+        ExecutionStatus::Cancelled,
+    );
+    // Re-writing a checkpoint it already holds is refused as well.
+    assert_not_running(
+        store.commit("e1", vec![write(output("a", b"a"))]).await,
+        ExecutionStatus::Cancelled,
+    );
+    assert_eq!(summary(store, "e1").await, [entry(1, "a", b"a")]);
+    assert_eq!(
+        history_summary(store, "e1").await,
+        [happened(1, EventKind::ExecutionCancelled, "")]
+    );
+    let record = store.execution("e1").await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Cancelled);
+    assert_eq!(record.error, Some(cancelled));
+    assert_eq!(record.updated_ms, 5);
+
+    // In one batch, a checkpoint after a status that finishes the execution is refused.
+    store
+        .create(new_execution("e2", "orders", 2))
+        .await
+        .unwrap();
+    let err = store
+        .commit(
+            "e2",
+            vec![succeeded_with(b"out", 8), write(output("late", b"late"))],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotRunning { id, status: ExecutionStatus::Succeeded } if id == "e2"),
+        "{err:?}"
+    );
+    assert!(store.checkpoints("e2").await.unwrap().is_empty());
+    assert_eq!(
+        store.execution("e2").await.unwrap().status,
+        ExecutionStatus::Running
+    );
+}
+
+async fn succeeded_after_cancelled_is_refused(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    let cancelled = Error::new("Cancelled", "execution `e1` was cancelled");
+    store
+        .commit(
+            "e1",
+            vec![ended_with(ExecutionStatus::Cancelled, &cancelled, 5)],
+        )
+        .await
+        .unwrap();
+
+    // The run that did not see the cancel finishes: refused, with its final events.
+    assert_not_running(
+        store
+            .commit(
+                "e1",
+                vec![
+                    record(event(EventKind::ExecutionSucceeded, "", 9)),
+                    succeeded_with(b"done", 9),
+                ],
+            )
+            .await,
+        ExecutionStatus::Cancelled,
+    );
+    // Nor may it fail it, set it running or cancel it again.
+    let error = Error::new("Boom", "it broke");
+    for refused in [
+        ended_with(ExecutionStatus::Failed, &error, 10),
+        ended_with(ExecutionStatus::Cancelled, &error, 10),
+        status(ExecutionStatus::Running, 10),
+        redrive(10),
+    ] {
+        assert_not_running(
+            store.commit("e1", vec![refused]).await,
+            ExecutionStatus::Cancelled,
+        );
+    }
+    let record = store.execution("e1").await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Cancelled);
+    assert_eq!(record.error, Some(cancelled));
+    assert_eq!(record.output, None);
+    assert_eq!(record.updated_ms, 5);
+    assert_eq!(record.redrives, 0);
+    assert!(store.history("e1").await.unwrap().is_empty());
+}
+
+async fn cancelled_after_succeeded_is_refused(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    store
+        .commit("e1", vec![succeeded_with(b"the output", 5)])
+        .await
+        .unwrap();
+
+    // A cancel that read `running` before the run finished commits late: refused, and
+    // the output stays.
+    let cancelled = Error::new("Cancelled", "execution `e1` was cancelled");
+    assert_not_running(
+        store
+            .commit(
+                "e1",
+                vec![
+                    record(event(EventKind::ExecutionCancelled, "", 6)),
+                    ended_with(ExecutionStatus::Cancelled, &cancelled, 6),
+                ],
+            )
+            .await,
+        ExecutionStatus::Succeeded,
+    );
+    // Nor may anything else change a succeeded execution.
+    let error = Error::new("Boom", "it broke");
+    for refused in [
+        ended_with(ExecutionStatus::Failed, &error, 7),
+        succeeded_with(b"another output", 7),
+        status(ExecutionStatus::Running, 7),
+    ] {
+        assert_not_running(
+            store.commit("e1", vec![refused]).await,
+            ExecutionStatus::Succeeded,
+        );
+    }
+    let record = store.execution("e1").await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    assert_eq!(record.output.as_deref(), Some(&b"the output"[..]));
+    assert_eq!(record.error, None);
+    assert_eq!(record.updated_ms, 5);
+    assert!(store.history("e1").await.unwrap().is_empty());
+
+    // A failed execution is not cancelled either, nor set running without a redrive.
+    store
+        .create(new_execution("e2", "orders", 2))
+        .await
+        .unwrap();
+    store
+        .commit("e2", vec![ended_with(ExecutionStatus::Failed, &error, 8)])
+        .await
+        .unwrap();
+    for refused in [
+        ended_with(ExecutionStatus::Cancelled, &cancelled, 9),
+        ended_with(ExecutionStatus::Failed, &error, 9),
+        succeeded_with(b"out", 9),
+        status(ExecutionStatus::Running, 9),
+    ] {
+        let err = store.commit("e2", vec![refused]).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::NotRunning { id, status: ExecutionStatus::Failed } if id == "e2"),
+            "{err:?}"
+        );
+    }
+    let record = store.execution("e2").await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert_eq!(record.error, Some(error));
+    assert_eq!(record.updated_ms, 8);
+}
+
+async fn a_redrive_batch_of_a_failed_execution_is_accepted(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    store
+        .commit("e1", vec![write(output("a", b"a"))])
+        .await
+        .unwrap();
+    let error = Error::new("PaymentDeclined", "card ending 4242 was declined");
+    store
+        .commit("e1", vec![ended_with(ExecutionStatus::Failed, &error, 10)])
+        .await
+        .unwrap();
+    // A checkpoint for the failed execution alone is refused...
+    assert_not_running(
+        store.commit("e1", vec![write(output("b", b"b"))]).await,
+        ExecutionStatus::Failed,
+    );
+
+    // ... but the redrive marker goes with the status that sets it running again,
+    // wherever it is in the batch, and so do events.
+    let mut marker = output("~redrive/1", b"charge");
+    marker.kind = CheckpointKind::Redrive;
+    store
+        .commit(
+            "e1",
+            vec![
+                write(marker),
+                record(event(EventKind::ExecutionRedriven, "", 20)),
+                redrive(20),
+            ],
+        )
+        .await
+        .unwrap();
+    let record = store.execution("e1").await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Running);
+    assert_eq!(record.error, None);
+    assert_eq!(record.redrives, 1);
+    assert_eq!(record.updated_ms, 20);
+    assert_eq!(
+        summary(store, "e1").await,
+        [entry(1, "a", b"a"), entry(2, "~redrive/1", b"charge")]
+    );
+    assert_eq!(
+        history_summary(store, "e1").await,
+        [happened(1, EventKind::ExecutionRedriven, "")]
+    );
+
+    // Running again: it checkpoints and finishes as usual.
+    store
+        .commit(
+            "e1",
+            vec![
+                write(output("r1:charge", b"paid")),
+                succeeded_with(b"ok", 30),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(summary(store, "e1").await.len(), 3);
+    assert_eq!(
+        store.execution("e1").await.unwrap().status,
+        ExecutionStatus::Succeeded
+    );
+}
+
+async fn a_redrive_of_a_succeeded_execution_is_refused(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    store
+        .commit("e1", vec![succeeded_with(b"the output", 5)])
+        .await
+        .unwrap();
+    let mut marker = output("~redrive/1", b"charge");
+    marker.kind = CheckpointKind::Redrive;
+    assert_not_running(
+        store
+            .commit(
+                "e1",
+                vec![
+                    write(marker.clone()),
+                    record(event(EventKind::ExecutionRedriven, "", 20)),
+                    redrive(20),
+                ],
+            )
+            .await,
+        ExecutionStatus::Succeeded,
+    );
+    assert_not_running(
+        store.commit("e1", vec![redrive(21)]).await,
+        ExecutionStatus::Succeeded,
+    );
+    let record = store.execution("e1").await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    assert_eq!(record.output.as_deref(), Some(&b"the output"[..]));
+    assert_eq!(record.redrives, 0);
+    assert_eq!(record.updated_ms, 5);
+    assert!(store.checkpoints("e1").await.unwrap().is_empty());
+    assert!(store.history("e1").await.unwrap().is_empty());
+
+    // Nor is a cancelled one redriven.
+    store
+        .create(new_execution("e2", "orders", 2))
+        .await
+        .unwrap();
+    let cancelled = Error::new("Cancelled", "execution `e2` was cancelled");
+    store
+        .commit(
+            "e2",
+            vec![ended_with(ExecutionStatus::Cancelled, &cancelled, 6)],
+        )
+        .await
+        .unwrap();
+    let err = store
+        .commit("e2", vec![write(marker), redrive(22)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotRunning { id, status: ExecutionStatus::Cancelled } if id == "e2"),
+        "{err:?}"
+    );
+    let record = store.execution("e2").await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Cancelled);
+    assert_eq!(record.redrives, 0);
+    assert!(store.checkpoints("e2").await.unwrap().is_empty());
+}
+
+async fn final_events_commit_with_the_final_status(store: &dyn Store) {
+    let error = Error::new("Boom", "it broke");
+    let cancelled = Error::new("Cancelled", "cancelled");
+    let endings = [
+        (
+            "succeeded",
+            succeeded_with(b"out", 10),
+            EventKind::ExecutionSucceeded,
+        ),
+        (
+            "failed",
+            ended_with(ExecutionStatus::Failed, &error, 10),
+            EventKind::ExecutionFailed,
+        ),
+        (
+            "cancelled",
+            ended_with(ExecutionStatus::Cancelled, &cancelled, 10),
+            EventKind::ExecutionCancelled,
+        ),
+    ];
+    for (id, ending, kind) in endings {
+        store.create(new_execution(id, "orders", 1)).await.unwrap();
+        let Write::Status {
+            status: final_status,
+            ..
+        } = ending
+        else {
+            unreachable!()
+        };
+        // Events before and after the final status, with a checkpoint before it: all
+        // accepted, since the execution was running before the batch.
+        store
+            .commit(
+                id,
+                vec![
+                    record(event(EventKind::StepSucceeded, "a", 9)),
+                    write(output("a", b"a")),
+                    ending.clone(),
+                    record(event(kind, "", 10)),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            history_summary(store, id).await,
+            [
+                happened(1, EventKind::StepSucceeded, "a"),
+                happened(2, kind, "")
+            ]
+        );
+        assert_eq!(summary(store, id).await, [entry(1, "a", b"a")]);
+        let stored = store.execution(id).await.unwrap();
+        assert_eq!(stored.status, final_status);
+        assert_eq!(stored.updated_ms, 10);
+
+        // Once finished, later events are refused.
+        let err = store
+            .commit(id, vec![record(event(kind, "", 99))])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::NotRunning { status, .. } if *status == final_status),
+            "{err:?}"
+        );
+        assert_eq!(history_summary(store, id).await.len(), 2);
     }
 }
 

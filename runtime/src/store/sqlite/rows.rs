@@ -44,6 +44,23 @@ pub(super) fn execution_exists(conn: &Connection, id: &str) -> Result<bool, OpEr
     Ok(stmt.exists([id])?)
 }
 
+/// The status of the execution with this id, if any.
+pub(super) fn execution_status(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<ExecutionStatus>, OpError> {
+    let mut stmt = conn.prepare_cached("SELECT status FROM executions WHERE id = ?1")?;
+    let mut rows = stmt.query([id])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let cell = Cell { row, id };
+    let text: String = cell.get(0, "status")?;
+    let status = ExecutionStatus::parse(&text)
+        .ok_or_else(|| cell.corrupt("status", format!("`{text}` is not a status")))?;
+    Ok(Some(status))
+}
+
 /// The executions matching `filter`, newest first (by `created_ms`, then by id, both
 /// descending).
 pub(super) fn list_executions(

@@ -32,6 +32,7 @@ use waypost_core::store::{ExecutionRecord, ExecutionStatus, NewExecution, StoreE
 
 use super::error::{OpError, duplicate, sql_error};
 use super::{lease, rows};
+use crate::store::memory::batch_order;
 
 /// One kind of write the writer thread runs.
 pub(super) trait Operation: Send + 'static {
@@ -422,9 +423,13 @@ impl Operation for Commit {
 
     fn apply(&self, conn: &Connection) -> Result<(), OpError> {
         let id = &self.id;
-        if !rows::execution_exists(conn, id)? {
+        // Read inside the transaction, which holds the file's write lock: no other
+        // process can change the status between this check and the writes below.
+        let Some(before) = rows::execution_status(conn, id)? else {
             return Err(StoreError::NotFound { id: id.clone() }.into());
-        }
+        };
+        // Refuses writes to an execution that is not running, before writing anything.
+        let order = batch_order(id, before, &self.writes)?;
         let mut last_seq: i64 = conn
             .prepare_cached(
                 "SELECT COALESCE(MAX(seq), 0) FROM checkpoints WHERE execution_id = ?1",
@@ -432,7 +437,7 @@ impl Operation for Commit {
             .query_row([id], |row| row.get(0))?;
         // Read on the batch's first event only: most batches carry none.
         let mut last_event: Option<i64> = None;
-        for write in &self.writes {
+        for write in order.into_iter().map(|index| &self.writes[index]) {
             match write {
                 Write::Checkpoint(checkpoint) => {
                     // The store numbers checkpoints; the incoming `seq` is ignored.
