@@ -17,7 +17,7 @@ use std::fmt;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::FutureExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use futures::future::{AbortHandle, Abortable, BoxFuture, WeakShared};
 use tracing::Instrument as _;
 use typed_builder::TypedBuilder;
@@ -58,6 +58,9 @@ pub struct RuntimeConfig {
     /// and failures, or execution events only.
     #[builder(default)]
     pub history: HistoryLevel,
+    /// How many executions [`Runtime::resume_all`] resumes at once. Default 64.
+    #[builder(default = 64)]
+    pub max_concurrent_resumes: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -286,8 +289,9 @@ impl Runtime {
         self.drive(workflow, id.to_owned()).await
     }
 
-    /// Resumes every interrupted execution of `workflow` in the store, concurrently: what
-    /// a program calls at start-up. Returns each execution's id and result.
+    /// Resumes every interrupted execution of `workflow` in the store, at most
+    /// [`RuntimeConfig::max_concurrent_resumes`] at once: what a program calls at
+    /// start-up. Returns each execution's id and result, in the order they finish.
     ///
     /// # Errors
     ///
@@ -302,11 +306,12 @@ impl Runtime {
             limit: None,
         };
         let records = self.store()?.list(&filter).await?;
-        let runs = records.into_iter().map(|record| async move {
+        let limit = self.inner.config.max_concurrent_resumes.max(1);
+        let runs = futures::stream::iter(records).map(|record| async move {
             let result = self.resume(workflow, &record.id).await;
             (record.id, result)
         });
-        Ok(futures::future::join_all(runs).await)
+        Ok(runs.buffer_unordered(limit).collect().await)
     }
 
     /// Redrives the failed execution `id`: the failed step runs again with a fresh retry

@@ -475,3 +475,46 @@ async fn a_timeout_that_fired_is_replayed_not_run_again() {
     assert_eq!(runtime.resume(&wf, "t").await.unwrap(), 1001);
     assert_eq!(runs.count("slow"), 1);
 }
+
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static STARTED: AtomicU32 = AtomicU32::new(0);
+static RELEASED: AtomicBool = AtomicBool::new(false);
+
+/// Counts how many run at once; waits until `RELEASED` (so a start can be interrupted).
+#[step]
+async fn tracked(x: u64) -> u64 {
+    STARTED.fetch_add(1, Ordering::SeqCst);
+    let now = IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
+    PEAK.fetch_max(now, Ordering::SeqCst);
+    while !RELEASED.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    x
+}
+
+#[tokio::test]
+async fn resume_all_resumes_at_most_the_configured_number_at_once() {
+    let store = TestStore::sqlite();
+    let runtime = Runtime::builder()
+        .shared_store(Arc::clone(&store.store))
+        .config(RuntimeConfig::builder().max_concurrent_resumes(2).build())
+        .build();
+    let wf = Workflow::new("tracked", 1, tracked);
+    for i in 0..6u32 {
+        interrupt_when(
+            || STARTED.load(Ordering::SeqCst) == i + 1,
+            runtime.start(&wf, format!("t{i}"), 1),
+        )
+        .await;
+        IN_FLIGHT.store(0, Ordering::SeqCst);
+    }
+    PEAK.store(0, Ordering::SeqCst);
+    RELEASED.store(true, Ordering::SeqCst);
+    let results = runtime.resume_all(&wf).await.unwrap();
+    assert_eq!(results.len(), 6);
+    assert!(results.iter().all(|(_, r)| r.is_ok()));
+    assert_eq!(PEAK.load(Ordering::SeqCst), 2);
+}
