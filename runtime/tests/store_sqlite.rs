@@ -1,6 +1,7 @@
 //! `SqliteStore` beyond the `Store` contract (which `store_conformance.rs` checks): the
 //! file survives reopening, older schemas are migrated, group commit, files that are not
-//! stores, locks, a full disk, damaged rows, closing, and a file that plain SQL can read.
+//! stores, locks, a full disk, damaged rows, closing, a file that plain SQL can read, and
+//! read-only opening for tools.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -836,4 +837,181 @@ fn many_handles_opening_one_new_file_at_once_all_succeed() {
             result.unwrap();
         }
     }
+}
+
+/// The files in `dir`, by name, with their size and a hash of their bytes.
+fn files(dir: &Path) -> Vec<(String, usize, u64)> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let bytes = std::fs::read(entry.path()).unwrap();
+            let mut hasher = DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            (name, bytes.len(), hasher.finish())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn a_read_only_store_reads_and_never_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+
+    // A missing file is an error, and is not created.
+    let err = SqliteStore::open_read_only(&path).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Backend { message, .. } if message == "the file does not exist"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("store.db"), "{err}");
+    assert!(files(dir.path()).is_empty(), "nothing is created");
+
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store.create(new_execution("e1")).await.unwrap();
+        store
+            .commit(
+                "e1",
+                vec![output("a", b"1"), event(EventKind::StepSucceeded, "0.a")],
+            )
+            .await
+            .unwrap();
+    }
+    let before = files(dir.path());
+
+    let store = SqliteStore::open_read_only(&path).unwrap();
+    assert!(store.is_read_only());
+    assert_eq!(store.execution("e1").await.unwrap().id, "e1");
+    assert_eq!(store.list(&ListFilter::default()).await.unwrap().len(), 1);
+    assert_eq!(keys(&store.checkpoints("e1").await.unwrap()), [(1, "a")]);
+    assert_eq!(
+        kinds(&store.history("e1").await.unwrap()),
+        [(1, EventKind::StepSucceeded)]
+    );
+    assert!(matches!(
+        store.execution("nope").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Every write is refused, saying why.
+    let refusals = [
+        store.create(new_execution("e2")).await.map(|_| ()),
+        store.commit("e1", vec![output("b", b"2")]).await,
+        store
+            .acquire_lease("e1", "me", Duration::from_secs(1))
+            .await,
+        store.release_lease("e1", "me").await,
+    ];
+    for refusal in refusals {
+        match refusal {
+            Err(StoreError::Backend { doing, message }) => {
+                assert_eq!(message, "the store was opened read-only");
+                assert!(doing.contains("store.db"), "{doing}");
+            }
+            other => panic!("expected a read-only refusal, got {other:?}"),
+        }
+    }
+    assert_eq!(store.transactions_committed(), 0);
+    drop(store);
+    // The store file is as it was. SQLite may leave its shared-memory index and an
+    // empty WAL beside a WAL-mode file that a read-only connection opened (it cannot
+    // remove them); they hold no data, and the next read-write close removes them.
+    let after = files(dir.path());
+    assert_eq!(after[0], before[0], "the store file is unchanged");
+    for (name, size, _) in &after[1..] {
+        match name.as_str() {
+            "store.db-wal" => assert_eq!(*size, 0, "the WAL holds nothing"),
+            "store.db-shm" => {}
+            other => panic!("unexpected file {other}"),
+        }
+    }
+    SqliteStore::open(&path).unwrap().close();
+    assert_eq!(files(dir.path()), before, "a read-write close removes them");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_store_sees_what_a_writer_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let writer = SqliteStore::open(&path).unwrap();
+    writer.create(new_execution("e1")).await.unwrap();
+    let reader = SqliteStore::open_read_only(&path).unwrap();
+    assert_eq!(reader.history("e1").await.unwrap(), []);
+    writer
+        .commit("e1", vec![event(EventKind::StepStarted, "0.a")])
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(&reader.history("e1").await.unwrap()),
+        [(1, EventKind::StepStarted)]
+    );
+}
+
+#[tokio::test]
+async fn read_only_opening_refuses_what_it_cannot_read_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |path: &Path| {
+        let before = std::fs::read(path).unwrap();
+        let err = SqliteStore::open_read_only(path).unwrap_err();
+        assert_eq!(std::fs::read(path).unwrap(), before, "{}", path.display());
+        err
+    };
+
+    // Not a database, and an empty file (which `open` would make a store of).
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "these are my notes, not a database\n".repeat(40)).unwrap();
+    assert!(matches!(refused(&path), StoreError::NotAStore { .. }));
+    let path = dir.path().join("empty.db");
+    std::fs::write(&path, b"").unwrap();
+    match refused(&path) {
+        StoreError::NotAStore { reason, .. } => assert_eq!(reason, "it is an empty database"),
+        other => panic!("expected NotAStore, got {other:?}"),
+    }
+
+    // A directory.
+    let err = SqliteStore::open_read_only(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Backend { message, .. } if message == "it is not a file"),
+        "{err:?}"
+    );
+
+    // A newer store.
+    let path = dir.path().join("newer.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store.create(new_execution("e1")).await.unwrap();
+    }
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99")
+        .unwrap();
+    match refused(&path) {
+        StoreError::NewerSchema {
+            found, supported, ..
+        } => assert_eq!((found, supported), (99, 2)),
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+
+    // An older store is not migrated.
+    let path = dir.path().join("v1.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!(
+            "{SCHEMA_V1}; PRAGMA application_id = {}; PRAGMA user_version = 1;",
+            0x5750_5354
+        ))
+        .unwrap();
+    match refused(&path) {
+        StoreError::Backend { message, .. } => {
+            assert!(message.contains("schema version 1"), "{message}");
+            assert!(message.contains("SqliteStore::open"), "{message}");
+        }
+        other => panic!("expected Backend, got {other:?}"),
+    }
+    assert_eq!(user_version(&path), 1);
 }

@@ -2,12 +2,23 @@
 
 use std::fmt::Write as _;
 
-use super::{name_of, state_names};
-use crate::graph::{Graph, NodeKind};
+use super::{StateStatus, name_of, state_names};
+use crate::graph::{Graph, Node, NodeKind};
 
 /// The graph as a Graphviz `digraph`, one node per state (shaped by kind) and one edge
 /// per flow edge.
 pub fn dot(graph: &Graph) -> String {
+    render(graph, &|_| None)
+}
+
+/// The graph as [`dot`] draws it, each state filled with the colour of its status in
+/// one execution (`style=filled, fillcolor=...`, with the status as a `tooltip`). States
+/// for which `status` returns `None` keep the default style.
+pub fn dot_styled(graph: &Graph, status: impl Fn(&Node) -> Option<StateStatus>) -> String {
+    render(graph, &status)
+}
+
+fn render(graph: &Graph, status: &dyn Fn(&Node) -> Option<StateStatus>) -> String {
     let names = state_names(graph);
     let mut out =
         String::from("digraph workflow {\n    rankdir=TB;\n    node [fontname=\"Helvetica\"];\n");
@@ -21,9 +32,22 @@ pub fn dot(graph: &Graph) -> String {
             NodeKind::Fail => "octagon",
             _ => "box",
         };
+        let style = match status(node) {
+            Some(now) => {
+                let colours = now.colours();
+                format!(
+                    ", style=filled, fillcolor={}, color={}, fontcolor={}, tooltip={}",
+                    quote(colours.fill),
+                    quote(colours.stroke),
+                    quote(colours.text),
+                    quote(now.as_str())
+                )
+            }
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "    n{i} [label={}, shape={shape}];",
+            "    n{i} [label={}, shape={shape}{style}];",
             quote(name_of(&names, node))
         );
     }

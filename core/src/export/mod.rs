@@ -6,6 +6,12 @@
 //! and `Catch` blocks, `Parallel` branches and `Map` item processors. Choice rules are
 //! Rust predicates, so ASL shows them by their labels.
 //!
+//! The `*_styled` variants draw one execution: each state gets the colour of its
+//! [`StateStatus`] (succeeded, failed, caught, cancelled, running, not reached), as the
+//! Step Functions console's graph view does. Which status a state has is the caller's to say
+//! (the CLI derives it from the execution's history); ASL has no colours, so
+//! [`asl_styled`] writes the status into each state's `Comment`.
+//!
 //! # Examples
 //!
 //! ```
@@ -21,6 +27,19 @@
 //! assert!(export::mermaid(&graph).contains("n0 --> n1"));
 //! assert!(export::dot(&graph).contains("n0 -> n1;"));
 //! assert_eq!(export::asl(&graph)["StartAt"], "parse");
+//!
+//! // One execution's view: `parse` done, `double` in flight.
+//! use export::StateStatus;
+//! let status = |node: &waypost::Node| match node.name.as_str() {
+//!     "parse" => Some(StateStatus::Succeeded),
+//!     _ => Some(StateStatus::Running),
+//! };
+//! assert!(export::mermaid_styled(&graph, status).contains("class n0 succeeded"));
+//! assert!(export::dot_styled(&graph, status).contains("style=filled"));
+//! assert_eq!(
+//!     export::asl_styled(&graph, status)["States"]["double"]["Comment"],
+//!     "status: running"
+//! );
 //! ```
 
 mod asl;
@@ -28,12 +47,142 @@ mod dot;
 mod mermaid;
 
 pub use asl::asl;
-pub use dot::dot;
-pub use mermaid::mermaid;
+pub use dot::{dot, dot_styled};
+pub use mermaid::{mermaid, mermaid_styled};
 
 use std::collections::HashMap;
+use std::fmt;
+
+use serde_json::Value;
 
 use crate::graph::{Graph, Node};
+
+/// How far a state got in one execution: what the `*_styled` exports colour it by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StateStatus {
+    /// The state finished successfully (green).
+    Succeeded,
+    /// The state failed and no catch handled its error (red).
+    Failed,
+    /// The state failed and a catch handled its error (orange).
+    Caught,
+    /// The state was stopped before it finished: the execution failed elsewhere or was
+    /// cancelled while it ran (dark grey).
+    Cancelled,
+    /// The state is in flight: started and not finished, or waiting to retry (blue).
+    Running,
+    /// The execution has not reached the state, or took another branch (grey).
+    NotReached,
+}
+
+impl StateStatus {
+    /// Every status, in the order drawings list them.
+    pub const ALL: [StateStatus; 6] = [
+        StateStatus::Succeeded,
+        StateStatus::Failed,
+        StateStatus::Caught,
+        StateStatus::Cancelled,
+        StateStatus::Running,
+        StateStatus::NotReached,
+    ];
+
+    /// The status in words: `succeeded`, `failed`, `caught`, `cancelled`, `running`,
+    /// `not reached`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateStatus::Succeeded => "succeeded",
+            StateStatus::Failed => "failed",
+            StateStatus::Caught => "caught",
+            StateStatus::Cancelled => "cancelled",
+            StateStatus::Running => "running",
+            StateStatus::NotReached => "not reached",
+        }
+    }
+
+    /// The status as an identifier, for Mermaid class names.
+    pub(crate) fn ident(self) -> &'static str {
+        match self {
+            StateStatus::NotReached => "not_reached",
+            other => other.as_str(),
+        }
+    }
+
+    /// Fill, border and text colours, after the Step Functions console's.
+    pub(crate) fn colours(self) -> Colours {
+        let (fill, stroke, text) = match self {
+            StateStatus::Succeeded => ("#dff3df", "#1d8102", "#16191f"),
+            StateStatus::Failed => ("#fde2e0", "#d13212", "#16191f"),
+            StateStatus::Caught => ("#fff1d6", "#ec7211", "#16191f"),
+            StateStatus::Cancelled => ("#d5dbdb", "#545b64", "#16191f"),
+            StateStatus::Running => ("#dcecfa", "#0073bb", "#16191f"),
+            StateStatus::NotReached => ("#f2f3f3", "#aab7b8", "#687078"),
+        };
+        Colours { fill, stroke, text }
+    }
+}
+
+impl fmt::Display for StateStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The colours a status is drawn with.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Colours {
+    pub(crate) fill: &'static str,
+    pub(crate) stroke: &'static str,
+    pub(crate) text: &'static str,
+}
+
+/// The graph as Amazon States Language (see [`asl`]), each state's `Comment` saying its
+/// status (`"status: succeeded"`, appended to a comment the state already has); states
+/// for which `status` returns `None` are left as they are. ASL has no colours, and
+/// `Comment` is the one free-text field every state type accepts.
+pub fn asl_styled(graph: &Graph, status: impl Fn(&Node) -> Option<StateStatus>) -> Value {
+    let names = state_names(graph);
+    let by_name: HashMap<&str, &Node> = graph
+        .nodes()
+        .iter()
+        .map(|node| (name_of(&names, node), node))
+        .collect();
+    let mut machine = asl(graph);
+    comment_statuses(&mut machine, &by_name, &status);
+    machine
+}
+
+/// Adds the status comments to the `States` of `machine` and of every machine nested in
+/// them (parallel branches, map item processors).
+fn comment_statuses(
+    machine: &mut Value,
+    by_name: &HashMap<&str, &Node>,
+    status: &dyn Fn(&Node) -> Option<StateStatus>,
+) {
+    let Some(states) = machine.get_mut("States").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (name, state) in states.iter_mut() {
+        let Some(state) = state.as_object_mut() else {
+            continue;
+        };
+        if let Some(now) = by_name.get(name.as_str()).and_then(|node| status(node)) {
+            let comment = match state.get("Comment").and_then(Value::as_str) {
+                Some(comment) => format!("{comment}; status: {now}"),
+                None => format!("status: {now}"),
+            };
+            state.insert("Comment".into(), comment.into());
+        }
+        if let Some(branches) = state.get_mut("Branches").and_then(Value::as_array_mut) {
+            for branch in branches {
+                comment_statuses(branch, by_name, status);
+            }
+        }
+        if let Some(processor) = state.get_mut("ItemProcessor") {
+            comment_statuses(processor, by_name, status);
+        }
+    }
+}
 
 /// A unique display name per state: its step name, or `name (address)` where two states
 /// share a name (ASL requires unique state names across the whole machine).
@@ -61,4 +210,107 @@ pub(crate) fn name_of<'a>(names: &'a HashMap<String, String>, node: &'a Node) ->
     names
         .get(node.address.as_str())
         .map_or(node.name.as_str(), String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Error, StepExt, fail, pass, succeed};
+
+    /// `parse`, then `double` (whose `Boom` a catch sends to `recover`), then a succeed
+    /// state.
+    fn graph() -> Graph {
+        let double = fail::<u32, u32>("Boom", "no doubling today");
+        let recover = pass("recover", |(x, _error): (u32, Error)| x);
+        Graph::of(
+            &pass("parse", |s: String| s.len() as u32)
+                .then(double.catch(["Boom"], recover))
+                .then(succeed::<u32>()),
+        )
+    }
+
+    fn status(node: &Node) -> Option<StateStatus> {
+        match node.name.as_str() {
+            "parse" | "recover" => Some(StateStatus::Succeeded),
+            "fail" => Some(StateStatus::Caught),
+            "succeed" => Some(StateStatus::Running),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn unstyled_drawings_are_the_plain_ones() {
+        let graph = graph();
+        assert_eq!(mermaid_styled(&graph, |_| None), mermaid(&graph));
+        assert_eq!(dot_styled(&graph, |_| None), dot(&graph));
+        assert_eq!(asl_styled(&graph, |_| None), asl(&graph));
+    }
+
+    #[test]
+    fn mermaid_defines_a_class_per_status_used() {
+        let text = mermaid_styled(&graph(), status);
+        let styles: Vec<&str> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("class"))
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            styles,
+            [
+                "classDef succeeded fill:#dff3df,stroke:#1d8102,color:#16191f",
+                "class n0,n2 succeeded",
+                "classDef caught fill:#fff1d6,stroke:#ec7211,color:#16191f",
+                "class n1 caught",
+                "classDef running fill:#dcecfa,stroke:#0073bb,color:#16191f",
+                "class n3 running",
+            ]
+        );
+    }
+
+    #[test]
+    fn dot_fills_styled_states_only() {
+        let text = dot_styled(&graph(), |node| {
+            (node.name == "parse").then_some(StateStatus::NotReached)
+        });
+        let filled: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("style=filled"))
+            .collect();
+        assert_eq!(
+            filled,
+            [
+                "    n0 [label=\"parse\", shape=parallelogram, style=filled, fillcolor=\"#f2f3f3\", \
+                 color=\"#aab7b8\", fontcolor=\"#687078\", tooltip=\"not reached\"];"
+            ]
+        );
+    }
+
+    #[test]
+    fn asl_says_each_status_in_a_comment() {
+        let machine = asl_styled(&graph(), status);
+        let states = &machine["States"];
+        assert_eq!(states["parse"]["Comment"], "status: succeeded");
+        assert_eq!(states["fail"]["Comment"], "status: caught");
+        assert_eq!(
+            states["succeed"]["Comment"],
+            "succeed: the end of this branch; status: running"
+        );
+        assert_eq!(states["recover"]["Comment"], "status: succeeded");
+    }
+
+    #[test]
+    fn every_status_has_a_distinct_name_and_colour() {
+        let mut idents = std::collections::HashSet::new();
+        let mut fills = std::collections::HashSet::new();
+        for status in StateStatus::ALL {
+            assert!(idents.insert(status.ident()));
+            assert!(fills.insert(status.colours().fill));
+            assert!(
+                status
+                    .ident()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            );
+        }
+    }
 }

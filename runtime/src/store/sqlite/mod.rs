@@ -2,8 +2,9 @@
 //!
 //! Layout of this module:
 //!
-//! - `mod.rs`: the handle, its options, opening a file, and the read path (one
-//!   read-only connection behind a mutex, used from `spawn_blocking`).
+//! - `mod.rs`: the handle, its options, opening a file (read-write, or read-only for
+//!   tools), and the read path (one read-only connection behind a mutex, used from
+//!   `spawn_blocking`).
 //! - `schema.rs`: the tables, recognising a store file, migrations.
 //! - `writer.rs`: the writer thread that owns the only writing connection, and group
 //!   commit.
@@ -143,7 +144,8 @@ struct Inner {
     options: SqliteStoreOptions,
     /// `None` once closed.
     reader: Mutex<Option<Connection>>,
-    writer: Writer,
+    /// `None` for a store opened with [`SqliteStore::open_read_only`].
+    writer: Option<Writer>,
 }
 
 impl SqliteStore {
@@ -241,9 +243,121 @@ impl SqliteStore {
                 display,
                 options,
                 reader: Mutex::new(Some(reader)),
-                writer,
+                writer: Some(writer),
             }),
         })
+    }
+
+    /// Opens the existing store at `path` for reading only, for tools that inspect a
+    /// store (such as the `waypost` CLI) without changing it.
+    ///
+    /// Unlike [`open`](Self::open), it never creates the file, never migrates an older
+    /// store, and never writes to the file: there is no writer thread, and every write
+    /// ([`Store::create`], [`Store::commit`], leases) fails with
+    /// [`StoreError::Backend`]. Reads see what other processes have committed, also
+    /// while they keep writing. Blocks while it opens the file.
+    ///
+    /// The store file itself is never changed. Like any SQLite reader of a WAL-mode
+    /// file, it may create the `-shm` index and an empty `-wal` beside it, which it
+    /// cannot remove; they hold no data, and the next read-write close removes them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waypost::store::Store;
+    /// use waypost::SqliteStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("waypost.db");
+    /// assert!(SqliteStore::open_read_only(&path).is_err()); // no file: not created
+    /// SqliteStore::open(&path)?.close();                    // create the store
+    /// let store = SqliteStore::open_read_only(&path)?;
+    /// assert!(store.list(&Default::default()).await?.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`StoreError::Backend`]: the file does not exist or cannot be read, or it is a
+    ///   store of an older schema version (open it once with [`open`](Self::open) to
+    ///   migrate it).
+    /// - [`StoreError::NotAStore`]: the file is not a SQLite database, belongs to
+    ///   another application, holds other tables and no store, or is empty.
+    /// - [`StoreError::NewerSchema`]: the store was written by a newer waypost.
+    /// - [`StoreError::Locked`]: another process held the file locked for longer than
+    ///   the default busy timeout.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let display = path.display().to_string();
+        let options = SqliteStoreOptions::default();
+        let started = Instant::now();
+        let doing = || format!("opening the store `{display}` read-only");
+        if !path.is_file() {
+            let message = if path.exists() {
+                "it is not a file"
+            } else {
+                "the file does not exist"
+            };
+            return Err(StoreError::Backend {
+                doing: doing(),
+                message: message.to_owned(),
+            });
+        }
+        let fail = |err: OpError| err.into_store_error(&display, started, doing);
+
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|reader| reader.busy_timeout(options.busy_timeout).map(|()| reader))
+        .map_err(|err| fail(err.into()))?;
+        // As in `open_with`: contention with a process that is creating the store can be
+        // reported at once instead of waiting in the busy handler.
+        let found = loop {
+            match schema::inspect(&reader, &display).map_err(fail) {
+                Err(StoreError::Locked { .. }) if started.elapsed() < options.busy_timeout => {
+                    std::thread::sleep(Duration::from_millis(2 + fastrand::u64(..8)));
+                }
+                other => break other?,
+            }
+        };
+        match found {
+            schema::Found::Store(version) if version == schema::CURRENT => {}
+            schema::Found::Store(version) => {
+                return Err(StoreError::Backend {
+                    doing: doing(),
+                    message: format!(
+                        "it has store schema version {version}, older than this waypost's {}; \
+                         open it once with `SqliteStore::open`, which migrates it",
+                        schema::CURRENT
+                    ),
+                });
+            }
+            schema::Found::Empty => {
+                return Err(StoreError::NotAStore {
+                    path: display,
+                    reason: "it is an empty database".to_owned(),
+                });
+            }
+        }
+
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                display,
+                options,
+                reader: Mutex::new(Some(reader)),
+                writer: None,
+            }),
+        })
+    }
+
+    /// Whether the store was opened with [`open_read_only`](Self::open_read_only).
+    pub fn is_read_only(&self) -> bool {
+        self.inner.writer.is_none()
     }
 
     /// The file of the store.
@@ -254,7 +368,10 @@ impl SqliteStore {
     /// How many write transactions this store has committed. With group commit, `n`
     /// concurrent commits take fewer than `n` transactions; tests and benches read it.
     pub fn transactions_committed(&self) -> u64 {
-        self.inner.writer.transactions_committed()
+        self.inner
+            .writer
+            .as_ref()
+            .map_or(0, Writer::transactions_committed)
     }
 
     /// Runs SQLite's `PRAGMA integrity_check` on the file: `"ok"`, or the problems found,
@@ -282,6 +399,17 @@ impl SqliteStore {
     /// with [`StoreError::Closed`]. Dropping the last clone does the same.
     pub fn close(&self) {
         self.inner.close();
+    }
+
+    /// Runs `op` on the writer thread, or fails at once on a read-only store.
+    fn write<O: writer::Operation>(&self, op: O) -> StoreFuture<'_, O::Output> {
+        match &self.inner.writer {
+            Some(writer) => Box::pin(writer.call(op)),
+            None => Box::pin(futures::future::ready(Err(StoreError::Backend {
+                doing: format!("{} in `{}`", op.describe(), self.inner.display),
+                message: "the store was opened read-only".to_owned(),
+            }))),
+        }
     }
 
     /// Runs `f` on the read connection, on tokio's blocking pool when called inside a
@@ -330,7 +458,9 @@ impl Inner {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
-        self.writer.close();
+        if let Some(writer) = &self.writer {
+            writer.close();
+        }
     }
 }
 
@@ -345,6 +475,7 @@ impl fmt::Debug for SqliteStore {
         f.debug_struct("SqliteStore")
             .field("path", &self.inner.path)
             .field("options", &self.inner.options)
+            .field("read_only", &self.is_read_only())
             .finish_non_exhaustive()
     }
 }
@@ -395,7 +526,7 @@ fn configure_writer(
 
 impl Store for SqliteStore {
     fn create(&self, new: NewExecution) -> StoreFuture<'_, (ExecutionRecord, bool)> {
-        Box::pin(self.inner.writer.call(writer::Create(new)))
+        self.write(writer::Create(new))
     }
 
     fn execution<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ExecutionRecord> {
@@ -440,10 +571,10 @@ impl Store for SqliteStore {
     }
 
     fn commit<'a>(&'a self, id: &'a str, writes: Vec<Write>) -> StoreFuture<'a, ()> {
-        Box::pin(self.inner.writer.call(writer::Commit {
+        self.write(writer::Commit {
             id: id.to_owned(),
             writes,
-        }))
+        })
     }
 
     fn acquire_lease<'a>(
@@ -452,17 +583,17 @@ impl Store for SqliteStore {
         owner: &'a str,
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(self.inner.writer.call(writer::AcquireLease {
+        self.write(writer::AcquireLease {
             id: id.to_owned(),
             owner: owner.to_owned(),
             ttl,
-        }))
+        })
     }
 
     fn release_lease<'a>(&'a self, id: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(self.inner.writer.call(writer::ReleaseLease {
+        self.write(writer::ReleaseLease {
             id: id.to_owned(),
             owner: owner.to_owned(),
-        }))
+        })
     }
 }

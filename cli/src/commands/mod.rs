@@ -1,0 +1,55 @@
+//! The commands, one module each: its arguments (a clap `Args` struct) and its `run`.
+//!
+//! Every `run` reads the store (opened read-only by `main`) and writes what it shows to
+//! `out`; errors go back to `main`, which prints them and exits with status 1.
+
+mod graph;
+mod history;
+mod list;
+mod show;
+mod stats;
+mod watch;
+
+use std::io::Write;
+
+use clap::Subcommand;
+use waypost_runtime::SqliteStore;
+
+/// What to show.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// List executions, newest first: id, workflow and version, status, start, duration,
+    /// redrives.
+    List(list::Args),
+    /// Show one execution: status, workflow, timings, input, output, and the failed step
+    /// and its error.
+    Show(show::Args),
+    /// Print an execution's event history: time from the first event, kind, state
+    /// address, attempt, duration and detail.
+    History(history::Args),
+    /// Draw the workflow graph of an execution (each state coloured by how far it got)
+    /// or of a workflow's newest execution (uncoloured).
+    Graph(graph::Args),
+    /// Per-step statistics of a workflow across its executions: runs, failures, retries,
+    /// and p50/p95/max durations.
+    Stats(stats::Args),
+    /// Follow a running execution until it ends: the current step, and a progress bar
+    /// of the map in flight.
+    Watch(watch::Args),
+}
+
+/// Runs `command` over `store`, writing to `out`.
+pub(crate) fn run(
+    command: &Command,
+    store: &SqliteStore,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match command {
+        Command::List(args) => list::run(args, store, out),
+        Command::Show(args) => show::run(args, store, out),
+        Command::History(args) => history::run(args, store, out),
+        Command::Graph(args) => graph::run(args, store, out),
+        Command::Stats(args) => stats::run(args, store, out),
+        Command::Watch(args) => watch::run(args, store, out),
+    }
+}

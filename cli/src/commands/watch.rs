@@ -1,0 +1,119 @@
+//! `waypost watch ID`: follows an execution until it ends.
+//!
+//! Polls the store every `--interval-ms`: a spinner (or, while a map runs, a progress
+//! bar of its items) on stderr, with the current step as its message; then one line on
+//! stdout with the final status. indicatif hides the bar when stderr is not a terminal,
+//! so in a pipe or a CI log only the final line appears.
+//!
+//! The store cannot tell an execution that is running from one whose process died and
+//! that waits to be resumed: both are `running`. The message shows how long ago the last
+//! event was, so a stalled execution shows itself. Events are stored with the next
+//! checkpoint, so the step in flight usually shows as the one that last finished.
+
+use std::io::Write;
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use waypost_core::store::{ExecutionRecord, ExecutionStatus};
+use waypost_runtime::SqliteStore;
+
+use crate::status::Progress;
+use crate::{format, store};
+
+/// Arguments of `watch`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The execution id.
+    id: String,
+    /// How often to read the store, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    interval_ms: u64,
+}
+
+/// How long without events before the message says so.
+const QUIET_MS: u64 = 10_000;
+
+pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyhow::Result<()> {
+    let bar = ProgressBar::new_spinner();
+    let spinner = style("{spinner} {msg}");
+    let items = style("{spinner} {prefix} [{bar:30}] {pos}/{len} items  {msg}");
+    bar.set_style(spinner.clone());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let record = loop {
+        let record = store::execution(store, &args.id)?;
+        if record.status.is_finished() {
+            break record;
+        }
+        let progress = Progress::of(&store::history(store, &args.id)?);
+        match &progress.map {
+            Some(map) => {
+                bar.set_style(items.clone());
+                bar.set_length(map.total);
+                bar.set_position(map.done);
+                bar.set_prefix(map.address.clone());
+                bar.set_message(message(&record, &progress));
+            }
+            None => {
+                bar.set_style(spinner.clone());
+                bar.set_message(message(&record, &progress));
+            }
+        }
+        thread::sleep(Duration::from_millis(args.interval_ms.max(1)));
+    };
+    bar.finish_and_clear();
+    writeln!(out, "{}", summary(&record))?;
+    Ok(())
+}
+
+/// A progress style; the templates are constants, so a failure falls back to a plain one.
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+/// The spinner's message: the execution, its current step, and a stall warning.
+fn message(record: &ExecutionRecord, progress: &Progress) -> String {
+    let mut text = format!("{} ({} v{})", record.id, record.workflow, record.version);
+    match &progress.step {
+        Some(step) if step.in_flight => {
+            text.push_str(&format!(": running {}", step.address));
+            if step.attempt > 1 {
+                text.push_str(&format!(" (attempt {})", step.attempt));
+            }
+        }
+        Some(step) => text.push_str(&format!(": last finished {}", step.address)),
+        None => text.push_str(": starting"),
+    }
+    let quiet = progress
+        .last_event_ms
+        .map(|at| now_ms().saturating_sub(at))
+        .filter(|quiet| *quiet >= QUIET_MS);
+    if let Some(quiet) = quiet {
+        text.push_str(&format!(
+            " — no event for {}; if its process died, resume it (Runtime::resume)",
+            format::duration(quiet)
+        ));
+    }
+    text
+}
+
+/// The final line: status, duration, and the error of a failed execution.
+fn summary(record: &ExecutionRecord) -> String {
+    let took = format::duration(record.updated_ms.saturating_sub(record.created_ms));
+    let mut line = format!("{} {} after {took}", record.id, record.status);
+    if record.status != ExecutionStatus::Succeeded
+        && let Some(error) = &record.error
+    {
+        line.push_str(&format!(": {}: {}", error.name(), error.message()));
+        if let Some(at) = error.address() {
+            line.push_str(&format!(" (at {at})"));
+        }
+    }
+    line
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,224 @@
+//! Formatting shared by the commands: times, durations, tables, payloads and errors.
+//!
+//! Times are UTC, RFC 3339 to the second (`2025-01-02T03:04:05Z`); durations read
+//! `0.012s`, `4m05s`, `2h03m`; offsets from an execution's first event read `+0.012s`.
+//! Tables have no borders, columns two spaces apart and no trailing spaces, so that they
+//! read well in a terminal and still go through `grep` and `awk`.
+
+use comfy_table::{CellAlignment, Table, TableStyle};
+use waypost_core::Error;
+
+/// Milliseconds since the Unix epoch as an RFC 3339 UTC time, to the second.
+pub(crate) fn timestamp(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = secs / 86_400;
+    let rest = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// The (year, month, day) of a day counted from 1970-01-01, in the proleptic Gregorian
+/// calendar (Howard Hinnant's `civil_from_days`, for days on or after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    // Shift the epoch to 0000-03-01, so that a leap day ends each 4-year cycle.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A duration in milliseconds for people: `0.012s`, `59.999s`, `4m05s`, `2h03m`.
+pub(crate) fn duration(ms: u64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        0..60 => format!("{secs}.{:03}s", ms % 1000),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, secs / 60 % 60),
+    }
+}
+
+/// The time between an execution's first event and another, in seconds: `+0.012s`.
+pub(crate) fn offset(ms: u64) -> String {
+    format!("+{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+/// A table with the given column headers; columns listed in `right` are right-aligned
+/// (numbers).
+pub(crate) fn table(headers: &[&str], right: &[usize]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(TableStyle::new())
+        .set_header(headers.to_vec());
+    for (i, column) in table.column_iter_mut().enumerate() {
+        column.set_padding((0, 2));
+        if right.contains(&i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
+}
+
+/// The table as text, with a newline at the end and no trailing spaces.
+pub(crate) fn render(table: &Table) -> String {
+    let mut text = table.trim_fmt();
+    text.push('\n');
+    text
+}
+
+/// Aligned `label  value` lines under an optional indent, for `show`.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    rows: Vec<(String, String)>,
+}
+
+impl Fields {
+    /// Adds a row.
+    pub(crate) fn add(&mut self, label: &str, value: impl Into<String>) -> &mut Self {
+        self.rows.push((label.to_owned(), value.into()));
+        self
+    }
+
+    /// The rows, labels padded to the widest, each line starting with `indent`.
+    /// A value of several lines continues under the first one.
+    pub(crate) fn render(&self, indent: &str) -> String {
+        let width = self
+            .rows
+            .iter()
+            .map(|(label, _)| label.chars().count())
+            .max()
+            .unwrap_or(0);
+        let mut out = String::new();
+        for (label, value) in &self.rows {
+            let mut lines = value.lines();
+            let first = lines.next().unwrap_or("");
+            out.push_str(format!("{indent}{label:<width$}  {first}").trim_end());
+            out.push('\n');
+            for line in lines {
+                let pad = " ".repeat(width + 2);
+                out.push_str(format!("{indent}{pad}{line}").trim_end());
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+/// A payload for people: pretty JSON for the `json` codec; otherwise its size and codec,
+/// since a binary payload cannot be decoded without the workflow's types.
+pub(crate) fn payload(codec: &str, bytes: &[u8]) -> String {
+    let size = bytes_text(bytes.len());
+    if codec == "json" {
+        match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string()),
+            Err(err) => format!("({size} of json that does not parse: {err})"),
+        }
+    } else {
+        format!("({size}, {codec}: decoding it needs the workflow's types)")
+    }
+}
+
+/// `1 byte`, `12 bytes`.
+pub(crate) fn bytes_text(len: usize) -> String {
+    if len == 1 {
+        "1 byte".to_owned()
+    } else {
+        format!("{len} bytes")
+    }
+}
+
+/// An error as `show` prints it: name, message, then each cause on a line of its own.
+pub(crate) fn error_fields(error: &Error, fields: &mut Fields) {
+    fields.add("error", error.name());
+    fields.add("message", error.message());
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        fields.add(
+            "caused by",
+            format!("{}: {}", inner.name(), inner.message()),
+        );
+        cause = inner.source();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_to_the_second() {
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(timestamp(951_782_400_999), "2000-02-29T00:00:00Z");
+        assert_eq!(timestamp(1_735_787_045_678), "2025-01-02T03:04:05Z");
+        assert_eq!(timestamp(4_107_542_399_000), "2100-02-28T23:59:59Z");
+        assert_eq!(timestamp(4_107_542_400_000), "2100-03-01T00:00:00Z");
+    }
+
+    #[test]
+    fn every_day_of_a_leap_cycle_follows_the_previous_one() {
+        let mut previous = civil_from_days(0);
+        for day in 1..(400 * 366) {
+            let (y, m, d) = civil_from_days(day);
+            let (py, pm, pd) = previous;
+            let next_day = (y, m, d) == (py, pm, pd + 1);
+            let next_month = (y, m, d) == (py, pm + 1, 1);
+            let next_year = (y, m, d) == (py + 1, 1, 1) && (pm, pd) == (12, 31);
+            assert!(
+                next_day || next_month || next_year,
+                "{previous:?} -> {:?}",
+                (y, m, d)
+            );
+            previous = (y, m, d);
+        }
+    }
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        assert_eq!(duration(0), "0.000s");
+        assert_eq!(duration(12), "0.012s");
+        assert_eq!(duration(59_999), "59.999s");
+        assert_eq!(duration(245_000), "4m05s");
+        assert_eq!(duration(7_380_000), "2h03m");
+        assert_eq!(offset(1_012), "+1.012s");
+    }
+
+    #[test]
+    fn payloads_are_pretty_json_or_their_size() {
+        assert_eq!(
+            payload("json", br#"{"a":[1]}"#),
+            "{\n  \"a\": [\n    1\n  ]\n}"
+        );
+        assert_eq!(
+            payload("bincode", &[1, 2, 3]),
+            "(3 bytes, bincode: decoding it needs the workflow's types)"
+        );
+        assert!(payload("json", b"{").starts_with("(1 byte of json that does not parse"));
+    }
+
+    #[test]
+    fn fields_align_and_continue_long_values() {
+        let mut fields = Fields::default();
+        fields
+            .add("status", "failed")
+            .add("input", "{\n  \"a\": 1\n}");
+        assert_eq!(
+            fields.render("  "),
+            "  status  failed\n  input   {\n            \"a\": 1\n          }\n"
+        );
+    }
+}

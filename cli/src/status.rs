@@ -1,0 +1,576 @@
+//! How far each state of a workflow got in one execution, from its history.
+//!
+//! Events name *run-time* addresses, which carry a map item's index where the graph has
+//! the map's item branch (`1.load/3/0.parse` runs the state `1.load/item/0.parse`);
+//! [`States::of`] maps them onto the graph and gives every state a [`StateStatus`]:
+//!
+//! - from its own events, the last one deciding: `StepSucceeded`, `TimerFired`,
+//!   `MapFinished`, `BranchChosen` → succeeded; `StepFailed` → failed, or caught when an
+//!   `ErrorCaught` names it; `StepStarted`, `MapStarted`, `TimerStarted`,
+//!   `RetryScheduled` → running (cancelled once the execution has finished). Over the
+//!   items of a map the worst wins: running, then failed, caught, cancelled, succeeded.
+//! - the address of the execution's error, when no success followed, → failed (a `fail`
+//!   state, a map over its failure tolerance, a choice with no match);
+//! - states with no events of their own (parallels, groups, passes, succeed states)
+//!   from their children and their place in the flow: a state that a later state of its
+//!   sequence was reached after, or whose enclosing sequence finished, succeeded;
+//! - everything else: not reached.
+//!
+//! [`Progress::of`] reads the same history for what is happening now: the step last
+//! started or finished, and the progress of the innermost map in flight.
+
+use std::collections::{HashMap, HashSet};
+
+use waypost_core::export::StateStatus;
+use waypost_core::graph::{Graph, Node, NodeKind};
+use waypost_core::history::{Event, EventKind};
+use waypost_core::store::{ExecutionRecord, ExecutionStatus};
+
+/// Every state's status in one execution, by graph address.
+#[derive(Debug)]
+pub(crate) struct States {
+    by_address: HashMap<String, StateStatus>,
+}
+
+impl States {
+    /// Derives the status of every state of `graph` from the execution's history.
+    pub(crate) fn of(graph: &Graph, record: &ExecutionRecord, history: &[Event]) -> Self {
+        let addresses = Addresses::of(graph);
+        let finished = record.status.is_finished();
+        let mut per_raw: HashMap<&str, StateStatus> = HashMap::new();
+        // Items each map started, over all its runs (a map inside a map runs per item).
+        let mut items: HashMap<String, u64> = HashMap::new();
+        let mut caught = HashSet::new();
+        let mut chosen: HashMap<String, HashSet<String>> = HashMap::new();
+        for event in history {
+            let now = match event.kind {
+                EventKind::MapStarted => {
+                    *items
+                        .entry(addresses.normalize(&event.address))
+                        .or_default() += item_count(event);
+                    StateStatus::Running
+                }
+                EventKind::StepStarted | EventKind::TimerStarted | EventKind::RetryScheduled => {
+                    StateStatus::Running
+                }
+                EventKind::StepSucceeded | EventKind::TimerFired | EventKind::MapFinished => {
+                    StateStatus::Succeeded
+                }
+                EventKind::BranchChosen => {
+                    if let Some(label) = &event.detail {
+                        chosen
+                            .entry(addresses.normalize(&event.address))
+                            .or_default()
+                            .insert(label.clone());
+                    }
+                    StateStatus::Succeeded
+                }
+                EventKind::StepFailed => StateStatus::Failed,
+                EventKind::ErrorCaught => {
+                    caught.insert(addresses.normalize(&event.address));
+                    StateStatus::Caught
+                }
+                _ => continue,
+            };
+            per_raw.insert(event.address.as_str(), now);
+        }
+
+        let mut own: HashMap<String, StateStatus> = HashMap::new();
+        let mut succeeded: HashMap<String, u64> = HashMap::new();
+        for (raw, mut now) in per_raw {
+            if now == StateStatus::Running && finished {
+                now = StateStatus::Cancelled;
+            }
+            let address = addresses.normalize(raw);
+            if now == StateStatus::Succeeded {
+                *succeeded.entry(address.clone()).or_default() += 1;
+            }
+            let entry = own.entry(address).or_insert(now);
+            if severity(now) > severity(*entry) {
+                *entry = now;
+            }
+        }
+        // Inside a map in flight, a state that succeeded for fewer items than the map has
+        // is still running (for the items whose events are not stored yet).
+        let running_maps: Vec<(String, u64)> = items
+            .into_iter()
+            .filter(|(map, _)| own.get(map) == Some(&StateStatus::Running))
+            .filter_map(|(map, total)| {
+                let label = addresses.maps.get(&map)?;
+                Some((format!("{map}/{label}/"), total))
+            })
+            .collect();
+        for (address, status) in &mut own {
+            let done = succeeded.get(address).copied().unwrap_or(0);
+            if *status == StateStatus::Succeeded
+                && running_maps
+                    .iter()
+                    .any(|(inside, total)| address.starts_with(inside) && done < *total)
+            {
+                *status = StateStatus::Running;
+            }
+        }
+        if record.status == ExecutionStatus::Failed
+            && let Some(at) = record.error.as_ref().and_then(|e| e.address())
+        {
+            let at = addresses.normalize(at);
+            if !matches!(own.get(&at), Some(StateStatus::Succeeded)) {
+                own.insert(at, StateStatus::Failed);
+            }
+        }
+
+        let mut walk = Walk {
+            own,
+            caught,
+            chosen,
+            by_address: HashMap::new(),
+        };
+        walk.sequence(graph.states(), record.status == ExecutionStatus::Succeeded);
+        States {
+            by_address: walk.by_address,
+        }
+    }
+
+    /// The status of `node` (a node of the graph it was derived from).
+    pub(crate) fn status(&self, node: &Node) -> StateStatus {
+        self.by_address
+            .get(node.address.as_str())
+            .copied()
+            .unwrap_or(StateStatus::NotReached)
+    }
+}
+
+/// The item count of a `MapStarted` event (its detail reads `4 items`).
+fn item_count(event: &Event) -> u64 {
+    event
+        .detail
+        .as_deref()
+        .and_then(|d| d.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Which status wins when several map items disagree.
+fn severity(status: StateStatus) -> u8 {
+    match status {
+        StateStatus::Running => 5,
+        StateStatus::Failed => 4,
+        StateStatus::Caught => 3,
+        StateStatus::Cancelled => 2,
+        StateStatus::Succeeded => 1,
+        _ => 0,
+    }
+}
+
+/// The tree walk that gives states without events of their own a status.
+struct Walk {
+    own: HashMap<String, StateStatus>,
+    caught: HashSet<String>,
+    chosen: HashMap<String, HashSet<String>>,
+    by_address: HashMap<String, StateStatus>,
+}
+
+impl Walk {
+    /// Gives each state of `sequence` its status; `completed` says the sequence is known
+    /// to have finished (its last state succeeded). Returns the worst status in it, if
+    /// any state was reached.
+    fn sequence(&mut self, sequence: &[Node], completed: bool) -> Option<StateStatus> {
+        let mut later_reached = false;
+        let mut worst: Option<StateStatus> = None;
+        for node in sequence.iter().rev() {
+            let status = self.node(node, completed || later_reached);
+            if status != StateStatus::NotReached {
+                later_reached = true;
+                worst = worse(worst, Some(status));
+            }
+        }
+        worst
+    }
+
+    /// Gives `node` and everything below it a status; `passed` says control went on
+    /// past it (a later state ran, or its sequence finished).
+    fn node(&mut self, node: &Node, passed: bool) -> StateStatus {
+        let address = node.address.as_str();
+        let own = self.own.get(address).copied();
+        let mut below: Option<StateStatus> = None;
+        for branch in &node.branches {
+            let completed = match node.kind {
+                NodeKind::Choice => {
+                    passed
+                        && self
+                            .chosen
+                            .get(address)
+                            .is_some_and(|labels| labels.contains(&branch.label))
+                }
+                NodeKind::Map => passed || own == Some(StateStatus::Succeeded),
+                _ => passed,
+            };
+            below = worse(below, self.sequence(&branch.states, completed));
+        }
+        let mut handled = false;
+        for catch in &node.catch {
+            let entered = self.caught_below(node);
+            handled |= entered;
+            below = worse(below, self.sequence(&catch.handler, passed && entered));
+        }
+        let status = match own {
+            Some(status) => status,
+            None => match below {
+                Some(StateStatus::Failed | StateStatus::Caught) if handled => StateStatus::Caught,
+                Some(StateStatus::Running) => StateStatus::Running,
+                Some(StateStatus::Failed) => StateStatus::Failed,
+                _ if passed => StateStatus::Succeeded,
+                Some(StateStatus::Cancelled) => StateStatus::Cancelled,
+                Some(_) => StateStatus::Running,
+                None => StateStatus::NotReached,
+            },
+        };
+        self.by_address.insert(address.to_owned(), status);
+        status
+    }
+
+    /// Whether an `ErrorCaught` names `node` or a state below it (its catch handled an
+    /// error).
+    fn caught_below(&self, node: &Node) -> bool {
+        let mut addresses = Vec::new();
+        collect_addresses(node, &mut addresses);
+        addresses.iter().any(|a| self.caught.contains(*a))
+    }
+}
+
+/// `node`'s address and those of every state below it (not its catch handlers).
+fn collect_addresses<'a>(node: &'a Node, out: &mut Vec<&'a str>) {
+    out.push(node.address.as_str());
+    for branch in &node.branches {
+        for state in &branch.states {
+            collect_addresses(state, out);
+        }
+    }
+}
+
+fn worse(a: Option<StateStatus>, b: Option<StateStatus>) -> Option<StateStatus> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if severity(b) > severity(a) { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Maps run-time addresses onto graph addresses: a map item's index becomes the label of
+/// the map's item branch.
+#[derive(Debug)]
+pub(crate) struct Addresses {
+    /// Map address → the label of its item branch.
+    maps: HashMap<String, String>,
+    /// Graph address → step name.
+    names: HashMap<String, String>,
+}
+
+impl Addresses {
+    /// The maps and names of `graph`.
+    pub(crate) fn of(graph: &Graph) -> Self {
+        let mut maps = HashMap::new();
+        let mut names = HashMap::new();
+        for node in graph.nodes() {
+            if node.kind == NodeKind::Map
+                && let Some(branch) = node.branches.first()
+            {
+                maps.insert(node.address.to_string(), branch.label.clone());
+            }
+            names.insert(node.address.to_string(), node.name.clone());
+        }
+        Addresses { maps, names }
+    }
+
+    /// The graph address of the run-time address `raw`.
+    pub(crate) fn normalize(&self, raw: &str) -> String {
+        let mut out = String::with_capacity(raw.len());
+        let mut item_label: Option<&str> = None;
+        for segment in raw.split('/') {
+            if !out.is_empty() {
+                out.push('/');
+            }
+            match item_label {
+                Some(label)
+                    if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    out.push_str(label);
+                }
+                _ => out.push_str(segment),
+            }
+            item_label = self.maps.get(&out).map(String::as_str);
+        }
+        out
+    }
+
+    /// The step name at the run-time address `raw`: from the graph, or else the address's
+    /// last `{slot}.{name}` segment.
+    pub(crate) fn name_of(&self, raw: &str) -> String {
+        if let Some(name) = self.names.get(&self.normalize(raw)) {
+            return name.clone();
+        }
+        let last = raw.rsplit('/').next().unwrap_or(raw);
+        last.split_once('.')
+            .map_or(last, |(_, name)| name)
+            .to_owned()
+    }
+}
+
+/// What an execution is doing now, from its history.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// The step last started or finished.
+    pub(crate) step: Option<StepNow>,
+    /// The innermost map in flight.
+    pub(crate) map: Option<MapNow>,
+    /// When the last event happened, in milliseconds since the Unix epoch.
+    pub(crate) last_event_ms: Option<u64>,
+}
+
+/// The step an execution last started or finished.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct StepNow {
+    /// Its run-time address.
+    pub(crate) address: String,
+    /// Its attempt.
+    pub(crate) attempt: u32,
+    /// Whether it started and has not finished (as far as the stored history says).
+    pub(crate) in_flight: bool,
+}
+
+/// A map in flight.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct MapNow {
+    /// Its run-time address.
+    pub(crate) address: String,
+    /// Items finished so far.
+    pub(crate) done: u64,
+    /// Items in all.
+    pub(crate) total: u64,
+}
+
+impl Progress {
+    /// Reads `history` for the current step and map.
+    pub(crate) fn of(history: &[Event]) -> Self {
+        let mut progress = Progress {
+            last_event_ms: history.last().map(|e| e.at_ms),
+            ..Progress::default()
+        };
+        // Maps in flight, in the order they started.
+        let mut maps: Vec<MapNow> = Vec::new();
+        for event in history {
+            let step = |in_flight| StepNow {
+                address: event.address.clone(),
+                attempt: event.attempt,
+                in_flight,
+            };
+            match event.kind {
+                EventKind::StepStarted => progress.step = Some(step(true)),
+                EventKind::StepSucceeded | EventKind::StepFailed => {
+                    progress.step = Some(step(false));
+                }
+                EventKind::MapStarted => maps.push(MapNow {
+                    address: event.address.clone(),
+                    done: 0,
+                    total: item_count(event),
+                }),
+                EventKind::MapItemFinished => {
+                    if let Some((map, _)) = event.address.rsplit_once('/')
+                        && let Some(entry) = maps.iter_mut().rev().find(|m| m.address == map)
+                    {
+                        entry.done += 1;
+                    }
+                }
+                EventKind::MapFinished => maps.retain(|m| m.address != event.address),
+                _ => {}
+            }
+        }
+        progress.map = maps.pop();
+        progress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use waypost_core::{Error, StepExt, map, parallel, pass, step_fn};
+
+    use super::*;
+
+    /// A task step named `name` from `u32` to `u32`.
+    fn task(name: &str) -> impl waypost_core::Step<Input = u32, Output = u32> + use<> {
+        step_fn(name.to_owned(), |x: u32| async move { Ok::<_, Error>(x) })
+    }
+
+    fn record(status: ExecutionStatus, error: Option<Error>) -> ExecutionRecord {
+        ExecutionRecord {
+            id: "e".into(),
+            workflow: "w".into(),
+            version: 1,
+            fingerprint: String::new(),
+            codec: "json".into(),
+            status,
+            input: Vec::new(),
+            output: None,
+            error,
+            graph: String::new(),
+            redrives: 0,
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    }
+
+    /// Each state's name and status, in flow order.
+    fn statuses(graph: &Graph, record: &ExecutionRecord, history: &[Event]) -> Vec<String> {
+        let states = States::of(graph, record, history);
+        graph
+            .nodes()
+            .iter()
+            .map(|n| format!("{} {}", n.name, states.status(n)))
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_branch_fails_its_parallel_and_stops_the_other() {
+        let after = step_fn(
+            "after",
+            |(a, _b): (u32, u32)| async move { Ok::<_, Error>(a) },
+        );
+        let graph = Graph::of(&parallel((task("a"), task("b"))).then(after));
+        let history = [
+            event(EventKind::StepStarted, "0.parallel/0/0.a", None),
+            event(EventKind::StepStarted, "0.parallel/1/0.b", None),
+            event(EventKind::StepFailed, "0.parallel/1/0.b", Some("E: no")),
+        ];
+        let error = Error::new("E", "no").at("0.parallel/1/0.b");
+        assert_eq!(
+            statuses(
+                &graph,
+                &record(ExecutionStatus::Failed, Some(error)),
+                &history
+            ),
+            [
+                "parallel failed",
+                "a cancelled",
+                "b failed",
+                "after not reached"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_catch_around_a_group_marks_the_group_caught_and_runs_its_handler() {
+        let handler = pass("handle", |(x, _e): (u32, Error)| x);
+        let graph = Graph::of(
+            &task("a")
+                .then(task("b"))
+                .catch(["E"], handler)
+                .then(pass("done", |x: u32| x)),
+        );
+        let history = [
+            event(EventKind::StepSucceeded, "0.a", None),
+            event(EventKind::StepFailed, "1.b", Some("E: no")),
+            event(EventKind::ErrorCaught, "1.b", Some("E: no")),
+        ];
+        assert_eq!(
+            statuses(&graph, &record(ExecutionStatus::Succeeded, None), &history),
+            [
+                "group caught",
+                "a succeeded",
+                "b caught",
+                "handle succeeded",
+                "done succeeded"
+            ]
+        );
+    }
+
+    #[test]
+    fn map_items_map_onto_the_item_branch_and_the_worst_item_wins() {
+        let first = step_fn("first", |x: u32| async move { Ok::<_, Error>(vec![x]) });
+        let last = step_fn("last", |v: Vec<u32>| async move { Ok::<_, Error>(v.len()) });
+        let graph = Graph::of(&first.then(map(task("item"))).then(last));
+        let addresses = Addresses::of(&graph);
+        assert_eq!(addresses.normalize("1.map/12/0.item"), "1.map/item/0.item");
+        assert_eq!(addresses.normalize("0.first"), "0.first");
+        assert_eq!(addresses.name_of("1.map/3/0.item"), "item");
+        let history = [
+            event(EventKind::StepSucceeded, "0.first", None),
+            event(EventKind::MapStarted, "1.map", Some("2 items")),
+            event(EventKind::StepSucceeded, "1.map/0/0.item", None),
+            event(EventKind::StepStarted, "1.map/1/0.item", None),
+        ];
+        assert_eq!(
+            statuses(&graph, &record(ExecutionStatus::Running, None), &history),
+            [
+                "first succeeded",
+                "map running",
+                "item running",
+                "last not reached"
+            ]
+        );
+        // Item 1's events are not stored yet: the item state is still running.
+        let states = States::of(
+            &graph,
+            &record(ExecutionStatus::Running, None),
+            &history[..3],
+        );
+        let item = &graph.nodes()[2];
+        assert_eq!(states.status(item), StateStatus::Running);
+    }
+
+    #[test]
+    fn states_without_events_succeed_once_the_flow_passed_them() {
+        let graph = Graph::of(
+            &pass("p", |x: u32| x)
+                .then(task("t"))
+                .then(pass("q", |x: u32| x)),
+        );
+        let history = [event(EventKind::StepSucceeded, "1.t", None)];
+        assert_eq!(
+            statuses(&graph, &record(ExecutionStatus::Running, None), &history),
+            ["p succeeded", "t succeeded", "q not reached"]
+        );
+        assert_eq!(
+            statuses(&graph, &record(ExecutionStatus::Succeeded, None), &history),
+            ["p succeeded", "t succeeded", "q succeeded"]
+        );
+    }
+
+    fn event(kind: EventKind, address: &str, detail: Option<&str>) -> Event {
+        Event {
+            seq: 0,
+            at_ms: 0,
+            kind,
+            address: address.to_owned(),
+            attempt: 1,
+            duration_ms: None,
+            detail: detail.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn progress_follows_the_innermost_map_in_flight() {
+        let history = [
+            event(EventKind::MapStarted, "0.rows", Some("4 items")),
+            event(EventKind::StepStarted, "0.rows/0/0.parse", None),
+            event(EventKind::StepSucceeded, "0.rows/0/0.parse", None),
+            event(EventKind::MapItemFinished, "0.rows/0", Some("succeeded")),
+            event(EventKind::StepStarted, "0.rows/1/0.parse", None),
+        ];
+        let progress = Progress::of(&history);
+        let map = MapNow {
+            address: "0.rows".to_owned(),
+            done: 1,
+            total: 4,
+        };
+        assert_eq!(progress.map, Some(map));
+        let step = StepNow {
+            address: "0.rows/1/0.parse".to_owned(),
+            attempt: 1,
+            in_flight: true,
+        };
+        assert_eq!(progress.step, Some(step));
+
+        let mut done = history.to_vec();
+        done.push(event(EventKind::MapFinished, "0.rows", None));
+        assert_eq!(Progress::of(&done).map, None);
+    }
+}

@@ -1,0 +1,687 @@
+//! The `waypost` binary over a fixture store that real workflows wrote.
+//!
+//! The fixture (built once per test run, in `CARGO_TARGET_TMPDIR`) holds six executions
+//! with fixed ids, written by the facade's `Runtime` on a `SqliteStore`:
+//!
+//! | id          | workflow     | codec   | what happened                                           |
+//! |-------------|--------------|---------|---------------------------------------------------------|
+//! | `order-1`   | `orders` v1  | json    | standard route, `charge` retried once, `gift_wrap` caught |
+//! | `order-2`   | `orders` v1  | json    | express route, `charge` retried once                    |
+//! | `pricing-1` | `pricing` v2 | bincode | a map over three items                                  |
+//! | `refund-1`  | `refunds` v1 | json    | failed: a terminal error with a cause                   |
+//! | `nightly-1` | `nightly` v1 | bincode | failed, then redriven to success                        |
+//! | `import-1`  | `import` v1  | json    | interrupted inside a map: still `running`               |
+//!
+//! Then its times are rewritten to fixed values — executions a minute apart from
+//! 2025-01-02T03:04:05Z, events 15 ms to 1.25 s apart in a fixed pattern, each duration
+//! the time since its start event — so that every output is deterministic; what remains
+//! variable (temporary paths, fingerprints) is redacted by insta filters.
+//!
+//! `watch` is also tested live, on an execution that runs while the binary polls.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use waypost::prelude::*;
+use waypost::{JsonCodec, SqliteStore, Store};
+
+// ---------------------------------------------------------------------------------------
+// The workflows.
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Order {
+    id: u32,
+    items: u32,
+    gift_wrap: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Receipt {
+    order: u32,
+    cents: u64,
+}
+
+#[step]
+async fn validate(order: Order) -> Result<Order, Error> {
+    Ok(order)
+}
+
+#[step]
+async fn express_ship(order: Order) -> Order {
+    order
+}
+
+#[step]
+async fn standard_ship(order: Order) -> Order {
+    order
+}
+
+/// Fails its first attempt, as a flaky payment network does.
+#[step]
+async fn charge(cx: &StepContext, order: Order) -> Result<Order, Error> {
+    if cx.attempt() == 1 {
+        return Err(Error::new("Transient", "card network timed out"));
+    }
+    Ok(order)
+}
+
+#[step]
+async fn gift_wrap(order: Order) -> Result<Order, Error> {
+    if order.gift_wrap {
+        return Err(Error::new("WrapFailed", "out of ribbon"));
+    }
+    Ok(order)
+}
+
+#[step]
+async fn skip_wrap((order, _error): (Order, Error)) -> Order {
+    order
+}
+
+fn retry() -> RetryPolicy {
+    RetryPolicy::builder()
+        .errors(["Transient"])
+        .max_attempts(3)
+        .interval(Duration::from_millis(1))
+        .build()
+}
+
+fn orders() -> Workflow<Order, Receipt> {
+    Workflow::new(
+        "orders",
+        1,
+        validate
+            .then(
+                choice()
+                    .named("route")
+                    .when("express", |o: &Order| o.items > 10, express_ship)
+                    .otherwise(standard_ship),
+            )
+            .then(charge.retry(retry()))
+            .then(gift_wrap.catch(["WrapFailed"], skip_wrap))
+            .then(pass("receipt", |o: Order| Receipt {
+                order: o.id,
+                cents: u64::from(o.items) * 1499,
+            })),
+    )
+    .with_codec(JsonCodec)
+}
+
+#[step]
+async fn price(item: u32) -> u64 {
+    u64::from(item) * 250
+}
+
+#[step]
+async fn total(prices: Vec<u64>) -> u64 {
+    prices.iter().sum()
+}
+
+fn pricing() -> Workflow<Vec<u32>, u64> {
+    // One item at a time, so that the history's order is the same in every run.
+    Workflow::new("pricing", 2, map(price).max_concurrency(1).then(total))
+}
+
+#[step]
+async fn lookup(id: u32) -> u32 {
+    id
+}
+
+#[step]
+async fn refund(id: u32) -> Result<u32, Error> {
+    Err(
+        Error::terminal("PaymentDeclined", format!("refund {id} was declined")).caused_by(
+            Error::new("GatewayError", "issuer answered 05: do not honor")
+                .caused_by(Error::new("Cause", "card reported stolen")),
+        ),
+    )
+}
+
+fn refunds() -> Workflow<u32, u32> {
+    Workflow::new("refunds", 1, lookup.then(refund.retry(retry()))).with_codec(JsonCodec)
+}
+
+static WAREHOUSE_DOWN: AtomicBool = AtomicBool::new(true);
+
+#[step]
+async fn extract(day: u32) -> u32 {
+    day
+}
+
+#[step]
+async fn sync(day: u32) -> Result<u32, Error> {
+    if WAREHOUSE_DOWN.load(Ordering::SeqCst) {
+        return Err(Error::new("Unavailable", "the warehouse is down"));
+    }
+    Ok(day)
+}
+
+fn nightly() -> Workflow<u32, u32> {
+    Workflow::new("nightly", 1, extract.then(sync))
+}
+
+#[step]
+async fn fetch_rows(count: u32) -> Vec<u32> {
+    (0..count).collect()
+}
+
+/// Rows from 2 on never finish: the execution stays in flight until it is dropped.
+#[step]
+async fn load_row(row: u32) -> u32 {
+    if row >= 2 {
+        std::future::pending::<()>().await;
+    }
+    row
+}
+
+#[step]
+async fn summarize(rows: Vec<u32>) -> u32 {
+    rows.len() as u32
+}
+
+fn import() -> Workflow<u32, u32> {
+    Workflow::new(
+        "import",
+        1,
+        fetch_rows
+            .then(map(load_row).max_concurrency(1).named("load"))
+            .then(summarize),
+    )
+    .with_codec(JsonCodec)
+}
+
+// ---------------------------------------------------------------------------------------
+// The fixture.
+
+/// The fixture store, built on first use.
+fn fixture() -> &'static Path {
+    static FIXTURE: OnceLock<PathBuf> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-fixture");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("waypost.db");
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(write_fixture(&path));
+        fix_times(&path);
+        path
+    })
+}
+
+async fn write_fixture(path: &Path) {
+    let store = SqliteStore::open(path).unwrap();
+    let runtime = Runtime::builder().store(store.clone()).build();
+
+    let order = |id, items, wrap| Order {
+        id,
+        items,
+        gift_wrap: wrap,
+    };
+    runtime
+        .start(&orders(), "order-1", order(1, 3, true))
+        .await
+        .unwrap();
+    runtime
+        .start(&orders(), "order-2", order(2, 12, false))
+        .await
+        .unwrap();
+    runtime
+        .start(&pricing(), "pricing-1", vec![4, 1, 7])
+        .await
+        .unwrap();
+    runtime.start(&refunds(), "refund-1", 42).await.unwrap_err();
+    runtime
+        .start(&nightly(), "nightly-1", 20250102)
+        .await
+        .unwrap_err();
+    WAREHOUSE_DOWN.store(false, Ordering::SeqCst);
+    runtime.redrive(&nightly(), "nightly-1").await.unwrap();
+
+    // Interrupt `import-1` once its second row's checkpoint is stored.
+    let run = tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.start(&import(), "import-1", 4).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let done = match store.history("import-1").await {
+            Ok(history) => history.iter().any(|e| {
+                e.kind == waypost::EventKind::StepSucceeded && e.address == "1.load/1/0.load_row"
+            }),
+            Err(_) => false,
+        };
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "import-1 did not get to its second row"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    run.abort();
+    let _ = run.await;
+    drop(runtime);
+    store.close();
+}
+
+/// Rewrites every time in the store at `path` to fixed values (see the module docs).
+fn fix_times(path: &Path) {
+    const BASE_MS: i64 = 1_735_787_045_000; // 2025-01-02T03:04:05Z
+    /// The time before the `n`th event is `GAPS_MS[n % 8]`.
+    const GAPS_MS: [i64; 8] = [120, 35, 480, 60, 1_250, 15, 210, 90];
+    let conn = Connection::open(path).unwrap();
+    let ids: Vec<(String, String)> = conn
+        .prepare("SELECT id, status FROM executions ORDER BY rowid")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (i, (id, status)) in ids.iter().enumerate() {
+        let created = BASE_MS + 60_000 * i as i64;
+        let events: Vec<(i64, String, String, i64, Option<i64>)> = conn
+            .prepare(
+                "SELECT seq, kind, address, attempt, duration_ms FROM events \
+                 WHERE execution_id = ?1 ORDER BY seq",
+            )
+            .unwrap()
+            .query_map([id], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let at = |seq: i64| {
+            created
+                + (2..=seq)
+                    .map(|n| GAPS_MS[n as usize % GAPS_MS.len()])
+                    .sum::<i64>()
+        };
+        for (n, (seq, kind, address, attempt, duration)) in events.iter().enumerate() {
+            let start_kind = match kind.as_str() {
+                "StepSucceeded" | "StepFailed" => "StepStarted",
+                "MapFinished" => "MapStarted",
+                "TimerFired" => "TimerStarted",
+                _ => "",
+            };
+            let started = events[..n]
+                .iter()
+                .rev()
+                .find(|(_, k, a, t, _)| k == start_kind && a == address && t == attempt)
+                .map_or(at(*seq), |(s, ..)| at(*s));
+            let duration = duration.map(|_| at(*seq) - started);
+            conn.execute(
+                "UPDATE events SET at_ms = ?1, duration_ms = ?2 WHERE execution_id = ?3 AND seq = ?4",
+                rusqlite::params![at(*seq), duration, id, seq],
+            )
+            .unwrap();
+        }
+        let updated = match (status.as_str(), events.last()) {
+            ("running", _) | (_, None) => created,
+            (_, Some((seq, ..))) => at(*seq),
+        };
+        conn.execute(
+            "UPDATE executions SET created_ms = ?1, updated_ms = ?2 WHERE id = ?3",
+            rusqlite::params![created, updated, id],
+        )
+        .unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Running the binary.
+
+fn waypost(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_waypost"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env_remove("WAYPOST_STORE")
+        .output()
+        .unwrap()
+}
+
+/// The standard output of a successful run over the fixture.
+fn run(args: &[&str]) -> String {
+    let output = waypost(fixture(), args);
+    assert!(
+        output.status.success(),
+        "waypost {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The standard error of a run that must fail with exit status 1.
+fn fail(store: &Path, args: &[&str]) -> String {
+    let output = waypost(store, args);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "waypost {args:?}: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(output.stdout.is_empty());
+    String::from_utf8(output.stderr).unwrap()
+}
+
+/// Snapshots with what varies between runs redacted.
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({
+            filters => vec![
+                (r"fingerprint [0-9a-f]+", "fingerprint [fingerprint]"),
+                (r"`[^`]*/(cli-fixture|\.tmp[^/`]*)/", "`[dir]/"),
+            ],
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!($name, $value);
+        });
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// The commands.
+
+#[test]
+fn help_says_where_resume_and_redrive_are() {
+    let output = Command::new(env!("CARGO_BIN_EXE_waypost"))
+        .arg("--help")
+        .env_remove("WAYPOST_STORE")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    snapshot!("help", String::from_utf8(output.stdout).unwrap());
+}
+
+#[test]
+fn list_shows_every_execution_newest_first() {
+    snapshot!("list", run(&["list"]));
+}
+
+#[test]
+fn list_filters_by_status_workflow_and_limit() {
+    snapshot!("list_failed", run(&["list", "--status", "failed"]));
+    snapshot!(
+        "list_orders",
+        run(&["list", "--workflow", "orders", "--limit", "1"])
+    );
+    snapshot!(
+        "list_none",
+        run(&["list", "--status", "cancelled", "--workflow", "orders"])
+    );
+}
+
+#[test]
+fn the_store_can_come_from_the_environment() {
+    let output = Command::new(env!("CARGO_BIN_EXE_waypost"))
+        .args(["list", "--limit", "1"])
+        .env("WAYPOST_STORE", fixture())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .contains("import-1")
+    );
+}
+
+#[test]
+fn show_a_json_execution_prints_its_input_and_output() {
+    snapshot!("show_order_1", run(&["show", "order-1"]));
+}
+
+#[test]
+fn show_a_bincode_execution_gives_sizes() {
+    snapshot!("show_pricing_1", run(&["show", "pricing-1"]));
+}
+
+#[test]
+fn show_a_failed_execution_names_the_step_and_the_error_chain() {
+    snapshot!("show_refund_1", run(&["show", "refund-1"]));
+}
+
+#[test]
+fn show_a_running_execution_gives_its_progress() {
+    snapshot!("show_import_1", run(&["show", "import-1"]));
+}
+
+#[test]
+fn show_a_redriven_execution() {
+    snapshot!("show_nightly_1", run(&["show", "nightly-1"]));
+}
+
+#[test]
+fn history_is_a_timeline() {
+    snapshot!("history_order_1", run(&["history", "order-1"]));
+    snapshot!("history_pricing_1", run(&["history", "pricing-1"]));
+    snapshot!("history_nightly_1", run(&["history", "nightly-1"]));
+    snapshot!("history_import_1", run(&["history", "import-1"]));
+}
+
+#[test]
+fn history_as_json_lines() {
+    let text = run(&["history", "refund-1", "--json"]);
+    for line in text.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        for key in [
+            "seq",
+            "at_ms",
+            "kind",
+            "address",
+            "attempt",
+            "duration_ms",
+            "detail",
+        ] {
+            assert!(event.get(key).is_some(), "{key} missing in {line}");
+        }
+    }
+    snapshot!("history_refund_1_json", text);
+}
+
+#[test]
+fn graph_of_an_execution_colours_its_states() {
+    snapshot!("graph_order_1_mermaid", run(&["graph", "order-1"]));
+    snapshot!(
+        "graph_order_1_dot",
+        run(&["graph", "order-1", "--format", "dot"])
+    );
+    snapshot!(
+        "graph_order_1_asl",
+        run(&["graph", "order-1", "--format", "asl"])
+    );
+    snapshot!(
+        "graph_refund_1_mermaid",
+        run(&["graph", "refund-1", "--format", "mermaid"])
+    );
+    snapshot!("graph_import_1_mermaid", run(&["graph", "import-1"]));
+}
+
+#[test]
+fn graph_of_a_workflow_is_uncoloured() {
+    let dot = run(&["graph", "pricing", "--format", "dot"]);
+    assert!(!dot.contains("fillcolor"), "{dot}");
+    snapshot!("graph_pricing_dot", dot);
+}
+
+#[test]
+fn asl_of_an_execution_is_valid_json_with_a_status_per_state() {
+    let asl: serde_json::Value =
+        serde_json::from_str(&run(&["graph", "refund-1", "--format", "asl"])).unwrap();
+    assert_eq!(asl["States"]["lookup"]["Comment"], "status: succeeded");
+    assert_eq!(asl["States"]["refund"]["Comment"], "status: failed");
+}
+
+/// Renders the DOT drawings with Graphviz when it is installed.
+#[test]
+fn dot_output_renders_with_graphviz() {
+    if Command::new("dot").arg("-V").output().is_err() {
+        eprintln!("skipped: Graphviz `dot` is not installed");
+        return;
+    }
+    for target in ["order-1", "refund-1", "import-1", "pricing"] {
+        let source = run(&["graph", target, "--format", "dot"]);
+        let mut child = Command::new("dot")
+            .arg("-Tsvg")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), source.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "dot rejected the graph of {target}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn stats_per_step() {
+    snapshot!("stats_orders", run(&["stats", "orders"]));
+    snapshot!("stats_pricing", run(&["stats", "pricing"]));
+}
+
+#[test]
+fn watch_a_finished_execution_prints_its_end() {
+    assert_eq!(
+        run(&["watch", "order-1"]),
+        "order-1 succeeded after 4.520s\n"
+    );
+    snapshot!("watch_refund_1", run(&["watch", "refund-1"]));
+}
+
+static GATE_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// Waits for the test to open the gate.
+#[step]
+async fn gated(item: u32) -> u32 {
+    while !GATE_OPEN.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    item
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_follows_a_running_execution_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let runtime = Runtime::builder().store(store.clone()).build();
+    let workflow = Workflow::new("live", 1, map(gated).max_concurrency(2));
+    let run = tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.start(&workflow, "live-1", vec![1, 2, 3]).await }
+    });
+    while store.execution("live-1").await.is_err() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let watcher = Command::new(env!("CARGO_BIN_EXE_waypost"))
+        .arg("--store")
+        .arg(&path)
+        .args(["watch", "live-1", "--interval-ms", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        store.execution("live-1").await.unwrap().status,
+        ExecutionStatus::Running,
+        "still running while watched"
+    );
+    GATE_OPEN.store(true, Ordering::SeqCst);
+    assert_eq!(run.await.unwrap().unwrap(), [1, 2, 3]);
+
+    let output = tokio::task::spawn_blocking(|| watcher.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let line = String::from_utf8(output.stdout).unwrap();
+    let (head, took) = line.trim_end().rsplit_once(' ').unwrap();
+    assert_eq!(head, "live-1 succeeded after", "{line}");
+    assert!(took.ends_with('s'), "{line}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors: each a message and exit status 1.
+
+#[test]
+fn a_missing_store_file_is_an_error_and_is_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.db");
+    snapshot!("error_missing_store", fail(&path, &["list"]));
+    assert!(!path.exists(), "the store must not be created");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn an_unknown_id_is_an_error() {
+    for command in ["show", "history", "watch"] {
+        let err = fail(fixture(), &[command, "order-99"]);
+        assert!(err.contains("no execution `order-99`"), "{command}: {err}");
+    }
+    snapshot!("error_unknown_id", fail(fixture(), &["show", "order-99"]));
+    snapshot!("error_unknown_graph", fail(fixture(), &["graph", "nope"]));
+    snapshot!(
+        "error_unknown_workflow",
+        fail(fixture(), &["stats", "nope"])
+    );
+}
+
+#[test]
+fn a_newer_store_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("newer.db");
+    std::fs::copy(fixture(), &path).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99")
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    snapshot!("error_newer_schema", fail(&path, &["list"]));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "shopping list: ribbon, tape\n".repeat(100)).unwrap();
+    snapshot!("error_not_a_store", fail(&path, &["list"]));
+}
+
+#[test]
+fn the_cli_never_writes_the_store() {
+    let before = std::fs::read(fixture()).unwrap();
+    for args in [
+        &["list"][..],
+        &["show", "import-1"],
+        &["history", "order-1"],
+        &["graph", "order-1"],
+        &["stats", "orders"],
+    ] {
+        run(args);
+    }
+    assert_eq!(std::fs::read(fixture()).unwrap(), before);
+}
