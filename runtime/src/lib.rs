@@ -17,8 +17,8 @@ use std::fmt;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::{FutureExt as _, StreamExt as _};
 use futures::future::{AbortHandle, Abortable, BoxFuture, WeakShared};
+use futures::{FutureExt as _, StreamExt as _};
 use tracing::Instrument as _;
 use typed_builder::TypedBuilder;
 use waypost_core::codec::{decode, encode};
@@ -446,7 +446,10 @@ impl Runtime {
             Ok(()) => {}
             // It finished between the read above and this write.
             Err(StoreError::NotRunning { status, .. }) => {
-                return Err(RunError::Finished { id: id.to_owned(), status });
+                return Err(RunError::Finished {
+                    id: id.to_owned(),
+                    status,
+                });
             }
             Err(error) => return Err(error.into()),
         }
@@ -636,7 +639,9 @@ async fn execute<I: Payload, O: Payload>(
         {
             outcome_of(&store.execution(&id).await?)
         }
-        Err(RunError::Store(StoreError::NotRunning { .. })) => outcome_of(&store.execution(&id).await?),
+        Err(RunError::Store(StoreError::NotRunning { .. })) => {
+            outcome_of(&store.execution(&id).await?)
+        }
         other => other,
     };
     lease.release().await?;

@@ -75,7 +75,11 @@ async fn a_second_owner_is_refused_while_the_first_runs_the_execution() {
 async fn a_cancel_from_another_process_stops_the_run_at_its_next_write() {
     let store = TestStore::sqlite();
     let (runs, gate) = (Runs::default(), Gate::closed());
-    let wf = Workflow::new("cancelled", 1, gate.step("gate", &runs).then(runs.step("after", 1)));
+    let wf = Workflow::new(
+        "cancelled",
+        1,
+        gate.step("gate", &runs).then(runs.step("after", 1)),
+    );
     let running = tokio::spawn({
         let (runtime, wf) = (store.runtime(), wf.clone());
         async move { runtime.start(&wf, "x1", 1).await }
@@ -84,14 +88,22 @@ async fn a_cancel_from_another_process_stops_the_run_at_its_next_write() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     // Another "process": its own handle on the file, its own runtime.
-    let other = Runtime::builder().store(SqliteStore::open(store.path.as_ref().unwrap()).unwrap()).build();
+    let other = Runtime::builder()
+        .store(SqliteStore::open(store.path.as_ref().unwrap()).unwrap())
+        .build();
     other.cancel("x1").await.unwrap();
     gate.open();
 
     let err = running.await.unwrap().unwrap_err();
     assert!(matches!(err, RunError::Cancelled { .. }), "{err}");
-    assert_eq!(other.status("x1").await.unwrap(), ExecutionStatus::Cancelled);
+    assert_eq!(
+        other.status("x1").await.unwrap(),
+        ExecutionStatus::Cancelled
+    );
     // The store refused every write after the cancel: no checkpoint of the gate or later.
     assert!(store.store.checkpoints("x1").await.unwrap().is_empty());
-    assert!(matches!(other.cancel("x1").await, Err(RunError::Finished { .. })));
+    assert!(matches!(
+        other.cancel("x1").await,
+        Err(RunError::Finished { .. })
+    ));
 }
