@@ -28,6 +28,7 @@ use crate::context::Context;
 use crate::durable;
 use crate::error::Error;
 use crate::graph::Describe;
+use crate::history::EventKind;
 use crate::step::Step;
 
 /// Step returned by [`StepExt::timeout`](crate::StepExt::timeout).
@@ -76,6 +77,15 @@ impl<S: Step> Step for Timeout<S> {
                     self.limit
                 ))
                 .at(cx.address(self.inner.name()).as_str());
+                // The step was dropped mid-flight and reports nothing itself.
+                let took = u64::try_from(self.limit.as_millis()).unwrap_or(u64::MAX);
+                let address = cx.address(self.inner.name());
+                cx.emit(
+                    EventKind::StepFailed,
+                    address.as_str(),
+                    Some(took),
+                    Some(error.to_string()),
+                );
                 match key {
                     Some(key) => durable::record_result(cx, key, Err(error)).await,
                     None => Err(error),

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use serde_json::Value;
+
+use crate::support::example_binary;
 
 const EXAMPLE: &str = "etl";
 
@@ -19,42 +20,9 @@ fn slice() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/nycflights13")
 }
 
-/// The example's binary, built now: `cargo test` builds the examples, but `cargo test
-/// --test example_etl` does not, and an old binary would test old code. When the build
-/// is up to date this costs a fraction of a second.
-fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        // This test runs as target/<profile>/deps/example_etl-<hash>.
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
-        let target_dir = profile_dir.parent().expect("the target directory");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "--example",
-                EXAMPLE,
-                "--profile",
-                profile,
-            ])
-            .arg("--target-dir")
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build --example {EXAMPLE} failed");
-        profile_dir
-            .join("examples")
-            .join(format!("{EXAMPLE}{}", std::env::consts::EXE_SUFFIX))
-    })
+/// The example's binary.
+fn binary() -> PathBuf {
+    example_binary(EXAMPLE)
 }
 
 /// Runs the example in `dir` with a store and report there, plus `args`.

@@ -1,0 +1,41 @@
+//! Shared by the example tests: the examples' binaries, built on demand.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+/// The binary of `examples/<name>.rs`, built now: `cargo test` builds the examples, but
+/// `cargo test --test examples` does not, and an old binary would test old code. When
+/// the build is up to date this costs a fraction of a second.
+pub(crate) fn example_binary(name: &'static str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<&'static str, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    built
+        .entry(name)
+        .or_insert_with(|| {
+            // This test runs as target/<profile>/deps/examples-<hash>.
+            let exe = std::env::current_exe().expect("the test binary's path");
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target/<profile>");
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev",
+                Some(other) => other,
+            };
+            let target_dir = profile_dir.parent().expect("the target directory");
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "--example", name, "--profile", profile])
+                .arg("--target-dir")
+                .arg(target_dir)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "cargo build --example {name} failed");
+            profile_dir
+                .join("examples")
+                .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
+}
