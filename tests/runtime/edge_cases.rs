@@ -15,17 +15,7 @@ use crate::support::{Gate, Runs, TestStore, interrupt_after, interrupt_when};
 async fn two_timeouts_on_one_step_keep_separate_checkpoints() {
     let store = TestStore::memory();
     let (runs, gate) = (Runs::default(), Gate::closed());
-    let slow = {
-        let runs = runs.clone();
-        step_fn("slow", move |x: u64| {
-            let runs = runs.clone();
-            async move {
-                runs.bump("slow");
-                tokio::time::sleep(Duration::from_secs(10)).await;
-                Ok::<_, Error>(x)
-            }
-        })
-    };
+    let slow = runs.slow_step("slow", Duration::from_secs(10));
     let fallback = pass("fallback", |(x, _error): (u64, Error)| x + 1000);
     let wf = Workflow::new(
         "nested",

@@ -447,17 +447,7 @@ async fn par_map_items_are_checkpointed_and_replayed_on_resume() {
 async fn a_timeout_that_fired_is_replayed_not_run_again() {
     let store = TestStore::memory();
     let (runs, gate) = (Runs::default(), Gate::closed());
-    let slow = {
-        let runs = runs.clone();
-        step_fn("slow", move |x: u64| {
-            let runs = runs.clone();
-            async move {
-                runs.bump("slow");
-                tokio::time::sleep(Duration::from_secs(10)).await;
-                Ok::<_, Error>(x)
-            }
-        })
-    };
+    let slow = runs.slow_step("slow", Duration::from_secs(10));
     let fallback = pass("fallback", |(x, _error): (u64, Error)| x + 1000);
     let wf = Workflow::new(
         "impatient",

@@ -81,6 +81,25 @@ impl Runs {
     }
 }
 
+impl Runs {
+    /// A step named `name` that counts its runs and takes `duration` (on tokio's clock).
+    pub(crate) fn slow_step(
+        &self,
+        name: &'static str,
+        duration: Duration,
+    ) -> impl Step<Input = u64, Output = u64> {
+        let runs = self.clone();
+        step_fn(name, move |x: u64| {
+            let runs = runs.clone();
+            async move {
+                runs.bump(name);
+                tokio::time::sleep(duration).await;
+                Ok::<_, Error>(x)
+            }
+        })
+    }
+}
+
 /// A switch that a step waits on while it is on: lets a test interrupt an execution in
 /// the middle of a chosen step.
 #[derive(Clone, Default)]
