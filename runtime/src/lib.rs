@@ -963,14 +963,12 @@ pub fn new_execution_id(workflow: &str) -> String {
     )
 }
 
-/// Who this process is, for leases: `host:pid`. Each run adds a nonce of its own, so
-/// that one run's late release can never drop another run's lease.
+/// Who this process is, for leases: `machine:pid` (the machine names the host and the
+/// pid namespace, so that stores can tell a dead owner). Each run adds a nonce of its
+/// own, so that one run's late release can never drop another run's lease.
 fn process_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "localhost".to_owned());
-    format!("{host}:{}", std::process::id())
+    let machine = store::machine().unwrap_or("localhost");
+    format!("{machine}:{}", std::process::id())
 }
 
 fn millis(time: SystemTime) -> u64 {

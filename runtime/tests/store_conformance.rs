@@ -224,12 +224,27 @@ fn entry(seq: u64, key: &str, payload: &[u8]) -> (u64, String, Vec<u8>) {
     (seq, key.to_owned(), payload.to_vec())
 }
 
-fn this_hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+/// This machine as lease owners name it: the hostname, then `/` and the pid namespace's
+/// inode (the format the runtime writes; see the stores' lease docs).
+fn this_machine() -> Option<String> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
+        .filter(|name| !name.is_empty())?;
+    let namespace: Option<String> = std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|link| {
+            link.to_string_lossy()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect()
+        })
+        .filter(|digits: &String| !digits.is_empty());
+    Some(match namespace {
+        Some(ns) => format!("{host}/{ns}"),
+        None => host,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -679,7 +694,7 @@ async fn lease_is_taken_over_after_expiry(store: &dyn Store) {
 }
 
 async fn lease_of_a_dead_owner_is_taken_over_at_once(store: &dyn Store) {
-    let Some(host) = this_hostname() else {
+    let Some(host) = this_machine() else {
         eprintln!("no hostname on this machine: nothing to check");
         return;
     };

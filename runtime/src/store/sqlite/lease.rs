@@ -52,8 +52,9 @@ pub(crate) fn check(
     }
 }
 
-/// Whether the process named by a `"{hostname}:{pid}:{nonce}"` owner is known to be
-/// gone: it ran on this machine and `/proc/{pid}` does not exist.
+/// Whether the process named by a `"{machine}:{pid}:{nonce}"` owner is known to be
+/// gone: it ran on this machine, in this pid namespace (see [`machine`]), and
+/// `/proc/{pid}` does not exist.
 ///
 /// `false` whenever it cannot tell: another machine, an owner in another format, or no
 /// `/proc` (not Linux). A reused pid makes a dead owner look alive, which only means
@@ -66,15 +67,43 @@ pub(crate) fn owner_is_dead(owner: &str) -> bool {
     let Ok(pid) = pid.parse::<u32>() else {
         return false;
     };
-    if hostname() != Some(host) || pid == std::process::id() {
+    // Two containers may share a hostname and a store file; their pids mean nothing to
+    // each other, so the namespace is part of the machine.
+    if machine() != Some(host) || pid == std::process::id() {
         return false;
     }
     // Without a working /proc, a missing /proc/{pid} would prove nothing.
     Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// This machine's hostname, as the runtime puts it in lease owners: the kernel's
-/// `/proc/sys/kernel/hostname`, else the `HOSTNAME` environment variable.
+/// Where this process runs, as lease owners name it: the hostname, then `/` and the
+/// inode of its pid namespace when `/proc` shows it (`web-1/4026531836`). Pids are
+/// only comparable between processes with the same machine.
+pub(crate) fn machine() -> Option<&'static str> {
+    static MACHINE: OnceLock<Option<String>> = OnceLock::new();
+    MACHINE
+        .get_or_init(|| {
+            let host = hostname()?;
+            // `pid:[4026531836]`: keep the digits (owners are split at `:`).
+            let namespace = std::fs::read_link("/proc/self/ns/pid")
+                .ok()
+                .map(|link| {
+                    link.to_string_lossy()
+                        .chars()
+                        .filter(char::is_ascii_digit)
+                        .collect::<String>()
+                })
+                .filter(|digits| !digits.is_empty());
+            Some(match namespace {
+                Some(ns) => format!("{host}/{ns}"),
+                None => host.to_owned(),
+            })
+        })
+        .as_deref()
+}
+
+/// This machine's hostname: the kernel's `/proc/sys/kernel/hostname`, else the
+/// `HOSTNAME` environment variable.
 pub(crate) fn hostname() -> Option<&'static str> {
     static HOSTNAME: OnceLock<Option<String>> = OnceLock::new();
     HOSTNAME
@@ -94,9 +123,18 @@ mod tests {
 
     #[test]
     fn owner_on_this_host_with_a_missing_pid_is_dead() {
+        let Some(machine) = machine() else { return };
+        assert!(owner_is_dead(&format!("{machine}:999999999:x")));
+        assert!(!owner_is_dead(&format!(
+            "{machine}:{}:x",
+            std::process::id()
+        )));
+    }
+
+    #[test]
+    fn a_missing_pid_in_another_pid_namespace_proves_nothing() {
         let Some(host) = hostname() else { return };
-        assert!(owner_is_dead(&format!("{host}:999999999:x")));
-        assert!(!owner_is_dead(&format!("{host}:{}:x", std::process::id())));
+        assert!(!owner_is_dead(&format!("{host}/1:999999999:x")));
     }
 
     #[test]
