@@ -223,7 +223,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_data() {
     assert_eq!(user_version(&path), 1);
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), 3);
 
     // The old data is intact.
     let record = store.execution("e1").await.unwrap();
@@ -286,7 +286,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_data() {
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.history("e1").await.unwrap().len(), 2);
     assert_eq!(store.checkpoints("e1").await.unwrap().len(), 3);
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -469,7 +469,7 @@ async fn a_newer_schema_is_refused_and_left_alone() {
         } => {
             assert!(p.ends_with("store.db"));
             assert_eq!(found, 99);
-            assert_eq!(supported, 2);
+            assert_eq!(supported, 3);
         }
         other => panic!("expected NewerSchema, got {other:?}"),
     }
@@ -773,7 +773,7 @@ async fn the_file_is_plain_sql() {
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .unwrap();
-    assert_eq!(header, (0x5750_5354, 2, "wal".to_owned()));
+    assert_eq!(header, (0x5750_5354, 3, "wal".to_owned()));
     let (status, workflow): (String, String) = conn
         .query_row(
             "SELECT status, workflow FROM executions WHERE id = 'e1'",
@@ -993,7 +993,7 @@ async fn read_only_opening_refuses_what_it_cannot_read_and_changes_nothing() {
     match refused(&path) {
         StoreError::NewerSchema {
             found, supported, ..
-        } => assert_eq!((found, supported), (99, 2)),
+        } => assert_eq!((found, supported), (99, 3)),
         other => panic!("expected NewerSchema, got {other:?}"),
     }
 
@@ -1014,4 +1014,52 @@ async fn read_only_opening_refuses_what_it_cannot_read_and_changes_nothing() {
         other => panic!("expected Backend, got {other:?}"),
     }
     assert_eq!(user_version(&path), 1);
+}
+
+/// An execution's input and output carry checksums like checkpoints do: a flipped bit
+/// that would still decode is reported, naming the execution and the column.
+#[tokio::test]
+async fn a_flipped_bit_in_an_execution_input_or_output_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.create(new_execution("e1")).await.unwrap();
+    store
+        .commit(
+            "e1",
+            vec![Write::Status {
+                status: ExecutionStatus::Succeeded,
+                output: Some(b"the output".to_vec()),
+                error: None,
+                redrive: false,
+                at_ms: 2,
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.execution("e1").await.unwrap().output.as_deref(),
+        Some(&b"the output"[..])
+    );
+
+    let conn = Connection::open(&path).unwrap();
+    for (column, corrupt) in [
+        (
+            "output",
+            "UPDATE executions SET output = X'00' || substr(output, 2)",
+        ),
+        (
+            "input",
+            "UPDATE executions SET input = X'FF' || substr(input, 2)",
+        ),
+    ] {
+        conn.execute_batch(corrupt).unwrap();
+        let err = store.execution("e1").await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("`e1`") && message.contains(column) && message.contains("checksum"),
+            "{message}"
+        );
+    }
 }

@@ -13,6 +13,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, ToSql};
 use waypost_core::error::Error;
 use waypost_core::history::{Event, EventKind};
+use waypost_core::replay::checksum;
 use waypost_core::store::{
     Checkpoint, CheckpointKind, ExecutionRecord, ExecutionStatus, ListFilter, StoreError,
 };
@@ -21,7 +22,8 @@ use super::error::OpError;
 
 /// The columns of `executions`, in the order [`execution`] reads them.
 const EXECUTION_COLUMNS: &str = "id, workflow, version, fingerprint, codec, status, input, \
-                                 output, error, graph, redrives, created_ms, updated_ms";
+                                 output, error, graph, redrives, created_ms, updated_ms, \
+                                 input_checksum, output_checksum";
 
 /// The execution with this id, if any.
 pub(super) fn load_execution(
@@ -164,14 +166,30 @@ fn execution(row: &Row<'_>) -> Result<ExecutionRecord, StoreError> {
                 .map_err(|err| cell.corrupt("error", format!("not an error as JSON: {err}")))?,
         ),
     };
+    let input: Vec<u8> = cell.blob(6, "input")?;
+    let output: Option<Vec<u8>> = cell.opt_blob(7, "output")?;
+    // Rows written before schema version 3 have no checksums: nothing to compare.
+    let verify = |column: &str, bytes: &[u8], index: usize| -> Result<(), StoreError> {
+        match cell.get::<Option<i64>>(index, &format!("{column}_checksum"))? {
+            Some(sum) if i64::from(checksum(bytes)) != sum => Err(cell.corrupt(
+                column,
+                format!("its {} bytes do not match their checksum", bytes.len()),
+            )),
+            _ => Ok(()),
+        }
+    };
+    verify("input", &input, 13)?;
+    if let Some(output) = &output {
+        verify("output", output, 14)?;
+    }
     Ok(ExecutionRecord {
         workflow: cell.get(1, "workflow")?,
         version: cell.int(2, "version")?,
         fingerprint: cell.get(3, "fingerprint")?,
         codec: cell.get(4, "codec")?,
         status,
-        input: cell.blob(6, "input")?,
-        output: cell.opt_blob(7, "output")?,
+        input,
+        output,
         error,
         graph: cell.get(9, "graph")?,
         redrives: cell.int(10, "redrives")?,

@@ -71,6 +71,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
          detail       TEXT,
          PRIMARY KEY (execution_id, seq)
      );",
+    // Version 3: a CRC-32 beside each execution's input and output, as checkpoints have,
+    // so that a flipped bit that still decodes is caught. NULL for rows written before.
+    "ALTER TABLE executions ADD COLUMN input_checksum INTEGER;
+     ALTER TABLE executions ADD COLUMN output_checksum INTEGER;",
 ];
 
 /// The schema version this build writes and reads.

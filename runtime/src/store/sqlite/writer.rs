@@ -367,8 +367,8 @@ impl Operation for Create {
         let created_ms = sql_int(new.created_ms, "created_ms")?;
         let mut stmt = conn.prepare_cached(
             "INSERT INTO executions (id, workflow, version, fingerprint, codec, status, input, \
-             output, error, graph, redrives, created_ms, updated_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, ?8, 0, ?9, ?9) \
+             output, error, graph, redrives, created_ms, updated_ms, input_checksum) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, ?8, 0, ?9, ?9, ?10) \
              ON CONFLICT (id) DO NOTHING",
         )?;
         let inserted = stmt.execute(rusqlite::params![
@@ -381,6 +381,7 @@ impl Operation for Create {
             new.input,
             new.graph,
             created_ms,
+            i64::from(waypost_core::replay::checksum(&new.input)),
         ])?;
         if inserted == 1 {
             let record = ExecutionRecord {
@@ -532,7 +533,8 @@ impl Operation for Commit {
                         })?;
                     conn.prepare_cached(
                         "UPDATE executions SET status = ?2, output = ?3, error = ?4, \
-                         updated_ms = ?5, redrives = redrives + ?6 WHERE id = ?1",
+                         updated_ms = ?5, redrives = redrives + ?6, output_checksum = ?7 \
+                         WHERE id = ?1",
                     )?
                     .execute(rusqlite::params![
                         id,
@@ -541,6 +543,9 @@ impl Operation for Commit {
                         error,
                         sql_int(*at_ms, "at_ms")?,
                         i64::from(*redrive),
+                        output
+                            .as_deref()
+                            .map(|o| i64::from(waypost_core::replay::checksum(o))),
                     ])?;
                 }
                 // `Write` is non-exhaustive: a write this store does not know must not
