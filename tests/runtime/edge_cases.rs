@@ -189,3 +189,54 @@ async fn a_workflow_with_its_own_codec_runs_and_resumes_durably() {
     assert_eq!(store.store.execution("c").await.unwrap().codec, "my-json");
     assert_eq!(runs.count("a"), 1);
 }
+
+#[step]
+async fn fast_transient(x: u64) -> Result<u64, Error> {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    Err(Error::new("Transient", format!("{x}: try again")))
+}
+
+#[step]
+async fn slow_branch(x: u64) -> u64 {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    x
+}
+
+#[tokio::test]
+async fn a_parallel_fails_on_replay_with_the_error_it_failed_with() {
+    let store = TestStore::sqlite();
+    let (runs, gate) = (Runs::default(), Gate::closed());
+    let handled = pass("handled", |(x, _error): (u64, Error)| (x, x));
+    let wf = Workflow::new(
+        "race",
+        1,
+        parallel((slow_branch, fast_transient))
+            .catch(["Transient"], handled)
+            .then(pass("first", |(x, _): (u64, u64)| x))
+            .then(gate.step("gate", &runs)),
+    );
+    let runtime = store.runtime();
+    interrupt_when(|| runs.count("gate") == 1, runtime.start(&wf, "race", 7)).await;
+
+    // What a store can hold after such a run: the cancelled slow branch's own failure,
+    // committed after the parallel had already failed with the fast branch's error.
+    let fatal = Error::new("Fatal", "late failure").at("0.parallel/0/0.slow_branch");
+    let payload = waypost::codec::encode(&waypost::BincodeCodec, &fatal, "error").unwrap();
+    let late = waypost::store::Checkpoint {
+        seq: 0,
+        key: "0.parallel/0/0.slow_branch".into(),
+        kind: waypost::store::CheckpointKind::Failure,
+        checksum: waypost::replay::checksum(&payload),
+        payload,
+    };
+    store
+        .store
+        .commit("race", vec![waypost::store::Write::Checkpoint(late)])
+        .await
+        .unwrap();
+
+    // Replayed branches would now report branch 0's `Fatal` first; the parallel's
+    // recorded failure keeps the path the first run took.
+    gate.open();
+    assert_eq!(runtime.resume(&wf, "race").await.unwrap(), 7);
+}
