@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::support::example_binary;
+use crate::support::{example_binary, expect_success, stdout};
 
 const EXAMPLE: &str = "etl";
 
@@ -35,20 +35,8 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("the example starts")
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 fn succeed(dir: &Path, args: &[&str]) -> String {
-    let output = run(dir, args);
-    assert!(
-        output.status.success(),
-        "the example failed: {}\n{}\n{}",
-        output.status,
-        stdout(&output),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout(&output)
+    expect_success(&run(dir, args))
 }
 
 fn report(dir: &Path) -> Value {

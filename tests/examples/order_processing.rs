@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use waypost::store::ListFilter;
 use waypost::{ExecutionStatus, SqliteStore, Store};
 
-use crate::support::example_binary;
+use crate::support::{example_binary, expect_success, stdout};
 
 const EXAMPLE: &str = "order_processing";
 
@@ -34,20 +34,8 @@ fn run(store: &Path, args: &[&str]) -> Output {
         .expect("the example starts")
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 fn succeed(store: &Path, args: &[&str]) -> String {
-    let output = run(store, args);
-    assert!(
-        output.status.success(),
-        "the example failed: {}\n{}\n{}",
-        output.status,
-        stdout(&output),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout(&output)
+    expect_success(&run(store, args))
 }
 
 /// The last line `summary: 40 orders, 31 succeeded, 4 compensated, 5 failed, 9 retries taken`.

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
 
 /// The binary of `examples/<name>.rs`, built now: `cargo test` builds the examples, but
@@ -38,4 +38,22 @@ pub(crate) fn example_binary(name: &'static str) -> PathBuf {
                 .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
         })
         .clone()
+}
+
+/// What a finished example printed on stdout.
+pub(crate) fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The stdout of an example run that must have succeeded; its output and errors when
+/// it did not.
+pub(crate) fn expect_success(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "the example failed: {}\n{}\n{}",
+        output.status,
+        stdout(output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout(output)
 }
