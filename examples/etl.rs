@@ -68,6 +68,10 @@ use waypost::{RuntimeConfig, SqliteStore, Store};
 /// Runs (or resumes) the ETL job as one execution on a SQLite store.
 #[derive(Debug, Parser)]
 struct Args {
+    /// Print the workflow's graph in this format (mermaid, dot or asl) and exit without
+    /// running anything.
+    #[arg(long, value_name = "FORMAT")]
+    graph: Option<waypost::export::Format>,
     /// The data directory: flights.csv or flights.csv.zip, airlines.csv, airports.csv,
     /// weather.csv. Default: the slice shipped in examples/data/nycflights13.
     #[arg(long)]
@@ -1091,6 +1095,10 @@ fn default_data() -> PathBuf {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ARGS.get_or_init(Args::parse);
+    if let Some(format) = args.graph {
+        println!("{}", waypost::export::render(workflow().graph(), format));
+        return Ok(());
+    }
     if let Some(step) = &args.crash_after {
         // Nothing runs after the last step: crashing after it would not interrupt.
         let steps = &STEPS[..STEPS.len() - 1];

@@ -47,6 +47,10 @@ use waypost::{SqliteStore, Store};
 /// Runs (or resumes) one execution per order on a SQLite store.
 #[derive(Debug, Parser)]
 struct Args {
+    /// Print the workflow's graph in this format (mermaid, dot or asl) and exit without
+    /// running anything.
+    #[arg(long, value_name = "FORMAT")]
+    graph: Option<waypost::export::Format>,
     /// How many orders.
     #[arg(long, default_value_t = 200)]
     orders: u32,
@@ -486,6 +490,10 @@ fn make_order(id: String) -> Order {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ARGS.get_or_init(Args::parse);
+    if let Some(format) = args.graph {
+        println!("{}", waypost::export::render(workflow().graph(), format));
+        return Ok(());
+    }
     if let Some(stage) = &args.crash_after {
         // Nothing runs after the last stage: crashing after it would not interrupt.
         let stages: Vec<&str> = STAGES[..STAGES.len() - 1].iter().map(|s| s.0).collect();

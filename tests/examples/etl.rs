@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::support::{example_binary, expect_success, stdout};
+use crate::support::{example_binary, expect_success, snapshot_graphs, stdout};
 
 const EXAMPLE: &str = "etl";
 
@@ -291,4 +291,9 @@ fn crash_after_validate_then_resume() {
         1,
         0,
     );
+}
+
+#[test]
+fn the_workflow_draws_as_mermaid_dot_and_asl() {
+    snapshot_graphs("etl");
 }

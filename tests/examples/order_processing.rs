@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use waypost::store::ListFilter;
 use waypost::{ExecutionStatus, SqliteStore, Store};
 
-use crate::support::{example_binary, expect_success, stdout};
+use crate::support::{example_binary, expect_success, snapshot_graphs, stdout};
 
 const EXAMPLE: &str = "order_processing";
 
@@ -240,4 +240,9 @@ fn crash_after_fulfil_then_resume() {
     assert!(again.contains("40 finished earlier"), "{again}");
     assert!(!again.contains("ran now"), "{again}");
     assert_eq!(summary(&again), uninterrupted, "{again}");
+}
+
+#[test]
+fn the_workflow_draws_as_mermaid_dot_and_asl() {
+    snapshot_graphs("order_processing");
 }

@@ -57,3 +57,14 @@ pub(crate) fn expect_success(output: &Output) -> String {
     );
     stdout(output)
 }
+
+/// The workflow graph an example prints with `--graph`, in every format, as snapshots.
+pub(crate) fn snapshot_graphs(example: &'static str) {
+    for format in ["mermaid", "dot", "asl"] {
+        let output = Command::new(example_binary(example))
+            .args(["--graph", format])
+            .output()
+            .expect("the example starts");
+        insta::assert_snapshot!(format!("{example}_{format}"), expect_success(&output));
+    }
+}

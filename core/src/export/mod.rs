@@ -184,6 +184,53 @@ fn comment_statuses(
     }
 }
 
+/// An export format, parsed from `mermaid`, `dot` or `asl`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// Graphviz DOT.
+    Dot,
+    /// Amazon States Language JSON, pretty-printed.
+    Asl,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "mermaid" => Ok(Format::Mermaid),
+            "dot" => Ok(Format::Dot),
+            "asl" => Ok(Format::Asl),
+            other => Err(format!(
+                "unknown graph format `{other}`; expected mermaid, dot or asl"
+            )),
+        }
+    }
+}
+
+/// The graph drawn in `format`.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::export::{Format, render};
+/// use waypost::prelude::*;
+///
+/// let wf = Workflow::new("one", 1, pass("id", |x: u32| x));
+/// let format: Format = "dot".parse().unwrap();
+/// assert!(render(wf.graph(), format).starts_with("digraph"));
+/// assert!("svg".parse::<Format>().is_err());
+/// ```
+pub fn render(graph: &Graph, format: Format) -> String {
+    match format {
+        Format::Mermaid => mermaid(graph),
+        Format::Dot => dot(graph),
+        Format::Asl => serde_json::to_string_pretty(&asl(graph)).expect("JSON values serialize"),
+    }
+}
+
 /// A unique display name per state: its step name, or `name (address)` where two states
 /// share a name (ASL requires unique state names across the whole machine).
 pub(crate) fn state_names(graph: &Graph) -> HashMap<String, String> {
