@@ -228,13 +228,6 @@ pub enum StoreError {
         /// The id asked for.
         id: String,
     },
-    /// An execution with this id already exists (returned by no method today; kept for
-    /// stores that cannot tell).
-    #[error("execution `{id}` already exists")]
-    AlreadyExists {
-        /// The id.
-        id: String,
-    },
     /// Different bytes for a key that already holds a checkpoint.
     #[error(
         "checkpoint `{key}` of execution `{id}` already holds different bytes; it is never overwritten"
