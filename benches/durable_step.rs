@@ -1,0 +1,66 @@
+//! A durable sequential step: an execution of 100 trivial steps on `SqliteStore` with
+//! fsync on every commit, against its floor in the same group — 100 writes of the same
+//! checkpoint-sized bytes to a file, each followed by `fdatasync`. The ratio says how
+//! close a durable step is to one fsync.
+//!
+//! `cargo bench --bench durable_step`
+
+use std::hint::black_box;
+use std::io::Write as _;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use waypost::SqliteStore;
+use waypost::prelude::*;
+
+#[step]
+async fn add_one(x: u64) -> u64 {
+    x + 1
+}
+
+fn sequence(len: usize) -> Workflow<u64, u64> {
+    let mut chain = add_one.boxed();
+    for _ in 1..len {
+        chain = chain.then(add_one).boxed();
+    }
+    Workflow::new("durable-sequence", 1, chain)
+}
+
+fn durable_step(c: &mut Criterion) {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::builder()
+        .store(SqliteStore::open(dir.path().join("bench.db")).unwrap())
+        .build();
+    let wf = sequence(100);
+    let mut next = 0u64;
+
+    let mut group = c.benchmark_group("durable_step");
+    group.sample_size(10);
+    group.bench_function("baseline: 100 writes + fdatasync", |b| {
+        let mut file = std::fs::File::create(dir.path().join("floor.bin")).unwrap();
+        let bytes = [7u8; 48];
+        b.iter(|| {
+            for _ in 0..100 {
+                file.write_all(black_box(&bytes)).unwrap();
+                file.sync_data().unwrap();
+            }
+        });
+    });
+    group.bench_function("100 durable steps (SqliteStore, fsync)", |b| {
+        b.iter(|| {
+            next += 1;
+            let out = tokio
+                .block_on(runtime.start(&wf, format!("run-{next}"), 0))
+                .unwrap();
+            assert_eq!(out, 100);
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, durable_step);
+criterion_main!(benches);
