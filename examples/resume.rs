@@ -10,7 +10,7 @@
 //! Ctrl-C at any moment works too. Expected output of the second run (abridged):
 //!
 //! ```text
-//! execution `order-1` in waypost-example.db: resuming, 3 checkpoints already committed
+//! execution `order-1` in waypost-example.db: resuming, 3 steps already done
 //!   already done: 0.validate, 1.price, 2.reserve
 //!   running charge (attempt 1) ... ok
 //!   running ship ... ok
@@ -24,6 +24,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use waypost::prelude::*;
+use waypost::store::CheckpointKind;
 use waypost::{SqliteStore, Store};
 
 /// Runs (or resumes) one order execution on a SQLite store.
@@ -154,7 +155,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let store = SqliteStore::open(&args.store)?;
     let before = match store.checkpoints(&args.id).await {
-        Ok(checkpoints) => checkpoints.into_iter().map(|c| c.key).collect::<Vec<_>>(),
+        // Steps whose output is stored are done; failures and timers are not.
+        Ok(checkpoints) => checkpoints
+            .into_iter()
+            .filter(|c| c.kind == CheckpointKind::Output)
+            .map(|c| c.key)
+            .collect::<Vec<_>>(),
         Err(waypost::StoreError::NotFound { .. }) => Vec::new(),
         Err(error) => return Err(error.into()),
     };
@@ -166,7 +172,7 @@ async fn main() -> anyhow::Result<()> {
         ),
         n => {
             println!(
-                "execution `{}` in {}: resuming, {n} checkpoints already committed",
+                "execution `{}` in {}: resuming, {n} steps already done",
                 args.id,
                 args.store.display()
             );
