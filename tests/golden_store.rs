@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
+use waypost::SqliteStore;
 use waypost::prelude::*;
 use waypost::replay::ReplayError;
-use waypost::SqliteStore;
 
 static RUNS_A: AtomicU32 = AtomicU32::new(0);
 static RUNS_B: AtomicU32 = AtomicU32::new(0);
