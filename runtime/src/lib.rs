@@ -69,10 +69,28 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// How a finished execution ended: its encoded output, or why there is none.
 type Outcome = Result<Arc<Vec<u8>>, RunError>;
 
+/// A run's result as its callers share it: the encoded output and the codec that reads
+/// it, so that joining callers decode without another trip to the store.
+#[derive(Clone)]
+struct Encoded {
+    bytes: Arc<Vec<u8>>,
+    codec: Arc<dyn Codec>,
+}
+
+impl Encoded {
+    fn decode<O: Payload>(&self, id: &str) -> Result<O, RunError> {
+        decode_output(&*self.codec, id, &self.bytes)
+    }
+}
+
 /// A run in progress that other callers of the same execution id can join.
-type RunningExecution = (WeakShared<BoxFuture<'static, Outcome>>, AbortHandle);
+type RunningExecution = (
+    WeakShared<BoxFuture<'static, Result<Encoded, RunError>>>,
+    AbortHandle,
+);
 
 struct Inner {
     host: Arc<dyn Host>,
@@ -259,7 +277,7 @@ impl Runtime {
                 _ => {
                     let codec = codec_for(workflow, &record)?;
                     return outcome_of(&record)
-                        .and_then(|bytes| decode_output(&*codec, &record, &bytes));
+                        .and_then(|bytes| decode_output(&*codec, &record.id, &bytes));
                 }
             }
         }
@@ -405,7 +423,7 @@ impl Runtime {
         match record.status {
             ExecutionStatus::Running => Ok(None),
             _ => outcome_of(&record)
-                .and_then(|bytes| decode_output(&*codec_by_name(&record)?, &record, &bytes))
+                .and_then(|bytes| decode_output(&*codec_by_name(&record)?, &record.id, &bytes))
                 .map(Some),
         }
     }
@@ -523,9 +541,7 @@ impl Runtime {
                 }
             }
         };
-        let bytes = shared.await?;
-        let record = self.store()?.execution(&id).await?;
-        decode_output(&*codec_for(workflow, &record)?, &record, &bytes)
+        shared.await?.decode(&id)
     }
 }
 
@@ -535,7 +551,7 @@ async fn execute<I: Payload, O: Payload>(
     workflow: Workflow<I, O>,
     id: String,
     abort: AbortHandle,
-) -> Outcome {
+) -> Result<Encoded, RunError> {
     let inner = &runtime.inner;
     let store = runtime.store()?;
     let record = store.execution(&id).await?;
@@ -551,10 +567,14 @@ async fn execute<I: Payload, O: Payload>(
             fingerprint::Changed::Refuse
         },
     )?;
-    if record.status.is_finished() {
-        return outcome_of(&record);
-    }
     let codec = codec_for(&workflow, &record)?;
+    let encoded = |bytes| Encoded {
+        bytes,
+        codec: Arc::clone(&codec),
+    };
+    if record.status.is_finished() {
+        return outcome_of(&record).map(encoded);
+    }
 
     let owner = format!("{}:{:08x}", inner.process, fastrand::u32(..));
     let _live = LiveRun::enter(&id);
@@ -580,7 +600,7 @@ async fn execute<I: Payload, O: Payload>(
     let record = store.execution(&id).await?;
     if record.status.is_finished() {
         store.release_lease(&id, &owner).await?;
-        return outcome_of(&record);
+        return outcome_of(&record).map(encoded);
     }
     let lease = LeaseGuard::new(
         Arc::clone(store),
@@ -645,7 +665,7 @@ async fn execute<I: Payload, O: Payload>(
         other => other,
     };
     lease.release().await?;
-    outcome
+    outcome.map(encoded)
 }
 
 /// How this run of the execution begins: started, redriven (numbered by redrive), or
@@ -883,19 +903,12 @@ fn outcome_of(record: &ExecutionRecord) -> Outcome {
     }
 }
 
-fn decode_output<O: Payload>(
-    codec: &dyn Codec,
-    record: &ExecutionRecord,
-    bytes: &[u8],
-) -> Result<O, RunError> {
-    decode(
-        codec,
-        bytes,
-        &format!("the output of execution `{}`", record.id),
-    )
-    .map_err(|error| RunError::Codec {
-        id: record.id.clone(),
-        error,
+fn decode_output<O: Payload>(codec: &dyn Codec, id: &str, bytes: &[u8]) -> Result<O, RunError> {
+    decode(codec, bytes, &format!("the output of execution `{id}`")).map_err(|error| {
+        RunError::Codec {
+            id: id.to_owned(),
+            error,
+        }
     })
 }
 
