@@ -414,6 +414,25 @@ impl SqliteStore {
 
     /// Runs `f` on the read connection, on tokio's blocking pool when called inside a
     /// tokio runtime (inline otherwise).
+    /// Reads something of execution `id` with `load`, which returns `None` when the
+    /// execution does not exist; `what` names it in errors ("reading {what} `id`").
+    async fn read_execution<T: Send + 'static>(
+        &self,
+        id: &str,
+        what: &'static str,
+        load: fn(&Connection, &str) -> Result<Option<T>, OpError>,
+    ) -> Result<T, StoreError> {
+        let id = id.to_owned();
+        let doing = {
+            let id = id.clone();
+            move || format!("reading {what} `{id}`")
+        };
+        self.read(doing, move |conn| {
+            load(conn, &id)?.ok_or_else(|| StoreError::NotFound { id }.into())
+        })
+        .await
+    }
+
     async fn read<T, F, D>(&self, doing: D, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -530,14 +549,7 @@ impl Store for SqliteStore {
     }
 
     fn execution<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ExecutionRecord> {
-        let id = id.to_owned();
-        let doing = {
-            let id = id.clone();
-            move || format!("reading execution `{id}`")
-        };
-        Box::pin(self.read(doing, move |conn| {
-            rows::load_execution(conn, &id)?.ok_or_else(|| StoreError::NotFound { id }.into())
-        }))
+        Box::pin(self.read_execution(id, "execution", rows::load_execution))
     }
 
     fn list<'a>(&'a self, filter: &'a ListFilter) -> StoreFuture<'a, Vec<ExecutionRecord>> {
@@ -549,25 +561,11 @@ impl Store for SqliteStore {
     }
 
     fn checkpoints<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Checkpoint>> {
-        let id = id.to_owned();
-        let doing = {
-            let id = id.clone();
-            move || format!("reading the checkpoints of execution `{id}`")
-        };
-        Box::pin(self.read(doing, move |conn| {
-            rows::load_checkpoints(conn, &id)?.ok_or_else(|| StoreError::NotFound { id }.into())
-        }))
+        Box::pin(self.read_execution(id, "the checkpoints of execution", rows::load_checkpoints))
     }
 
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
-        let id = id.to_owned();
-        let doing = {
-            let id = id.clone();
-            move || format!("reading the history of execution `{id}`")
-        };
-        Box::pin(self.read(doing, move |conn| {
-            rows::load_history(conn, &id)?.ok_or_else(|| StoreError::NotFound { id }.into())
-        }))
+        Box::pin(self.read_execution(id, "the history of execution", rows::load_history))
     }
 
     fn commit<'a>(&'a self, id: &'a str, writes: Vec<Write>) -> StoreFuture<'a, ()> {
