@@ -119,60 +119,41 @@ fn expand(step: &Step) -> TokenStream {
 fn async_impl(step: &Step, input_ty: &TokenStream, output_ty: &TokenStream) -> TokenStream {
     let ident = &step.func.sig.ident;
     let name = &step.name;
-    // A context that the function does not take is not bound, and neither is the `()`
-    // input of a function without input, so that nothing is unused.
-    let (cx_param, cx_arg) = match step.context() {
-        Some(_) => (quote!(__waypost_cx), quote!(&__waypost_cx,)),
-        None => (quote!(_), quote!()),
-    };
-    let (input_param, input_arg) = match step.input() {
-        Some(_) => (quote!(__waypost_input), quote!(__waypost_input)),
-        None => (quote!(_), quote!()),
-    };
-    let body = wrap_output(step, &quote!(#ident::call(#cx_arg #input_arg).await));
-    quote! {
-        impl ::waypost::__private::Step for #ident {
-            type Input = #input_ty;
-            type Output = #output_ty;
-
-            fn name(&self) -> &str {
-                #name
-            }
-
-            fn run(
-                &self,
-                __waypost_cx: &::waypost::__private::Context,
-                __waypost_input: Self::Input,
-            ) -> impl ::core::future::Future<
-                Output = ::core::result::Result<Self::Output, ::waypost::__private::Error>,
-            > + ::core::marker::Send {
-                ::waypost::__private::run_task(
-                    __waypost_cx,
-                    #name,
-                    __waypost_input,
-                    move |#cx_param: ::waypost::__private::StepContext, #input_param: Self::Input| async move {
-                        #body
-                    },
-                )
-            }
-        }
-    }
+    let (cx_param, input_param, args) = call_args(step, true);
+    let body = wrap_output(step, &quote!(#ident::call(#args).await));
+    step_impl(
+        step,
+        input_ty,
+        output_ty,
+        &quote! {
+            ::waypost::__private::run_task(
+                __waypost_cx,
+                #name,
+                __waypost_input,
+                move |#cx_param: ::waypost::__private::StepContext, #input_param: Self::Input| async move {
+                    #body
+                },
+            )
+        },
+    )
 }
 
 /// `SyncStep` and `Step` for a plain `fn`: the function is called on the calling thread,
 /// which lets `par_map` run it on the CPU pool.
 fn sync_impls(step: &Step, input_ty: &TokenStream, output_ty: &TokenStream) -> TokenStream {
     let ident = &step.func.sig.ident;
-    let name = &step.name;
-    let (cx_param, cx_arg) = match step.context() {
-        Some(_) => (quote!(__waypost_cx), quote!(__waypost_cx,)),
-        None => (quote!(_), quote!()),
-    };
-    let (input_param, input_arg) = match step.input() {
-        Some(_) => (quote!(__waypost_input), quote!(__waypost_input)),
-        None => (quote!(_), quote!()),
-    };
-    let body = wrap_output(step, &quote!(#ident::call(#cx_arg #input_arg)));
+    let (cx_param, input_param, args) = call_args(step, false);
+    let body = wrap_output(step, &quote!(#ident::call(#args)));
+    let step_impl = step_impl(
+        step,
+        input_ty,
+        output_ty,
+        &quote!(::waypost::__private::run_sync_task(
+            self,
+            __waypost_cx,
+            __waypost_input
+        )),
+    );
     quote! {
         impl ::waypost::__private::SyncStep for #ident {
             fn call_sync(
@@ -184,6 +165,37 @@ fn sync_impls(step: &Step, input_ty: &TokenStream, output_ty: &TokenStream) -> T
             }
         }
 
+        #step_impl
+    }
+}
+
+/// The parameters that bind the step context and the input (`_` for what the function
+/// does not take, so that nothing is unused), and the arguments of `call`. The async
+/// closure owns its context and lends it (`borrow_cx`); `call_sync` has a reference.
+fn call_args(step: &Step, borrow_cx: bool) -> (TokenStream, TokenStream, TokenStream) {
+    let (cx_param, cx_arg) = match step.context() {
+        Some(_) if borrow_cx => (quote!(__waypost_cx), quote!(&__waypost_cx,)),
+        Some(_) => (quote!(__waypost_cx), quote!(__waypost_cx,)),
+        None => (quote!(_), quote!()),
+    };
+    let (input_param, input_arg) = match step.input() {
+        Some(_) => (quote!(__waypost_input), quote!(__waypost_input)),
+        None => (quote!(_), quote!()),
+    };
+    (cx_param, input_param, quote!(#cx_arg #input_arg))
+}
+
+/// `impl Step` for the unit struct, with `run`'s body (which sees `__waypost_cx` and
+/// `__waypost_input`).
+fn step_impl(
+    step: &Step,
+    input_ty: &TokenStream,
+    output_ty: &TokenStream,
+    run: &TokenStream,
+) -> TokenStream {
+    let ident = &step.func.sig.ident;
+    let name = &step.name;
+    quote! {
         impl ::waypost::__private::Step for #ident {
             type Input = #input_ty;
             type Output = #output_ty;
@@ -199,7 +211,7 @@ fn sync_impls(step: &Step, input_ty: &TokenStream, output_ty: &TokenStream) -> T
             ) -> impl ::core::future::Future<
                 Output = ::core::result::Result<Self::Output, ::waypost::__private::Error>,
             > + ::core::marker::Send {
-                ::waypost::__private::run_sync_task(self, __waypost_cx, __waypost_input)
+                #run
             }
         }
     }
