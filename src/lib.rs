@@ -85,9 +85,10 @@ pub mod prelude {
     #[cfg(feature = "macros")]
     pub use crate::step;
     pub use crate::{
-        BoxStep, Error, ExecutionStatus, NamedError, RetryPolicy, RunError, Runtime, Step,
-        StepContext, StepExt, SyncStep, ToleratedFailures, Workflow, choice, fail, map,
-        new_execution_id, par_map, parallel, pass, step_fn, succeed, sync_step_fn, wait,
+        BoxStep, Error, ExecutionStatus, ItemReader, NamedError, RetryPolicy, RunError, Runtime,
+        Step, StepContext, StepExt, SyncStep, ToleratedFailures, Workflow, choice, fail, map,
+        new_execution_id, par_map, parallel, pass, read_items, step_fn, succeed, sync_step_fn,
+        vec_items, wait,
     };
 }
 

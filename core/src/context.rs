@@ -7,7 +7,7 @@
 //! no dependency on tokio.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
@@ -320,29 +320,58 @@ impl fmt::Debug for Context {
 #[derive(Clone, Debug)]
 pub struct StepContext {
     cx: Context,
-    address: Address,
+    /// The step's name and, for an item of a CPU map, the item's index: the address is
+    /// made from them only when asked for, so that a map of a million cheap items does
+    /// not format a million addresses nobody reads.
+    name: Arc<str>,
+    item: Option<usize>,
+    address: OnceLock<Address>,
 }
 
 impl StepContext {
     /// The context of the step named `name` at the position `cx`.
     pub fn new(cx: &Context, name: &str) -> Self {
         StepContext {
-            address: cx.address(name),
+            address: OnceLock::from(cx.address(name)),
+            name: Arc::from(name),
+            item: None,
             cx: cx.clone(),
+        }
+    }
+
+    /// The context of the items of a map at `map`, each below `{map}/{index}`; move it
+    /// from item to item with [`set_item`](Self::set_item).
+    pub(crate) fn for_items(cx: &Context, map: Address, name: &str) -> Self {
+        StepContext {
+            cx: cx.nested(map),
+            name: Arc::from(name),
+            item: Some(0),
+            address: OnceLock::new(),
+        }
+    }
+
+    /// Moves a context made by [`for_items`](Self::for_items) to item `index`.
+    pub(crate) fn set_item(&mut self, index: usize) {
+        if self.item != Some(index) {
+            self.item = Some(index);
+            self.address = OnceLock::new();
         }
     }
 
     /// The checkpoint key of this step: its address plus `#n` per enclosing retry.
     pub fn key(&self) -> String {
         match &self.cx.attempt_key {
-            None => self.address.as_str().to_owned(),
-            Some(suffix) => format!("{}{suffix}", self.address),
+            None => self.address().as_str().to_owned(),
+            Some(suffix) => format!("{}{suffix}", self.address()),
         }
     }
 
     /// The address of this step.
     pub fn address(&self) -> &Address {
-        &self.address
+        self.address.get_or_init(|| match self.item {
+            Some(index) => self.cx.parent.branch(index).step(0, &self.name),
+            None => self.cx.address(&self.name),
+        })
     }
 
     /// The id of the execution.

@@ -40,7 +40,7 @@ pub use error::{Error, ErrorKind, NamedError};
 pub use fail::{Fail, fail};
 pub use graph::{Graph, Node, NodeKind};
 pub use history::{Event, EventKind, HistoryLevel};
-pub use map::{Map, ParMap, ToleratedFailures, map, par_map};
+pub use map::{ItemReader, Map, ParMap, ToleratedFailures, map, par_map, read_items, vec_items};
 pub use parallel::{Parallel, parallel};
 pub use pass::{Pass, pass};
 pub use retry::{Jitter, Retry, RetryPolicy};

@@ -430,10 +430,8 @@ async fn par_map_items_are_checkpointed_and_replayed_on_resume() {
         .into_iter()
         .map(|c| c.key)
         .collect();
-    assert!(
-        keys.contains(&"0.par_map/99/0.square_counted".to_string()),
-        "{keys:?}"
-    );
+    // The 100 results fit in one batch.
+    assert!(keys.contains(&"0.par_map/~items/0".to_string()), "{keys:?}");
 
     gate.open();
     assert_eq!(

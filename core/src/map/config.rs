@@ -36,8 +36,18 @@ pub trait MapMode: private::Sealed + Clone + Send + Sync + 'static {
     /// The map's output for items of output type `O`.
     type Output<O: Payload>: Payload;
 
+    /// What a map hands its sink for each item: the output, or the item's `Result`.
+    type Item<O: Payload>: Payload;
+
     /// How many of `total` items may fail.
     fn allowed(&self, total: usize) -> usize;
+
+    /// How many items may fail when `total` may not be known yet: `None` when that
+    /// depends on the total (a percentage of a stream).
+    fn limit(&self, total: Option<usize>) -> Option<usize>;
+
+    /// An item's result as the sink takes it; `Err` when the mode takes no failures.
+    fn item<O: Payload>(result: Result<O, Error>) -> Result<Self::Item<O>, Error>;
 
     /// The error the map fails with when `failures` items failed, the last with `error`.
     fn exceeded(&self, error: Error, failures: usize, total: usize, map: &str) -> Error;
@@ -62,8 +72,18 @@ impl private::Sealed for Tolerant {}
 impl MapMode for Strict {
     type Output<O: Payload> = Vec<O>;
 
+    type Item<O: Payload> = O;
+
     fn allowed(&self, _total: usize) -> usize {
         0
+    }
+
+    fn limit(&self, _total: Option<usize>) -> Option<usize> {
+        Some(0)
+    }
+
+    fn item<O: Payload>(result: Result<O, Error>) -> Result<O, Error> {
+        result
     }
 
     fn exceeded(&self, error: Error, _failures: usize, _total: usize, _map: &str) -> Error {
@@ -78,8 +98,22 @@ impl MapMode for Strict {
 impl MapMode for Tolerant {
     type Output<O: Payload> = Vec<Result<O, Error>>;
 
+    type Item<O: Payload> = Result<O, Error>;
+
     fn allowed(&self, total: usize) -> usize {
         self.0.allowed(total)
+    }
+
+    fn limit(&self, total: Option<usize>) -> Option<usize> {
+        match (self.0, total) {
+            (ToleratedFailures::Count(count), _) => Some(count),
+            (_, Some(total)) => Some(self.0.allowed(total)),
+            (ToleratedFailures::Percentage(_), None) => None,
+        }
+    }
+
+    fn item<O: Payload>(result: Result<O, Error>) -> Result<Result<O, Error>, Error> {
+        Ok(result)
     }
 
     fn exceeded(&self, error: Error, failures: usize, total: usize, map: &str) -> Error {

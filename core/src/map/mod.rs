@@ -38,14 +38,18 @@
 //! ```
 
 mod config;
+mod items;
 mod par;
+mod sink;
 
 use std::borrow::Cow;
 
 use futures::StreamExt as _;
 
 pub use config::{MapMode, Strict, Tolerant, ToleratedFailures};
+pub use items::{Batched, Batches, FnReader, ItemReader, VecItems, read_items, vec_items};
 pub use par::{ParMap, par_map};
+pub use sink::{Collect, Collected, Fold, Sink};
 
 use crate::context::Context;
 use crate::durable;

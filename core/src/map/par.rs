@@ -1,21 +1,47 @@
-//! The CPU form of map: items run on the runtime's CPU pool (rayon).
+//! The CPU form of map: items run on the runtime's CPU pool (rayon), read lazily from
+//! the input, their results handed to a sink in input order and committed in batches.
+//!
+//! The map runs as a driver on the async side and groups of items on the pool. Each
+//! group takes the next items from the reader, runs them one after another and sends
+//! their results back; the driver puts results in input order, hands them to the sink
+//! and, every [`commit_every`](ParMap::commit_every) items or
+//! [`commit_interval`](ParMap::commit_interval), commits one checkpoint that says how
+//! far the map got and what the sink needs to carry on. The next commit is issued only
+//! after the last one is durable, so the committed batches are always a prefix of the
+//! items: a resumed map restores the sink from them and reads on from the first item
+//! not committed. Memory stays bounded by the groups in flight and a window of results
+//! waiting for an earlier, slower group.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
-use futures::channel::oneshot;
-use rayon::iter::{IntoParallelIterator as _, ParallelIterator as _};
+use futures::StreamExt as _;
+use futures::channel::mpsc;
+use futures::future::BoxFuture;
 
 use super::config::{MapMode, Strict, Tolerant, ToleratedFailures};
-use crate::context::{Address, Context, StepContext};
+use super::items::{ItemReader, VecItems, vec_items};
+use super::sink::{Collect, Fold, Sink};
+use crate::context::{Address, Context, Recorder, StepContext};
 use crate::durable;
 use crate::error::{Error, ErrorKind};
 use crate::graph::{Describe, NodeKind};
-use crate::step::{Step, SyncStep};
+use crate::history::EventKind;
+use crate::step::{Payload, Step, SyncStep};
+use crate::store::CheckpointKind;
 
 /// Runs the blocking `step` on every item of the input `Vec`, in parallel on the CPU
 /// pool. Output order is input order.
+///
+/// Item results are committed in batches (every 1,000 items or second by default).
+/// [`items`](ParMap::items) reads the items from any source instead of a `Vec`,
+/// [`fold`](ParMap::fold) folds the results instead of collecting them: together they
+/// map millions of items in bounded memory.
 ///
 /// # Examples
 ///
@@ -32,6 +58,14 @@ use crate::step::{Step, SyncStep};
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let wf = Workflow::new("collatz", 1, par_map(collatz_len));
 /// assert_eq!(Runtime::new().run(&wf, vec![1, 6, 27]).await.unwrap(), [0, 8, 111]);
+///
+/// // Many items per call (ASL's `ItemBatcher`): the step takes a `Vec` of items.
+/// #[step]
+/// fn total(batch: Vec<u64>) -> u64 {
+///     batch.iter().sum()
+/// }
+/// let wf = Workflow::new("totals", 1, par_map(total).items(vec_items().batched(2)));
+/// assert_eq!(Runtime::new().run(&wf, vec![1, 6, 27]).await.unwrap(), [7, 27]);
 /// # }
 /// ```
 pub fn par_map<S: SyncStep>(step: S) -> ParMap<S> {
@@ -39,19 +73,42 @@ pub fn par_map<S: SyncStep>(step: S) -> ParMap<S> {
         name: Cow::Borrowed("par_map"),
         step: Arc::new(step),
         mode: Strict,
+        reader: Arc::new(vec_items()),
+        sink: Arc::new(Collect),
+        commit: CommitEvery::default(),
     }
 }
 
-/// Step returned by [`par_map`].
+/// Step returned by [`par_map`]: `S` runs each item, `M` says whether failures are
+/// tolerated, `R` reads the items, `K` takes the results.
 #[derive(Debug)]
 #[must_use = "steps do nothing until a runtime runs them"]
-pub struct ParMap<S, M = Strict> {
+pub struct ParMap<S: Step, M = Strict, R = VecItems<<S as Step>::Input>, K = Collect> {
     name: Cow<'static, str>,
     step: Arc<S>,
     mode: M,
+    reader: Arc<R>,
+    sink: Arc<K>,
+    commit: CommitEvery,
 }
 
-impl<S: SyncStep, M: MapMode> ParMap<S, M> {
+/// When a CPU map commits its results.
+#[derive(Clone, Copy, Debug)]
+struct CommitEvery {
+    items: usize,
+    interval: Duration,
+}
+
+impl Default for CommitEvery {
+    fn default() -> Self {
+        CommitEvery {
+            items: 1_000,
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl<S: SyncStep, M: MapMode, R, K> ParMap<S, M, R, K> {
     /// Names the map state (default `"par_map"`).
     pub fn named(self, name: impl Into<Cow<'static, str>>) -> Self {
         ParMap {
@@ -60,143 +117,93 @@ impl<S: SyncStep, M: MapMode> ParMap<S, M> {
         }
     }
 
-    /// Tolerates failed items; the output becomes one `Result` per item.
-    pub fn tolerate(self, failures: ToleratedFailures) -> ParMap<S, Tolerant> {
+    /// Reads the items from the map's input with `reader` (ASL's `ItemReader`) instead
+    /// of taking a `Vec`: the map's input becomes the reader's, and items are read as
+    /// the pool takes them. See [`read_items`](super::read_items).
+    pub fn items<R2>(self, reader: R2) -> ParMap<S, M, R2, K>
+    where
+        R2: ItemReader<Item = S::Input>,
+    {
+        ParMap {
+            name: self.name,
+            step: self.step,
+            mode: self.mode,
+            reader: Arc::new(reader),
+            sink: self.sink,
+            commit: self.commit,
+        }
+    }
+
+    /// Commits the results after at most `items` items (default 1,000): a crash loses
+    /// at most that many finished items, plus those in flight.
+    ///
+    /// # Panics
+    ///
+    /// When `items` is 0.
+    pub fn commit_every(mut self, items: usize) -> Self {
+        assert!(items > 0, "a map commits at least one item at a time");
+        self.commit.items = items;
+        self
+    }
+
+    /// Commits the results at least this often while items finish (default 1 s).
+    pub fn commit_interval(mut self, interval: Duration) -> Self {
+        self.commit.interval = interval;
+        self
+    }
+}
+
+impl<S: SyncStep, M: MapMode, R> ParMap<S, M, R, Collect> {
+    /// Folds the results, in input order, into one value that becomes the map's output,
+    /// instead of collecting them (a sink, like ASL's `ResultWriter`): the map holds
+    /// one value, not one result per item. Each commit checkpoints the value so far.
+    pub fn fold<A, F>(self, init: A, f: F) -> ParMap<S, M, R, Fold<A, F>>
+    where
+        A: Payload + Sync,
+        F: Fn(A, M::Item<S::Output>) -> A + Send + Sync + 'static,
+    {
+        ParMap {
+            name: self.name,
+            step: self.step,
+            mode: self.mode,
+            reader: self.reader,
+            sink: Arc::new(Fold::new(init, f)),
+            commit: self.commit,
+        }
+    }
+}
+
+impl<S: SyncStep, R> ParMap<S, Strict, R, Collect> {
+    /// Tolerates failed items; each item's result becomes a `Result`.
+    pub fn tolerate(self, failures: ToleratedFailures) -> ParMap<S, Tolerant, R, Collect> {
         ParMap {
             name: self.name,
             step: self.step,
             mode: Tolerant(failures),
+            reader: self.reader,
+            sink: self.sink,
+            commit: self.commit,
         }
     }
 }
 
-type ItemResults<O> = Vec<(usize, Result<O, Error>)>;
-
-impl<S: SyncStep, M: MapMode> ParMap<S, M> {
-    /// Runs `pending` items on the CPU pool. The outer error is the pool's; the inner
-    /// one is the first item error when `fail_fast`.
-    async fn run_on_pool(
-        &self,
-        cx: &Context,
-        at: &Address,
-        pending: Vec<(usize, S::Input)>,
-        fail_fast: bool,
-    ) -> Result<Result<ItemResults<S::Output>, Error>, Error> {
-        if pending.is_empty() {
-            return Ok(Ok(Vec::new()));
-        }
-        let (send, receive) = oneshot::channel();
-        let step = Arc::clone(&self.step);
-        let (map_cx, at) = (cx.clone(), at.clone());
-        cx.host().spawn_blocking(Box::new(move || {
-            let run_item = |(index, item): (usize, S::Input)| {
-                let scx = StepContext::new(&map_cx.nested(at.branch(index)), step.name());
-                let address = scx.address().as_str();
-                let result = match catch_unwind(AssertUnwindSafe(|| step.call_sync(&scx, item))) {
-                    Ok(result) => result.map_err(|e| e.at(address)),
-                    Err(payload) => Err(Error::from_panic(step.name(), address, payload.as_ref())),
-                };
-                (index, result)
-            };
-            let results = if fail_fast {
-                // Rayon stops handing out items after the first error.
-                pending
-                    .into_par_iter()
-                    .map(|entry| match run_item(entry) {
-                        (index, Ok(output)) => Ok((index, Ok(output))),
-                        (_, Err(error)) => Err(error),
-                    })
-                    .collect()
-            } else {
-                Ok(pending.into_par_iter().map(run_item).collect())
-            };
-            // The receiver is gone only when the execution was cancelled.
-            let _ = send.send(results);
-        }));
-        receive
-            .await
-            .map_err(|_| Error::runtime(format!("the CPU pool dropped map `{}`", self.name)))
-    }
-}
-
-impl<S: SyncStep, M: MapMode> Step for ParMap<S, M> {
-    type Input = Vec<S::Input>;
-    type Output = M::Output<S::Output>;
+impl<S, M, R, K> Step for ParMap<S, M, R, K>
+where
+    S: SyncStep,
+    M: MapMode,
+    R: ItemReader<Item = S::Input>,
+    K: Sink<M::Item<S::Output>>,
+{
+    type Input = R::Input;
+    type Output = K::Output;
 
     fn name(&self) -> &str {
         &self.name
     }
 
-    async fn run(&self, cx: &Context, items: Vec<S::Input>) -> Result<Self::Output, Error> {
-        let at = cx.address(&self.name);
-        let total = items.len();
-        let allowed = self.mode.allowed(total);
-        let mut results: Vec<Option<Result<S::Output, Error>>> =
-            std::iter::repeat_with(|| None).take(total).collect();
-
-        // Durable: items whose results were recorded are replayed, not run again.
-        let recorder = cx.recorder();
-        let mut pending = Vec::with_capacity(total);
-        let mut keys = Vec::new();
-        for (index, item) in items.into_iter().enumerate() {
-            if let Some(recorder) = recorder {
-                let item_cx = cx.nested(at.branch(index));
-                let key = item_cx.key(self.step.name());
-                if let Some(entry) = recorder.replay(&key) {
-                    let result = durable::replayed_result(recorder, &item_cx, &key, &entry);
-                    // An item's own failure counts against the tolerance; a checkpoint
-                    // that cannot be read fails the map.
-                    if let Err(error) = &result
-                        && error.kind() == ErrorKind::Runtime
-                    {
-                        return Err(error.clone());
-                    }
-                    results[index] = Some(result);
-                    continue;
-                }
-                keys.push(key);
-            }
-            pending.push((index, item));
-        }
-
-        // Without a recorder a strict map stops at the first failure; with one, every
-        // result is recorded, so every pending item runs.
-        let fail_fast = recorder.is_none() && allowed == 0;
-        let ran = self.run_on_pool(cx, &at, pending, fail_fast).await?;
-        let ran = match ran {
-            Ok(ran) => ran,
-            Err(error) => {
-                return Err(self
-                    .mode
-                    .exceeded(error, 1, total, &self.name)
-                    .at(at.as_str()));
-            }
-        };
-        if let Some(recorder) = recorder {
-            let records = ran
-                .iter()
-                .zip(keys)
-                .map(|((_, result), key)| durable::result_record(recorder, cx, key, result))
-                .collect::<Result<Vec<_>, Error>>()?;
-            recorder.record(records).await?;
-        }
-        for (index, result) in ran {
-            results[index] = Some(result);
-        }
-
-        let results: Vec<Result<S::Output, Error>> = results
-            .into_iter()
-            .map(|r| r.expect("every item replayed or ran"))
-            .collect();
-        let failures: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-        if failures.len() > allowed {
-            let first = failures[0].clone();
-            return Err(self
-                .mode
-                .exceeded(first, failures.len(), total, &self.name)
-                .at(at.as_str()));
-        }
-        M::finish(results)
+    async fn run(&self, cx: &Context, input: R::Input) -> Result<K::Output, Error> {
+        let key = || cx.key(&self.name);
+        durable::container(cx, key, self.run_items(cx, input)).await
     }
 
     fn describe(&self, graph: &mut Describe<'_>) {
@@ -205,4 +212,457 @@ impl<S: SyncStep, M: MapMode> Step for ParMap<S, M> {
         });
         node.detail("executor", "cpu");
     }
+}
+
+/// Items one group of the pool runs, most and fewest.
+const MAX_GROUP: usize = 4_096;
+/// How long a group should run: long enough that handing it over costs little, short
+/// enough that the pool stays busy and results come back often.
+const GROUP_NANOS: u64 = 200_000;
+
+/// What one group of items sends back to the driver.
+struct Group<O> {
+    first: usize,
+    results: Vec<Result<O, Error>>,
+    /// The reader failed at item `first + results.len()`, or panicked.
+    read_error: Option<Error>,
+    /// The reader has no more items.
+    end: bool,
+    nanos: u64,
+}
+
+/// The reader's items, shared by the groups: each takes the next ones in turn.
+struct Source<It> {
+    items: It,
+    next: usize,
+    end: bool,
+}
+
+/// Tells the groups still on the pool to stop when the map's future is dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Where the driver stands: results handed to the sink, and what is committed.
+struct Progress<T> {
+    state: T,
+    /// Items whose results the sink took: every item before this index.
+    done: usize,
+    failures: usize,
+    /// Checkpoints committed so far.
+    batches: usize,
+    committed: usize,
+}
+
+impl<S, M, R, K> ParMap<S, M, R, K>
+where
+    S: SyncStep,
+    M: MapMode,
+    R: ItemReader<Item = S::Input>,
+    K: Sink<M::Item<S::Output>>,
+{
+    async fn run_items(&self, cx: &Context, input: R::Input) -> Result<K::Output, Error> {
+        let at = cx.address(&self.name);
+        let total = self.reader.len(&input);
+        let limit = self.mode.limit(total);
+        let prefix = format!("{}/~items", cx.key(&self.name));
+        let mut progress = self.replay(cx, &prefix)?;
+        cx.emit(
+            EventKind::MapStarted,
+            at.as_str(),
+            None,
+            Some(match (total, progress.done) {
+                (Some(total), 0) => format!("{total} items"),
+                (Some(total), done) => format!("{total} items, {done} committed"),
+                (None, 0) => "items read lazily".to_owned(),
+                (None, done) => format!("items read lazily, {done} committed"),
+            }),
+        );
+        let started = cx.host().now();
+        let items = catch_unwind(AssertUnwindSafe(|| self.reader.read(input, progress.done)))
+            .unwrap_or_else(|panic| Err(Error::from_panic(&self.name, at.as_str(), panic.as_ref())))
+            .map_err(|e| e.at(at.as_str()))?;
+
+        let mut failure = self
+            .drive(cx, &at, &prefix, items, (limit, total), &mut progress)
+            .await
+            .err();
+        // A percentage of a stream's items is known only at its end.
+        if failure.is_none()
+            && limit.is_none()
+            && let Some(allowed) = self.mode.limit(Some(progress.done))
+            && progress.failures > allowed
+        {
+            failure = Some(Error::new(
+                crate::error::names::EXCEED_TOLERATED_FAILURE,
+                format!(
+                    "map `{}`: {} of {} items failed, more than the {allowed} tolerated",
+                    self.name, progress.failures, progress.done
+                ),
+            ));
+        }
+        // Whatever happened, the results in order so far are kept: a redrive or resume
+        // carries on from them.
+        if let Some(recorder) = cx.recorder()
+            && progress.done > progress.committed
+        {
+            let commit = self.commit_batch(recorder, cx, &prefix, &mut progress)?;
+            if let Err(error) = commit.await {
+                failure.get_or_insert(error);
+            }
+        }
+        let took = cx.host().now().duration_since(started).ok();
+        let took = took.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        cx.emit(
+            EventKind::MapFinished,
+            at.as_str(),
+            took,
+            Some(format!(
+                "{} of {} items failed",
+                progress.failures, progress.done
+            )),
+        );
+        match failure {
+            Some(error) => Err(error.at(at.as_str())),
+            None => Ok(self.sink.finish(progress.state)),
+        }
+    }
+
+    /// The sink and position restored from the committed batches.
+    fn replay(&self, cx: &Context, prefix: &str) -> Result<Progress<K::State>, Error> {
+        let mut progress = Progress {
+            state: self.sink.start(),
+            done: 0,
+            failures: 0,
+            batches: 0,
+            committed: 0,
+        };
+        let Some(recorder) = cx.recorder() else {
+            return Ok(progress);
+        };
+        loop {
+            let key = format!("{prefix}/{}", progress.batches);
+            let Some(entry) = recorder.replay(&key) else {
+                return Ok(progress);
+            };
+            let what = format!("checkpoint `{key}` of execution `{}`", cx.execution_id());
+            let header = (entry.kind == CheckpointKind::Output)
+                .then(|| split_header(&entry.payload))
+                .flatten()
+                .filter(|(upto, _, _)| *upto >= progress.done);
+            let Some((upto, failures, rest)) = header else {
+                return Err(Error::runtime(format!(
+                    "{what} is not a batch of map results after item {}; was the workflow changed?",
+                    progress.done
+                )));
+            };
+            self.sink
+                .restore(&mut progress.state, rest, recorder.codec(), &what)?;
+            progress.done = upto;
+            progress.committed = upto;
+            progress.failures = failures;
+            progress.batches += 1;
+        }
+    }
+
+    /// Runs the items on the pool and hands their results to the sink in order,
+    /// committing batches on the way. Returns once nothing is left in flight.
+    async fn drive(
+        &self,
+        cx: &Context,
+        at: &Address,
+        prefix: &str,
+        items: R::Items,
+        (limit, total): (Option<usize>, Option<usize>),
+        progress: &mut Progress<K::State>,
+    ) -> Result<(), Error> {
+        let source = Arc::new(Mutex::new(Source {
+            items,
+            next: progress.done,
+            end: false,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
+        let (send, mut receive) = mpsc::unbounded::<Group<S::Output>>();
+        let workers = 2 * std::thread::available_parallelism().map_or(2, usize::from);
+        // Results may wait for an earlier, slower group: at most this many items ahead.
+        let window = 2 * workers * MAX_GROUP;
+        let fail_fast = limit == Some(0);
+
+        let mut failure: Option<Error> = None;
+        let mut waiting: BTreeMap<usize, Vec<Result<S::Output, Error>>> = BTreeMap::new();
+        let mut first_read_error: Option<(usize, Error)> = None;
+        let (mut in_flight, mut reserved, mut end) = (0, progress.done, false);
+        let (mut group_size, mut nanos_per_item) = (1, None::<u64>);
+        let mut commit: Option<BoxFuture<'static, Result<(), Error>>> = None;
+        let mut last_commit = Instant::now();
+
+        loop {
+            let stopping = failure.is_some() || stop.load(Ordering::Relaxed);
+            while !stopping && !end && in_flight < workers && reserved - progress.done < window {
+                let job = group_job(
+                    Arc::clone(&self.step),
+                    Arc::clone(&source),
+                    Arc::clone(&stop),
+                    send.clone(),
+                    (
+                        at.clone(),
+                        StepContext::for_items(cx, at.clone(), self.step.name()),
+                    ),
+                    group_size,
+                    fail_fast,
+                );
+                cx.host().spawn_blocking(job);
+                in_flight += 1;
+                reserved += group_size;
+            }
+            if let Some(recorder) = cx.recorder()
+                && commit.is_none()
+                && failure.is_none()
+                && progress.done > progress.committed
+                && (progress.done - progress.committed >= self.commit.items
+                    || last_commit.elapsed() >= self.commit.interval)
+            {
+                commit = Some(self.commit_batch(recorder, cx, prefix, progress)?);
+                last_commit = Instant::now();
+            }
+            // A commit in flight is always awaited: the next batch may only follow a
+            // durable one.
+            if in_flight == 0 && commit.is_none() {
+                break;
+            }
+
+            enum Next<O> {
+                Committed(Result<(), Error>),
+                Group(Group<O>),
+            }
+            let next = std::future::poll_fn(|task| {
+                if let Some(pending) = commit.as_mut()
+                    && let Poll::Ready(result) = pending.as_mut().poll(task)
+                {
+                    commit = None;
+                    return Poll::Ready(Next::Committed(result));
+                }
+                if in_flight > 0
+                    && let Poll::Ready(Some(group)) = receive.poll_next_unpin(task)
+                {
+                    return Poll::Ready(Next::Group(group));
+                }
+                Poll::Pending
+            })
+            .await;
+            let group = match next {
+                Next::Committed(Ok(())) => continue,
+                Next::Committed(Err(error)) => {
+                    failure.get_or_insert(error);
+                    stop.store(true, Ordering::Relaxed);
+                    continue;
+                }
+                Next::Group(group) => group,
+            };
+            in_flight -= 1;
+            end |= group.end;
+            if let Ok(count) = u64::try_from(group.results.len())
+                && count > 0
+            {
+                let per_item = (group.nanos / count).max(1);
+                let estimate = nanos_per_item.map_or(per_item, |e| (3 * e + per_item) / 4);
+                nanos_per_item = Some(estimate);
+                group_size = usize::try_from(GROUP_NANOS / estimate)
+                    .unwrap_or(MAX_GROUP)
+                    .clamp(1, MAX_GROUP);
+            }
+            if let Some(error) = group.read_error {
+                let index = group.first + group.results.len();
+                if first_read_error.as_ref().is_none_or(|(i, _)| index < *i) {
+                    first_read_error = Some((index, error));
+                }
+                stop.store(true, Ordering::Relaxed);
+            }
+            if fail_fast && group.results.iter().any(Result::is_err) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            if !group.results.is_empty() {
+                waiting.insert(group.first, group.results);
+            }
+            while failure.is_none()
+                && let Some(results) = waiting.remove(&progress.done)
+            {
+                for result in results {
+                    if let Err(error) = self.take(result, limit, total, progress) {
+                        failure = Some(error);
+                        stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+        }
+
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        // The map stopped before its end, at a read error or a failed item that an
+        // earlier group, stopped, kept the results from reaching: the first of them.
+        let failed_item = waiting.into_iter().find_map(|(first, results)| {
+            let mut results = results.into_iter().enumerate();
+            results.find_map(|(offset, result)| Some((first + offset, result.err()?)))
+        });
+        let read_error =
+            first_read_error.map(|(index, error)| (index, error.at(at.branch(index).as_str())));
+        if let Some((_, error)) = [failed_item, read_error]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(index, _)| *index)
+        {
+            return Err(error);
+        }
+        if !end || stop.load(Ordering::Relaxed) {
+            return Err(Error::runtime(format!(
+                "map `{}` stopped after {} items",
+                self.name, progress.done
+            )));
+        }
+        Ok(())
+    }
+
+    /// Hands the next item's result to the sink, or says why the map fails.
+    fn take(
+        &self,
+        result: Result<S::Output, Error>,
+        limit: Option<usize>,
+        total: Option<usize>,
+        progress: &mut Progress<K::State>,
+    ) -> Result<(), Error> {
+        if let Err(error) = &result {
+            // A runtime failure (store, decode) is not an item's failure: it stops the
+            // map however many failures are tolerated.
+            if matches!(error.kind(), ErrorKind::Runtime | ErrorKind::Cancelled) {
+                return Err(error.clone());
+            }
+            progress.failures += 1;
+            if limit.is_some_and(|allowed| progress.failures > allowed) {
+                let total = total.unwrap_or(progress.done + 1);
+                return Err(self.mode.exceeded(
+                    error.clone(),
+                    progress.failures,
+                    total,
+                    &self.name,
+                ));
+            }
+        }
+        self.sink.push(&mut progress.state, M::item(result)?);
+        progress.done += 1;
+        Ok(())
+    }
+
+    /// Starts committing the results taken since the last commit.
+    fn commit_batch(
+        &self,
+        recorder: &dyn Recorder,
+        cx: &Context,
+        prefix: &str,
+        progress: &mut Progress<K::State>,
+    ) -> Result<BoxFuture<'static, Result<(), Error>>, Error> {
+        let key = format!("{prefix}/{}", progress.batches);
+        let what = format!("checkpoint `{key}` of execution `{}`", cx.execution_id());
+        let mut payload = Vec::with_capacity(16);
+        payload.extend_from_slice(&(progress.done as u64).to_le_bytes());
+        payload.extend_from_slice(&(progress.failures as u64).to_le_bytes());
+        payload.extend(
+            self.sink
+                .checkpoint(&mut progress.state, recorder.codec(), &what)?,
+        );
+        progress.batches += 1;
+        progress.committed = progress.done;
+        Ok(recorder.record(vec![(key, CheckpointKind::Output, payload)]))
+    }
+}
+
+/// A batch checkpoint's header (items done, failures so far) and the sink's bytes.
+fn split_header(payload: &[u8]) -> Option<(usize, usize, &[u8])> {
+    let (done, rest) = payload.split_first_chunk::<8>()?;
+    let (failures, rest) = rest.split_first_chunk::<8>()?;
+    let done = usize::try_from(u64::from_le_bytes(*done)).ok()?;
+    let failures = usize::try_from(u64::from_le_bytes(*failures)).ok()?;
+    Some((done, failures, rest))
+}
+
+/// A job for the pool: take up to `size` items from `source`, run them, send back the
+/// results.
+fn group_job<S, It>(
+    step: Arc<S>,
+    source: Arc<Mutex<Source<It>>>,
+    stop: Arc<AtomicBool>,
+    send: mpsc::UnboundedSender<Group<S::Output>>,
+    (at, mut scx): (Address, StepContext),
+    size: usize,
+    fail_fast: bool,
+) -> Box<dyn FnOnce() + Send>
+where
+    S: SyncStep,
+    It: Iterator<Item = Result<S::Input, Error>> + Send + 'static,
+{
+    Box::new(move || {
+        let started = Instant::now();
+        let mut taken = Vec::with_capacity(size);
+        let mut read_error = None;
+        let (first, end) = {
+            let mut source = source.lock().unwrap_or_else(PoisonError::into_inner);
+            let first = source.next;
+            while !source.end && taken.len() < size && !stop.load(Ordering::Relaxed) {
+                match catch_unwind(AssertUnwindSafe(|| source.items.next())) {
+                    Ok(Some(Ok(item))) => taken.push(item),
+                    Ok(Some(Err(error))) => {
+                        read_error = Some(error);
+                        source.end = true;
+                    }
+                    Ok(None) => source.end = true,
+                    Err(panic) => {
+                        read_error = Some(Error::from_panic(
+                            "item reader",
+                            at.as_str(),
+                            panic.as_ref(),
+                        ));
+                        source.end = true;
+                    }
+                }
+            }
+            source.next += taken.len();
+            (first, source.end)
+        };
+        let mut results = Vec::with_capacity(taken.len());
+        for (offset, item) in taken.into_iter().enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            scx.set_item(first + offset);
+            let result = match catch_unwind(AssertUnwindSafe(|| step.call_sync(&scx, item))) {
+                Ok(result) => result.map_err(|e| e.at(scx.address().as_str())),
+                Err(panic) => Err(Error::from_panic(
+                    step.name(),
+                    scx.address().as_str(),
+                    panic.as_ref(),
+                )),
+            };
+            let failed = result.is_err();
+            results.push(result);
+            if failed && fail_fast {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        // The receiver is gone only when the map was dropped.
+        let _ = send.unbounded_send(Group {
+            first,
+            results,
+            read_error,
+            end,
+            nanos,
+        });
+    })
 }

@@ -1,0 +1,188 @@
+//! Where a CPU map's results go: collected into a `Vec`, or folded into one value as
+//! they arrive (ASL's `ResultWriter`), so a map of millions of items need not hold
+//! them.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::codec::{Codec, decode, encode};
+use crate::error::Error;
+use crate::step::Payload;
+
+mod private {
+    pub trait Sealed {}
+}
+
+/// What a [`par_map`](super::par_map) does with its items' results, in input order.
+///
+/// Between checkpoints the map commits what the sink needs to carry on after a crash:
+/// the results since the last checkpoint ([`Collect`]) or the folded value ([`Fold`]).
+pub trait Sink<T>: private::Sealed + Send + Sync + 'static {
+    /// The map's output.
+    type Output: Payload;
+    /// What the sink holds while the map runs.
+    type State: Send;
+
+    /// The state before the first item.
+    fn start(&self) -> Self::State;
+
+    /// Takes the next item's result.
+    fn push(&self, state: &mut Self::State, item: T);
+
+    /// Encodes what a checkpoint must hold for the items pushed since the last one.
+    ///
+    /// # Errors
+    ///
+    /// When the codec cannot encode it.
+    fn checkpoint(
+        &self,
+        state: &mut Self::State,
+        codec: &dyn Codec,
+        what: &str,
+    ) -> Result<Vec<u8>, Error>;
+
+    /// Takes back what [`checkpoint`](Self::checkpoint) encoded, in the same order.
+    ///
+    /// # Errors
+    ///
+    /// When the bytes do not decode.
+    fn restore(
+        &self,
+        state: &mut Self::State,
+        payload: &[u8],
+        codec: &dyn Codec,
+        what: &str,
+    ) -> Result<(), Error>;
+
+    /// The map's output once every item is pushed.
+    fn finish(&self, state: Self::State) -> Self::Output;
+}
+
+/// The default sink: every result, in input order.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Collect;
+
+/// The results collected so far, and how many of them are committed.
+#[derive(Debug)]
+pub struct Collected<T> {
+    items: Vec<T>,
+    committed: usize,
+}
+
+impl private::Sealed for Collect {}
+
+impl<T: Payload> Sink<T> for Collect {
+    type Output = Vec<T>;
+    type State = Collected<T>;
+
+    fn start(&self) -> Collected<T> {
+        Collected {
+            items: Vec::new(),
+            committed: 0,
+        }
+    }
+
+    fn push(&self, state: &mut Collected<T>, item: T) {
+        state.items.push(item);
+    }
+
+    fn checkpoint(
+        &self,
+        state: &mut Collected<T>,
+        codec: &dyn Codec,
+        what: &str,
+    ) -> Result<Vec<u8>, Error> {
+        let bytes = encode(codec, &&state.items[state.committed..], what)?;
+        state.committed = state.items.len();
+        Ok(bytes)
+    }
+
+    fn restore(
+        &self,
+        state: &mut Collected<T>,
+        payload: &[u8],
+        codec: &dyn Codec,
+        what: &str,
+    ) -> Result<(), Error> {
+        state.items.extend(decode::<Vec<T>>(codec, payload, what)?);
+        state.committed = state.items.len();
+        Ok(())
+    }
+
+    fn finish(&self, state: Collected<T>) -> Vec<T> {
+        state.items
+    }
+}
+
+/// A sink that folds every result into one value, in input order; made by
+/// [`ParMap::fold`](super::ParMap::fold). Each checkpoint holds the value so far.
+pub struct Fold<A, F> {
+    init: A,
+    f: Arc<F>,
+}
+
+impl<A, F> Fold<A, F> {
+    pub(crate) fn new(init: A, f: F) -> Self {
+        Fold {
+            init,
+            f: Arc::new(f),
+        }
+    }
+}
+
+impl<A: fmt::Debug, F> fmt::Debug for Fold<A, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fold")
+            .field("init", &self.init)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A, F> private::Sealed for Fold<A, F> {}
+
+impl<T, A, F> Sink<T> for Fold<A, F>
+where
+    A: Payload + Sync,
+    F: Fn(A, T) -> A + Send + Sync + 'static,
+{
+    type Output = A;
+    /// `None` only while `f` runs.
+    type State = Option<A>;
+
+    fn start(&self) -> Option<A> {
+        Some(self.init.clone())
+    }
+
+    fn push(&self, state: &mut Option<A>, item: T) {
+        let acc = state
+            .take()
+            .expect("the fold holds its value between items");
+        *state = Some((self.f)(acc, item));
+    }
+
+    fn checkpoint(
+        &self,
+        state: &mut Option<A>,
+        codec: &dyn Codec,
+        what: &str,
+    ) -> Result<Vec<u8>, Error> {
+        encode(codec, state, what)
+    }
+
+    fn restore(
+        &self,
+        state: &mut Option<A>,
+        payload: &[u8],
+        codec: &dyn Codec,
+        what: &str,
+    ) -> Result<(), Error> {
+        let value: Option<A> = decode(codec, payload, what)?;
+        *state =
+            Some(value.ok_or_else(|| Error::runtime(format!("{what} holds no folded value")))?);
+        Ok(())
+    }
+
+    fn finish(&self, state: Option<A>) -> A {
+        state.expect("the fold holds its value between items")
+    }
+}

@@ -1,0 +1,295 @@
+//! The CPU map at scale: items read lazily, results folded or collected, committed in
+//! batches; an interrupted map resumes after its last committed item and no committed
+//! item runs again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use waypost::prelude::*;
+use waypost::replay::checksum;
+use waypost::store::{Checkpoint, CheckpointKind, Write};
+
+use crate::support::{Gate, Runs, TestStore, interrupt_when};
+
+/// How many times each item ran.
+#[derive(Clone)]
+struct ItemRuns(Arc<Vec<AtomicU8>>);
+
+impl ItemRuns {
+    fn new(items: usize) -> Self {
+        ItemRuns(Arc::new((0..items).map(|_| AtomicU8::new(0)).collect()))
+    }
+
+    /// Counts a run of item `x` and squares it.
+    fn run(&self, x: u64) -> u64 {
+        self.0[usize::try_from(x).unwrap()].fetch_add(1, Ordering::SeqCst);
+        x * x
+    }
+
+    fn count(&self, item: usize) -> u8 {
+        self.0[item].load(Ordering::SeqCst)
+    }
+}
+
+/// The items committed by the map at `prefix`, read from the batch checkpoints' headers.
+async fn committed_items(store: &TestStore, id: &str, prefix: &str) -> (usize, usize) {
+    // Nothing yet while the execution is being created.
+    let checkpoints = store.store.checkpoints(id).await.unwrap_or_default();
+    let batches: Vec<_> = checkpoints
+        .iter()
+        .filter(|c| c.key.starts_with(prefix))
+        .collect();
+    let upto = batches
+        .iter()
+        .map(|c| {
+            assert_eq!(c.kind, CheckpointKind::Output);
+            usize::try_from(u64::from_le_bytes(c.payload[..8].try_into().unwrap())).unwrap()
+        })
+        .max()
+        .unwrap_or(0);
+    (upto, batches.len())
+}
+
+/// Drops `future` once the map of execution `id` committed at least `items` items.
+async fn interrupt_once_committed<F: Future>(store: &TestStore, id: &str, items: usize, future: F) {
+    let watch = async {
+        while committed_items(store, id, "0.par_map/~items/").await.0 < items {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    };
+    tokio::select! {
+        _ = future => panic!("the execution finished before the interruption point"),
+        () = watch => {}
+    }
+}
+
+#[tokio::test]
+async fn results_are_committed_in_batches_and_a_resumed_map_skips_them() {
+    let store = TestStore::sqlite();
+    let runs = ItemRuns::new(2_000);
+    // Items slow enough (0.2 ms) that batches commit while the map runs.
+    let counted = runs.clone();
+    let slow_square = sync_step_fn("square", move |x: u64| {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+        Ok(counted.run(x))
+    });
+    let wf = Workflow::new(
+        "squares",
+        1,
+        par_map(slow_square)
+            .commit_every(100)
+            .then(pass("sum", |xs: Vec<u64>| xs.iter().sum::<u64>())),
+    );
+    let runtime = store.runtime();
+    let input: Vec<u64> = (0..2_000).collect();
+    interrupt_once_committed(&store, "sq", 500, runtime.start(&wf, "sq", input)).await;
+
+    let (committed, batches) = committed_items(&store, "sq", "0.par_map/~items/").await;
+    assert!(committed < 2_000, "the map was interrupted: {committed}");
+    assert!(
+        batches >= committed / 100,
+        "{batches} batches for {committed} items"
+    );
+
+    let expected: u64 = (0..2_000u64).map(|x| x * x).sum();
+    assert_eq!(runtime.resume(&wf, "sq").await.unwrap(), expected);
+    for item in 0..committed {
+        assert_eq!(runs.count(item), 1, "committed item {item} ran again");
+    }
+    for item in 0..2_000 {
+        assert!(runs.count(item) >= 1, "item {item} never ran");
+    }
+    // What runs again is what had run but was not committed: once more at most.
+    assert!((committed..2_000).all(|item| runs.count(item) <= 2));
+}
+
+#[tokio::test]
+async fn a_million_items_are_read_lazily_folded_and_resumed_after_half() {
+    // Scaled down in debug builds; `cargo test --release` maps the full million.
+    let items: usize = if cfg!(debug_assertions) {
+        100_000
+    } else {
+        1_000_000
+    };
+    let store = TestStore::sqlite();
+    let runs = ItemRuns::new(items);
+    // A pause of 1 ms every thousandth of the items: the map takes long enough to be
+    // interrupted in the middle, in any build.
+    let (counted, every) = (runs.clone(), u64::try_from(items / 1_000).unwrap());
+    let square = sync_step_fn("square", move |x: u64| {
+        if x.is_multiple_of(every) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ok(counted.run(x))
+    });
+    let wf = Workflow::new(
+        "sum-of-squares",
+        1,
+        par_map(square)
+            .items(read_items(|n: u64| Ok((0..n).map(Ok))))
+            .commit_every(10_000)
+            .fold(0u64, |sum, x| sum.wrapping_add(x)),
+    );
+    let runtime = store.runtime();
+    let n = u64::try_from(items).unwrap();
+    interrupt_once_committed(&store, "big", items / 2, runtime.start(&wf, "big", n)).await;
+    let (committed, _) = committed_items(&store, "big", "0.par_map/~items/").await;
+    assert!(committed < items, "the map was interrupted: {committed}");
+
+    let expected = (0..n).fold(0u64, |sum, x| sum.wrapping_add(x * x));
+    assert_eq!(runtime.resume(&wf, "big").await.unwrap(), expected);
+    assert!((0..committed).all(|item| runs.count(item) == 1));
+    assert!((0..items).all(|item| runs.count(item) >= 1));
+    // The checkpoints are batches, not items.
+    let checkpoints = store.store.checkpoints("big").await.unwrap();
+    assert!(
+        checkpoints.len() <= items / 10_000 + 2,
+        "{}",
+        checkpoints.len()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_item_keeps_the_results_before_it_and_a_redrive_carries_on_from_it() {
+    let store = TestStore::sqlite();
+    let runs = ItemRuns::new(500);
+    let broken = Arc::new(AtomicU8::new(1));
+    let (counted, flag) = (runs.clone(), Arc::clone(&broken));
+    let flaky = sync_step_fn("flaky", move |x: u64| {
+        if x == 321 && flag.load(Ordering::SeqCst) == 1 {
+            return Err(Error::new("Broken", "item 321 is broken"));
+        }
+        Ok(counted.run(x))
+    });
+    let wf = Workflow::new("flaky-squares", 1, par_map(flaky).commit_every(50));
+    let runtime = store.runtime();
+    let error = runtime
+        .start(&wf, "f", (0..500).collect())
+        .await
+        .unwrap_err();
+    let error = error.error().expect("the item's error");
+    assert_eq!(error.name(), "Broken");
+    assert_eq!(error.address(), Some("0.par_map/321/0.flaky"));
+    let (committed, _) = committed_items(&store, "f", "0.par_map/~items/").await;
+    assert_eq!(committed, 321, "every item before the failed one is kept");
+
+    broken.store(0, Ordering::SeqCst);
+    let out = runtime.redrive(&wf, "f").await.unwrap();
+    assert_eq!(out, (0..500u64).map(|x| x * x).collect::<Vec<_>>());
+    assert!(
+        (0..321).all(|item| runs.count(item) == 1),
+        "kept items ran again"
+    );
+}
+
+#[tokio::test]
+async fn a_reader_error_fails_the_map_at_the_item_it_could_not_read() {
+    let wf = Workflow::new(
+        "bad-rows",
+        1,
+        par_map(sync_step_fn("double", |x: u64| Ok(x * 2))).items(read_items(|n: u64| {
+            Ok((0..n).map(|i| match i {
+                7 => Err(Error::new("BadRow", "row 7 does not parse")),
+                i => Ok(i),
+            }))
+        })),
+    );
+    let error = Runtime::new().run(&wf, 10).await.unwrap_err();
+    assert_eq!(error.name(), "BadRow");
+    assert_eq!(error.address(), Some("0.par_map/7"));
+    // Fewer items than the bad row: no error.
+    assert_eq!(Runtime::new().run(&wf, 5).await.unwrap(), [0, 2, 4, 6, 8]);
+}
+
+#[tokio::test]
+async fn a_tolerant_stream_fails_past_its_percentage_only_at_its_end() {
+    let halve = || {
+        sync_step_fn("halve", |x: u64| {
+            if x.is_multiple_of(10) {
+                Err(Error::new("Round", format!("{x} is a round number")))
+            } else {
+                Ok(x / 2)
+            }
+        })
+    };
+    let wf = |pct| {
+        Workflow::new(
+            "halves",
+            1,
+            par_map(halve())
+                .items(read_items(|n: u64| Ok((1..=n).map(Ok))))
+                .tolerate(ToleratedFailures::Percentage(pct)),
+        )
+    };
+    let results = Runtime::new().run(&wf(10.0), 100).await.unwrap();
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 10);
+    let error = Runtime::new().run(&wf(5.0), 100).await.unwrap_err();
+    assert_eq!(
+        error.name(),
+        waypost::error::names::EXCEED_TOLERATED_FAILURE
+    );
+}
+
+#[tokio::test]
+async fn batched_items_run_many_per_call_and_resume_by_batch() {
+    let store = TestStore::sqlite();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let sum = sync_step_fn("sum", move |batch: Vec<u64>| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(batch.iter().sum::<u64>())
+    });
+    let wf = Workflow::new(
+        "batch-sums",
+        1,
+        par_map(sum).items(vec_items().batched(4)).commit_every(1),
+    );
+    let out = store
+        .runtime()
+        .start(&wf, "b", (1..=10).collect())
+        .await
+        .unwrap();
+    assert_eq!(out, [10, 26, 19]);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let (committed, batches) = committed_items(&store, "b", "0.par_map/~items/").await;
+    assert_eq!((committed, batches >= 1), (3, true));
+}
+
+#[tokio::test]
+async fn a_batch_checkpoint_that_is_not_one_is_a_clear_error() {
+    let store = TestStore::memory();
+    let (runs, gate) = (Runs::default(), Gate::closed());
+    let wf = Workflow::new(
+        "gated-squares",
+        1,
+        gate.step("gate", &runs).then(
+            par_map(sync_step_fn("square", |x: u64| Ok(x * x)))
+                .items(read_items(|n: u64| Ok((0..n).map(Ok))))
+                .fold(0u64, |sum, x| sum + x),
+        ),
+    );
+    let runtime = store.runtime();
+    interrupt_when(|| runs.count("gate") == 1, runtime.start(&wf, "s", 10)).await;
+    // A checkpoint where the map's first batch belongs, too short to be one.
+    let payload = vec![1, 2, 3];
+    let bogus = Checkpoint {
+        seq: 0,
+        checksum: checksum(&payload),
+        key: "1.par_map/~items/0".into(),
+        kind: CheckpointKind::Output,
+        payload,
+    };
+    store
+        .store
+        .commit("s", vec![Write::Checkpoint(bogus)])
+        .await
+        .unwrap();
+    gate.open();
+    let error = runtime.resume(&wf, "s").await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("checkpoint `1.par_map/~items/0` of execution `s`")
+            && message.contains("not a batch of map results"),
+        "{message}"
+    );
+}
