@@ -1,0 +1,84 @@
+//! Group commit: 1,000 executions of 10 durable steps each, started at once on one
+//! `SqliteStore` with fsync on every commit, against its floor in the same group — one
+//! write + `fdatasync` of the same bytes. Criterion reports durable steps per second
+//! (10,000 per iteration); the bench also prints how many SQLite transactions (each one
+//! fsync) the 10,000 steps took.
+//!
+//! `cargo bench --bench group_commit`
+
+use std::hint::black_box;
+use std::io::Write as _;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use waypost::SqliteStore;
+use waypost::prelude::*;
+
+const EXECUTIONS: usize = 1_000;
+const STEPS: usize = 10;
+
+#[step]
+async fn add_one(x: u64) -> u64 {
+    x + 1
+}
+
+fn sequence(len: usize) -> Workflow<u64, u64> {
+    let mut chain = add_one.boxed();
+    for _ in 1..len {
+        chain = chain.then(add_one).boxed();
+    }
+    Workflow::new("group-commit", 1, chain)
+}
+
+/// Starts `EXECUTIONS` executions at once and waits for all of them.
+async fn run_all(runtime: &Runtime, wf: &Workflow<u64, u64>, round: u64) {
+    let runs = (0..EXECUTIONS).map(|i| runtime.start(wf, format!("r{round}-{i}"), 0));
+    for out in futures::future::join_all(runs).await {
+        assert_eq!(out.unwrap(), STEPS as u64);
+    }
+}
+
+fn group_commit(c: &mut Criterion) {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(SqliteStore::open(dir.path().join("bench.db")).unwrap());
+    let runtime = Runtime::builder()
+        .shared_store(store.clone() as std::sync::Arc<dyn waypost::Store>)
+        .build();
+    let wf = sequence(STEPS);
+
+    let before = store.transactions_committed();
+    tokio.block_on(run_all(&runtime, &wf, 0));
+    let transactions = store.transactions_committed() - before;
+    eprintln!(
+        "group_commit: {} durable steps took {transactions} transactions ({:.3} fsyncs per step)",
+        EXECUTIONS * STEPS,
+        transactions as f64 / (EXECUTIONS * STEPS) as f64
+    );
+
+    let mut group = c.benchmark_group("group_commit");
+    group.sample_size(10);
+    group.bench_function("baseline: 1 write + fdatasync", |b| {
+        let mut file = std::fs::File::create(dir.path().join("floor.bin")).unwrap();
+        let bytes = [7u8; 48];
+        b.iter(|| {
+            file.write_all(black_box(&bytes)).unwrap();
+            file.sync_data().unwrap();
+        });
+    });
+    group.throughput(Throughput::Elements((EXECUTIONS * STEPS) as u64));
+    let mut round = 0;
+    group.bench_function("1,000 executions x 10 durable steps", |b| {
+        b.iter(|| {
+            round += 1;
+            tokio.block_on(run_all(&runtime, &wf, round));
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, group_commit);
+criterion_main!(benches);
