@@ -320,11 +320,10 @@ impl fmt::Debug for Context {
 #[derive(Clone, Debug)]
 pub struct StepContext {
     cx: Context,
-    /// The step's name and, for an item of a CPU map, the item's index: the address is
+    /// For an item of a CPU map, the item's index and the step's name: its address is
     /// made from them only when asked for, so that a map of a million cheap items does
     /// not format a million addresses nobody reads.
-    name: Arc<str>,
-    item: Option<usize>,
+    item: Option<(usize, Arc<str>)>,
     address: OnceLock<Address>,
 }
 
@@ -333,7 +332,6 @@ impl StepContext {
     pub fn new(cx: &Context, name: &str) -> Self {
         StepContext {
             address: OnceLock::from(cx.address(name)),
-            name: Arc::from(name),
             item: None,
             cx: cx.clone(),
         }
@@ -344,16 +342,17 @@ impl StepContext {
     pub(crate) fn for_items(cx: &Context, map: Address, name: &str) -> Self {
         StepContext {
             cx: cx.nested(map),
-            name: Arc::from(name),
-            item: Some(0),
+            item: Some((0, Arc::from(name))),
             address: OnceLock::new(),
         }
     }
 
     /// Moves a context made by [`for_items`](Self::for_items) to item `index`.
     pub(crate) fn set_item(&mut self, index: usize) {
-        if self.item != Some(index) {
-            self.item = Some(index);
+        if let Some((item, _)) = &mut self.item
+            && *item != index
+        {
+            *item = index;
             self.address = OnceLock::new();
         }
     }
@@ -368,9 +367,9 @@ impl StepContext {
 
     /// The address of this step.
     pub fn address(&self) -> &Address {
-        self.address.get_or_init(|| match self.item {
-            Some(index) => self.cx.parent.branch(index).step(0, &self.name),
-            None => self.cx.address(&self.name),
+        self.address.get_or_init(|| match &self.item {
+            Some((index, name)) => self.cx.parent.branch(index).step(0, name),
+            None => unreachable!("a step context outside a map is made with its address"),
         })
     }
 

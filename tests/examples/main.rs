@@ -1,6 +1,7 @@
 //! End-to-end tests of the examples: each runs as a real process on a store in a
 //! temporary directory, and its output is checked against figures computed here.
 
+mod big_map;
 mod etl;
 mod order_processing;
 mod support;

@@ -134,8 +134,10 @@ impl<S: SyncStep, M: MapMode, R, K> ParMap<S, M, R, K> {
         }
     }
 
-    /// Commits the results after at most `items` items (default 1,000): a crash loses
-    /// at most that many finished items, plus those in flight.
+    /// Commits the results once `items` items (default 1,000) finished since the last
+    /// commit, or as soon as that commit is durable when it took longer: a crash loses
+    /// the items finished since the last durable commit and those in flight, never
+    /// what was committed.
     ///
     /// # Panics
     ///
