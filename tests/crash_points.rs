@@ -195,6 +195,7 @@ async fn every_crash_point_at_every_pass_resumes_to_the_same_output() {
                     break;
                 }
                 Ending::CrashPoint => {}
+                Ending::Aborted => panic!("{point}:{n}: aborted elsewhere than at the point"),
             }
             *aborts.entry(point).or_default() += 1;
             // What the aborted child ran, and what it committed, before the abort.
@@ -209,7 +210,7 @@ async fn every_crash_point_at_every_pass_resumes_to_the_same_output() {
 
             let output = match trial.run(None) {
                 Ending::Output(output) => output,
-                Ending::CrashPoint => unreachable!("the resuming child is not armed"),
+                other => panic!("{point}:{n}: the resuming child ended with {other:?}"),
             };
             assert_eq!(output, expected, "{point}:{n}: resumed output differs");
             let finals = counts(&trial.log);

@@ -14,11 +14,11 @@ use std::process::{Command, Output, Stdio};
 use waypost::prelude::*;
 
 /// The environment variable naming the side-effect log.
-pub const LOG: &str = "WAYPOST_CRASH_LOG";
+pub(crate) const LOG: &str = "WAYPOST_CRASH_LOG";
 
 /// This step's checkpoint key as the store keeps it: `cx.key()`, prefixed with `r{n}:`
 /// after the n-th redrive (read from the idempotency key, which names the generation).
-pub fn stored_key(cx: &StepContext) -> String {
+pub(crate) fn stored_key(cx: &StepContext) -> String {
     let idempotency = cx.idempotency_key();
     let rest = &idempotency[cx.execution_id().len() + 1..];
     match rest.split_once(':') {
@@ -35,7 +35,12 @@ pub fn stored_key(cx: &StepContext) -> String {
 
 /// Appends this step's stored checkpoint key to the side-effect log, if the process
 /// has one.
-pub fn log(cx: &StepContext) {
+pub(crate) fn log(cx: &StepContext) {
+    append(&stored_key(cx));
+}
+
+/// Appends `line` to the side-effect log, if the process has one.
+pub(crate) fn append(line: &str) {
     if let Ok(path) = std::env::var(LOG) {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -43,13 +48,12 @@ pub fn log(cx: &StepContext) {
             .open(path)
             .unwrap();
         // One `write` of a short line with O_APPEND: lines never interleave.
-        file.write_all(format!("{}\n", stored_key(cx)).as_bytes())
-            .unwrap();
+        file.write_all(format!("{line}\n").as_bytes()).unwrap();
     }
 }
 
 /// How many times each key was logged.
-pub fn counts(log: &Path) -> HashMap<String, u32> {
+pub(crate) fn counts(log: &Path) -> HashMap<String, u32> {
     let mut counts = HashMap::new();
     for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
         *counts.entry(line.to_owned()).or_default() += 1;
@@ -59,7 +63,7 @@ pub fn counts(log: &Path) -> HashMap<String, u32> {
 
 /// Runs the ignored test `name` of this binary as a child process with `envs`, and
 /// waits for it.
-pub fn run_child<K: AsRef<OsStr>, V: AsRef<OsStr>>(name: &str, envs: &[(K, V)]) -> Output {
+pub(crate) fn run_child<K: AsRef<OsStr>, V: AsRef<OsStr>>(name: &str, envs: &[(K, V)]) -> Output {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args([
@@ -81,20 +85,26 @@ pub fn run_child<K: AsRef<OsStr>, V: AsRef<OsStr>>(name: &str, envs: &[(K, V)]) 
 
 /// How a child ended.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Ending {
+pub(crate) enum Ending {
     /// It printed `OUTPUT <text>` and exited successfully.
     Output(String),
     /// It aborted at the armed crash point.
     CrashPoint,
+    /// It aborted (`SIGABRT`) elsewhere: in a step that calls `std::process::abort`.
+    Aborted,
 }
 
-/// How `out` ended; panics (with the child's output) on anything else: a panic, an
-/// abort that no crash point asked for, a missing output line.
-pub fn ending(out: &Output) -> Ending {
+/// How `out` ended; panics (with the child's output) on anything else: a panic, a
+/// failure, a missing output line.
+pub(crate) fn ending(out: &Output) -> Ending {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.signal() == Some(6) && stderr.contains("waypost: crash point") {
-        return Ending::CrashPoint;
+    if out.status.signal() == Some(6) {
+        return if stderr.contains("waypost: crash point") {
+            Ending::CrashPoint
+        } else {
+            Ending::Aborted
+        };
     }
     assert!(
         out.status.success(),
@@ -112,7 +122,7 @@ pub fn ending(out: &Output) -> Ending {
 /// store file at `path`, read with plain SQL (opening it as a store would migrate it),
 /// after checking that `PRAGMA integrity_check` says `ok`. Empty while the file has no
 /// tables or no such execution.
-pub fn committed(path: &Path, execution: &str) -> BTreeSet<String> {
+pub(crate) fn committed(path: &Path, execution: &str) -> BTreeSet<String> {
     if !path.exists() {
         return BTreeSet::new();
     }
@@ -133,7 +143,7 @@ pub fn committed(path: &Path, execution: &str) -> BTreeSet<String> {
 }
 
 /// `PRAGMA user_version` of the file: its store schema version.
-pub fn schema_version(path: &Path) -> i64 {
+pub(crate) fn schema_version(path: &Path) -> i64 {
     rusqlite::Connection::open(path)
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
