@@ -3,6 +3,14 @@
 //!
 //! Depend on the `waypost` facade, which re-exports this crate.
 //!
+//! # Feature flags
+//!
+//! - `crash-points` (off; for tests only): named places in the runtime and the SQLite
+//!   store where `WAYPOST_CRASH_AT=<point>:<n>` aborts the process the `n`-th time it
+//!   gets there (`before-commit`, `after-commit`, `between-checkpoint-and-event`,
+//!   `redrive-decided`, `redrive-written`, `migration`, `finish-start`, `finish-end`).
+//!   The `waypost` facade enables it for its own crash tests only.
+//!
 //! [waypost]: https://docs.rs/waypost
 #![doc(test(attr(deny(warnings))))]
 
