@@ -9,7 +9,9 @@
 //! reaching the point n times:
 //!
 //! - the armed child must abort at the point (or finish with the right output);
-//! - `PRAGMA integrity_check` says `ok` on what it left;
+//! - `PRAGMA integrity_check` says `ok` on what it left, and every step result it
+//!   committed has its `StepSucceeded`/`StepFailed` event (one transaction, also when
+//!   the abort falls between the checkpoint rows and the event rows);
 //! - an unarmed child resumes to the output of an uninterrupted in-memory run;
 //! - no task step whose checkpoint was committed before the abort ran again (every task
 //!   step appends its checkpoint key to a side-effect log outside the store), and every
@@ -21,7 +23,7 @@
 #[path = "support/crash.rs"]
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -208,6 +210,8 @@ async fn every_crash_point_at_every_pass_resumes_to_the_same_output() {
                 })
                 .collect();
 
+            assert_events_match_checkpoints(&trial.store, &format!("{point}:{n}, aborted"));
+
             let output = match trial.run(None) {
                 Ending::Output(output) => output,
                 other => panic!("{point}:{n}: the resuming child ended with {other:?}"),
@@ -221,6 +225,7 @@ async fn every_crash_point_at_every_pass_resumes_to_the_same_output() {
                     "{point}:{n}: `{key}` ran again after its checkpoint was committed"
                 );
             }
+            assert_events_match_checkpoints(&trial.store, &format!("{point}:{n}, resumed"));
             let done = committed(&trial.store, EXECUTION);
             for (key, count) in &finals {
                 assert!(*count <= 2, "{point}:{n}: `{key}` ran {count} times");
@@ -240,6 +245,60 @@ async fn every_crash_point_at_every_pass_resumes_to_the_same_output() {
         assert!(
             aborts.get(point).copied().unwrap_or(0) >= 1,
             "`{point}` was never reached"
+        );
+    }
+}
+
+/// Checks that every committed task result (a checkpoint of a step's output or
+/// failure) has its `StepSucceeded` / `StepFailed` event: checkpoints and the events
+/// that describe them commit in one transaction, also when the process aborts between
+/// writing the one and the other.
+fn assert_events_match_checkpoints(path: &Path, trial: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let Ok(mut stmt) = conn
+        .prepare("SELECT key, kind FROM checkpoints WHERE execution_id = ?1 AND kind IN (0, 1)")
+    else {
+        return; // no tables yet
+    };
+    let checkpoints: Vec<(String, i64)> = stmt
+        .query_map([EXECUTION], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let events: HashSet<(String, String, u32)> = conn
+        .prepare(
+            "SELECT kind, address, attempt FROM events \
+             WHERE execution_id = ?1 AND kind IN ('StepSucceeded', 'StepFailed')",
+        )
+        .unwrap()
+        .query_map([EXECUTION], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        checkpoints.is_empty() || !events.is_empty(),
+        "{trial}: checkpoints without events"
+    );
+    for (stored, kind) in &checkpoints {
+        // `r{n}:` after a redrive; `#{attempt}` inside a retry.
+        let key = match stored.split_once(':') {
+            Some((generation, key)) if generation.starts_with('r') => key,
+            _ => stored.as_str(),
+        };
+        let (address, attempt) = match key.rsplit_once('#') {
+            Some((address, attempt)) => (address, attempt.parse().unwrap()),
+            None => (key, 1),
+        };
+        let event = if *kind == 0 {
+            "StepSucceeded"
+        } else {
+            "StepFailed"
+        };
+        assert!(
+            events.contains(&(event.to_owned(), address.to_owned(), attempt)),
+            "{trial}: checkpoint `{stored}` was committed without its {event} event"
         );
     }
 }
