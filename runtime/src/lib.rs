@@ -75,7 +75,8 @@ pub struct RuntimeConfig {
     /// parked as failed with `States.RecoveryLimitExceeded` instead of being run
     /// again. So an execution whose step crashes the process on every attempt (a
     /// *poison* execution) runs at most `max_recoveries + 1` times, not on every
-    /// restart. The count is kept in the store; a redrive resets it. Default 10.
+    /// restart. The count is kept in the store; a redrive resets it. `0` parks an
+    /// execution at its first recovery. Default 10.
     #[builder(default = 10)]
     pub max_recoveries: u32,
 }
