@@ -1,22 +1,26 @@
 //! Golden stores: a store file written by an earlier build is checked in under
 //! `tests/golden/`, and every later build must still read and resume it. One file per
-//! store schema version; `store-v3.db` holds a succeeded, a failed and an interrupted
-//! execution of [`golden`].
+//! store schema version (see [`GOLDEN`]); each holds a succeeded, a failed and an
+//! interrupted execution of [`golden`]. In `store-v4.db` the interrupted one was also
+//! taken over once after its owner's lease lapsed (it counts one recovery).
 //!
-//! Regenerate (only when adding a file for a new schema version, never to make a test
-//! pass): `cargo test --test golden_store -- --ignored write_golden_store`.
+//! Write the file of a new schema version (only then, never to make a test pass, and
+//! never over an existing file): point [`CURRENT`] at it and run
+//! `cargo test --test golden_store -- --ignored write_golden_store`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use waypost::SqliteStore;
 use waypost::prelude::*;
 use waypost::replay::ReplayError;
+use waypost::{SqliteStore, Store};
 
 static RUNS_A: AtomicU32 = AtomicU32::new(0);
 static RUNS_B: AtomicU32 = AtomicU32::new(0);
 static HOLD_B: AtomicBool = AtomicBool::new(false);
+/// The tests count step runs in the statics above: they run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[step]
 async fn step_a(x: u64) -> Result<u64, Error> {
@@ -41,23 +45,36 @@ fn golden() -> Workflow<u64, u64> {
     Workflow::new("golden", 1, step_a.then(step_b))
 }
 
-fn golden_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/store-v3.db")
+/// Every golden file, oldest schema first: (file, schema version).
+const GOLDEN: &[(&str, u32)] = &[("store-v3.db", 3), ("store-v4.db", 4)];
+
+/// The golden file of the schema this build writes.
+const CURRENT: &str = "store-v4.db";
+
+fn golden_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
-/// A copy of the golden store in a fresh directory (tests never touch the original).
-fn copy_of_golden() -> (tempfile::TempDir, PathBuf) {
+/// A copy of the golden store `name` in a fresh directory (tests never touch the
+/// original).
+fn copy_of_golden(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
-    std::fs::copy(golden_file(), &path).unwrap();
+    std::fs::copy(golden_file(name), &path).unwrap();
     (dir, path)
 }
 
 #[tokio::test]
-#[ignore = "writes tests/golden/store-v3.db; run by hand for a new schema version"]
+#[ignore = "writes the golden file of the current schema; run by hand for a new schema version"]
 async fn write_golden_store() {
-    let path = golden_file();
-    let _ = std::fs::remove_file(&path);
+    let path = golden_file(CURRENT);
+    assert!(
+        !path.exists(),
+        "{} exists: golden files are never rewritten",
+        path.display()
+    );
     {
         let runtime = Runtime::builder()
             .store(SqliteStore::open(&path).unwrap())
@@ -75,6 +92,23 @@ async fn write_golden_store() {
         }
         // Let the dropped run's lease release go through before the store closes.
         tokio::time::sleep(Duration::from_millis(50)).await;
+        // Since schema v4: one recovery (a takeover from an owner whose lease lapsed),
+        // and no lease left behind.
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .acquire_lease("interrupted", "lapsed", Duration::from_millis(1))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        store
+            .acquire_lease("interrupted", "recovered", Duration::from_secs(60))
+            .await
+            .unwrap();
+        store
+            .release_lease("interrupted", "recovered")
+            .await
+            .unwrap();
+        assert_eq!(store.execution("interrupted").await.unwrap().recoveries, 1);
     }
     // Closing the last connection folds the WAL into the file.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -82,8 +116,15 @@ async fn write_golden_store() {
 }
 
 #[tokio::test]
-async fn the_golden_store_is_read_and_resumed() {
-    let (_dir, path) = copy_of_golden();
+async fn every_golden_store_is_read_and_resumed() {
+    let _serial = SERIAL.lock().await;
+    for &(name, version) in GOLDEN {
+        read_and_resume(name, version).await;
+    }
+}
+
+async fn read_and_resume(name: &str, version: u32) {
+    let (_dir, path) = copy_of_golden(name);
     let runtime = Runtime::builder()
         .store(SqliteStore::open(&path).unwrap())
         .build();
@@ -97,18 +138,43 @@ async fn the_golden_store_is_read_and_resumed() {
         ExecutionStatus::Running
     );
     assert!(!runtime.history("done").await.unwrap().is_empty());
+    // Recoveries are counted since schema v4; older executions start at 0.
+    let recoveries = runtime.execution("interrupted").await.unwrap().recoveries;
+    assert_eq!(recoveries, u32::from(version >= 4), "{name}");
 
     let (a, b) = (RUNS_A.load(Ordering::SeqCst), RUNS_B.load(Ordering::SeqCst));
     assert_eq!(runtime.resume(&wf, "interrupted").await.unwrap(), 50);
     // `step_a` was checkpointed in the golden file: only `step_b` runs.
-    assert_eq!(RUNS_A.load(Ordering::SeqCst) - a, 0);
-    assert_eq!(RUNS_B.load(Ordering::SeqCst) - b, 1);
+    assert_eq!(RUNS_A.load(Ordering::SeqCst) - a, 0, "{name}");
+    assert_eq!(RUNS_B.load(Ordering::SeqCst) - b, 1, "{name}");
+    // The failed execution is redriven (into the same refusal: 13 stays unlucky).
+    let err = runtime.redrive(&wf, "failed").await.unwrap_err();
+    assert!(
+        matches!(&err, RunError::Failed { error, .. } if error.name() == "Unlucky"),
+        "{name}: {err}"
+    );
+    assert_eq!(runtime.execution("failed").await.unwrap().redrives, 1);
 }
 
 #[tokio::test]
 async fn a_changed_workflow_is_refused_and_the_golden_file_is_left_as_it_was() {
-    let (_dir, path) = copy_of_golden();
+    let _serial = SERIAL.lock().await;
+    for &(name, version) in GOLDEN {
+        refuse_changed_workflow(name, version).await;
+    }
+}
+
+async fn refuse_changed_workflow(name: &str, version: u32) {
+    let (_dir, path) = copy_of_golden(name);
+    // An older store is migrated when it is opened: compare with the migrated file. A
+    // store of the current schema is not changed by opening it at all.
+    SqliteStore::open(&path).unwrap().close();
     let before = std::fs::read(&path).unwrap();
+    if name == CURRENT {
+        assert!(before == std::fs::read(golden_file(name)).unwrap());
+    } else {
+        assert!(version < 4);
+    }
     {
         let store = SqliteStore::open(&path).unwrap();
         let runtime = Runtime::builder().store(store.clone()).build();
@@ -119,6 +185,12 @@ async fn a_changed_workflow_is_refused_and_the_golden_file_is_left_as_it_was() {
         );
         let (a, b) = (RUNS_A.load(Ordering::SeqCst), RUNS_B.load(Ordering::SeqCst));
         let err = runtime.resume(&changed, "interrupted").await.unwrap_err();
+        // The message names both fingerprints, for the person reading the log.
+        let message = err.to_string();
+        assert!(
+            message.contains(golden().fingerprint()) && message.contains(changed.fingerprint()),
+            "{name}: {message}"
+        );
         match err {
             RunError::Replay(ReplayError::FingerprintMismatch {
                 stored,
@@ -144,6 +216,12 @@ async fn a_changed_workflow_is_refused_and_the_golden_file_is_left_as_it_was() {
     }
     assert!(
         std::fs::read(&path).unwrap() == before,
-        "the store file changed"
+        "{name}: the store file changed"
     );
+    // Nor did the refusal leave a lease or a recovery behind.
+    let store = SqliteStore::open(&path).unwrap();
+    let record = store.execution("interrupted").await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Running);
+    assert_eq!(record.recoveries, u32::from(version >= 4));
+    store.close();
 }

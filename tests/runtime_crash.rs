@@ -12,33 +12,22 @@
 //! - a step runs at most once more than the number of kills (only in-flight steps rerun);
 //! - `PRAGMA integrity_check` says `ok` after every kill.
 
-use std::collections::{BTreeSet, HashMap};
-use std::io::Write as _;
+#[path = "support/crash.rs"]
+mod support;
+
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use waypost::prelude::*;
-use waypost::store::CheckpointKind;
 use waypost::{SqliteStore, Store};
+
+use support::{counts, log};
 
 const EXECUTION: &str = "crash-exec";
 const SEED: u64 = 7;
-
-/// Appends this step's checkpoint key to the side-effect log, if the process has one.
-fn log(cx: &StepContext) {
-    if let Ok(path) = std::env::var("WAYPOST_CRASH_LOG") {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap();
-        // One `write` of a short line with O_APPEND: lines never interleave.
-        file.write_all(format!("{}\n", cx.key()).as_bytes())
-            .unwrap();
-    }
-}
 
 fn pause() -> Duration {
     Duration::from_millis(3)
@@ -170,30 +159,6 @@ fn output_of(child: Child) -> String {
         .to_owned()
 }
 
-fn counts(log: &Path) -> HashMap<String, u32> {
-    let mut counts = HashMap::new();
-    for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
-        *counts.entry(line.to_owned()).or_default() += 1;
-    }
-    counts
-}
-
-/// The keys of committed task results (outputs and failures; not timers or choices),
-/// after checking the file's integrity.
-async fn committed(path: &Path) -> BTreeSet<String> {
-    let store = SqliteStore::open(path).unwrap();
-    assert_eq!(store.integrity_check().unwrap(), "ok");
-    match store.checkpoints(EXECUTION).await {
-        Ok(checkpoints) => checkpoints
-            .into_iter()
-            .filter(|c| matches!(c.kind, CheckpointKind::Output | CheckpointKind::Failure))
-            .map(|c| c.key)
-            .collect(),
-        Err(waypost::StoreError::NotFound { .. }) => BTreeSet::new(),
-        Err(error) => panic!("{error}"),
-    }
-}
-
 /// How long an uninterrupted child run takes, to spread kills across it.
 fn calibrate(dir: &Path) -> Duration {
     let started = Instant::now();
@@ -212,6 +177,7 @@ async fn sigkill_at_random_moments_then_resume_gives_the_same_output_and_reruns_
     let mut rng = fastrand::Rng::with_seed(0x5eed);
 
     let mut total_kills = 0;
+    let mut total_recoveries = 0;
     for run in 0..20 {
         let dir = tempfile::tempdir().unwrap();
         let (store, log) = (dir.path().join("store.db"), dir.path().join("effects.log"));
@@ -227,7 +193,7 @@ async fn sigkill_at_random_moments_then_resume_gives_the_same_output_and_reruns_
             child.wait().unwrap();
             total_kills += 1;
             let now = counts(&log);
-            for key in committed(&store).await {
+            for key in committed(&store) {
                 frozen
                     .entry(key.clone())
                     .or_insert_with(|| now.get(&key).copied().unwrap_or(0));
@@ -253,15 +219,31 @@ async fn sigkill_at_random_moments_then_resume_gives_the_same_output_and_reruns_
                 "run {run}: `{key}` ran {count} times in {kills} kills"
             );
         }
-        let done = committed(&store).await;
+        let done = committed(&store);
         for key in finals.keys() {
             assert!(
                 done.contains(key),
                 "run {run}: `{key}` ran but its checkpoint is missing"
             );
         }
+        // Each kill of a process that held the lease counts one recovery, no more.
+        let recoveries = SqliteStore::open(&store)
+            .unwrap()
+            .execution(EXECUTION)
+            .await
+            .unwrap()
+            .recoveries;
+        assert!(
+            recoveries <= kills as u32,
+            "run {run}: {recoveries} recoveries"
+        );
+        total_recoveries += recoveries;
     }
     assert!(total_kills >= 50, "only {total_kills} kills");
+    assert!(
+        total_recoveries > 0,
+        "no kill was ever counted as a recovery"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,4 +260,10 @@ async fn two_processes_on_one_store_never_both_run_the_execution() {
             assert_eq!(count, 1, "`{key}` ran {count} times: {outputs:?}");
         }
     }
+}
+
+/// The keys of the execution's committed task results, after checking the file's
+/// integrity.
+fn committed(path: &Path) -> std::collections::BTreeSet<String> {
+    support::committed(path, EXECUTION)
 }

@@ -413,6 +413,7 @@ mod tests {
             error,
             graph: String::new(),
             redrives: 0,
+            recoveries: 0,
             created_ms: 0,
             updated_ms: 0,
         }

@@ -34,6 +34,10 @@ pub mod names {
     pub const RUNTIME: &str = "States.Runtime";
     /// A payload is larger than the configured limit.
     pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
+    /// An execution was taken over after a crash more often than the runtime allows
+    /// (`RuntimeConfig::max_recoveries`): it is parked as failed instead of crashing the
+    /// process again. Redriving it resets the count.
+    pub const RECOVERY_LIMIT_EXCEEDED: &str = "States.RecoveryLimitExceeded";
 }
 
 /// What kind of failure an [`Error`] stands for.

@@ -176,6 +176,10 @@ pub struct ExecutionRecord {
     pub graph: String,
     /// How many times it was redriven.
     pub redrives: u32,
+    /// How many times a run took it over from an owner that stopped without finishing
+    /// it (a crashed process, or one that lost its lease): counted by
+    /// [`Store::acquire_lease`], reset to 0 by a redrive.
+    pub recoveries: u32,
     /// When it was started, in milliseconds since the Unix epoch.
     pub created_ms: u64,
     /// When its status last changed, in milliseconds since the Unix epoch.
@@ -203,7 +207,8 @@ pub enum Write {
     Checkpoint(Checkpoint),
     /// Appends an event to the execution's history (the store gives it its `seq`).
     Event(Event),
-    /// Sets the execution's status (and its output or error); `redrive` counts a redrive.
+    /// Sets the execution's status (and its output or error); `redrive` counts a redrive
+    /// (and resets [`ExecutionRecord::recoveries`] to 0).
     Status {
         /// The new status.
         status: ExecutionStatus,
@@ -211,7 +216,8 @@ pub enum Write {
         output: Option<Vec<u8>>,
         /// The error, for `Failed` or `Cancelled`.
         error: Option<Error>,
-        /// Whether this write starts a redrive (increments the redrive count).
+        /// Whether this write starts a redrive (increments the redrive count and resets
+        /// the recovery count).
         redrive: bool,
         /// When, in milliseconds since the Unix epoch.
         at_ms: u64,
@@ -354,6 +360,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Takes (or renews) the lease on the execution for `owner`, for `ttl`. Fails with
     /// [`StoreError::Leased`] while another owner's lease runs; a lease whose owner is
     /// known to be dead may be taken over at once.
+    ///
+    /// Taking the lease over from another owner (its lease ran out, or it is known to be
+    /// dead: it stopped without finishing the run) is a recovery of the execution, and
+    /// increments [`ExecutionRecord::recoveries`] in the same atomic, durable step.
+    /// Taking a free lease or renewing one's own does not. A store with worker leases
+    /// (such as PostgreSQL) does the same with one conditional `UPDATE`.
     fn acquire_lease<'a>(
         &'a self,
         id: &'a str,

@@ -3,10 +3,19 @@
 //!
 //! Depend on the `waypost` facade, which re-exports this crate.
 //!
+//! # Feature flags
+//!
+//! - `crash-points` (off; for tests only): named places in the runtime and the SQLite
+//!   store where `WAYPOST_CRASH_AT=<point>:<n>` aborts the process the `n`-th time it
+//!   gets there (`before-commit`, `after-commit`, `between-checkpoint-and-event`,
+//!   `redrive-decided`, `redrive-written`, `migration`, `finish-start`, `finish-end`).
+//!   The `waypost` facade enables it for its own crash tests only.
+//!
 //! [waypost]: https://docs.rs/waypost
 #![doc(test(attr(deny(warnings))))]
 
 mod codec;
+mod crash;
 mod error;
 mod host;
 mod recorder;
@@ -61,6 +70,15 @@ pub struct RuntimeConfig {
     /// How many executions [`Runtime::resume_all`] resumes at once. Default 64.
     #[builder(default = 64)]
     pub max_concurrent_resumes: usize,
+    /// How many times an execution may be recovered — taken over after the run that
+    /// owned it stopped without finishing, such as a process crash — before it is
+    /// parked as failed with `States.RecoveryLimitExceeded` instead of being run
+    /// again. So an execution whose step crashes the process on every attempt (a
+    /// *poison* execution) runs at most `max_recoveries + 1` times, not on every
+    /// restart. The count is kept in the store; a redrive resets it. `0` parks an
+    /// execution at its first recovery. Default 10.
+    #[builder(default = 10)]
+    pub max_recoveries: u32,
 }
 
 impl Default for RuntimeConfig {
@@ -372,7 +390,9 @@ impl Runtime {
                 at_ms: millis(SystemTime::now()),
             },
         ];
+        crash::reach("redrive-decided");
         store.commit(id, writes).await?;
+        crash::reach("redrive-written");
         self.drive(workflow, id.to_owned()).await
     }
 
@@ -602,6 +622,11 @@ async fn execute<I: Payload, O: Payload>(
         store.release_lease(&id, &owner).await?;
         return outcome_of(&record).map(encoded);
     }
+    if record.recoveries > inner.config.max_recoveries {
+        let outcome = park(&runtime, &record).await;
+        store.release_lease(&id, &owner).await?;
+        return outcome.map(encoded);
+    }
     let lease = LeaseGuard::new(
         Arc::clone(store),
         &id,
@@ -730,7 +755,9 @@ async fn finish<O: Payload>(
                 redrive: false,
                 at_ms,
             });
+            crash::reach("finish-start");
             store.commit(id, writes).await?;
+            crash::reach("finish-end");
             Ok(Arc::new(bytes))
         }
         // A runtime failure (the store, a checkpoint that does not decode) is not the
@@ -754,12 +781,60 @@ async fn finish<O: Payload>(
                 redrive: false,
                 at_ms,
             });
+            crash::reach("finish-start");
             store.commit(id, writes).await?;
+            crash::reach("finish-end");
             Err(RunError::Failed {
                 id: id.to_owned(),
                 error,
             })
         }
+    }
+}
+
+/// Parks an execution that was recovered more often than
+/// [`RuntimeConfig::max_recoveries`] allows: it fails with
+/// `States.RecoveryLimitExceeded`, without running a step, and can be redriven.
+async fn park(runtime: &Runtime, record: &ExecutionRecord) -> Outcome {
+    let store = runtime.store()?;
+    let id = &record.id;
+    let limit = runtime.inner.config.max_recoveries;
+    let error = Error::with_kind(
+        waypost_core::ErrorKind::Runtime,
+        waypost_core::error::names::RECOVERY_LIMIT_EXCEEDED,
+        format!(
+            "execution `{id}` was recovered {} times after its process stopped without \
+             finishing it (crashed or killed), over the limit of {limit} set by \
+             `RuntimeConfig::max_recoveries`; it is parked as failed so that it stops \
+             crashing the process: fix the cause, then redrive it, which resets the count",
+            record.recoveries,
+        ),
+    )
+    .into_terminal();
+    let at_ms = millis(SystemTime::now());
+    let writes = vec![
+        Write::Event(execution_event(
+            EventKind::ExecutionFailed,
+            at_ms,
+            Some(error.to_string()),
+        )),
+        Write::Status {
+            status: ExecutionStatus::Failed,
+            output: None,
+            error: Some(error.clone()),
+            redrive: false,
+            at_ms,
+        },
+    ];
+    tracing::error!(execution_id = %id, recoveries = record.recoveries, limit, "execution parked as failed");
+    match store.commit(id, writes).await {
+        Ok(()) => Err(RunError::Failed {
+            id: id.clone(),
+            error,
+        }),
+        // Cancelled or finished by another process meanwhile: that outcome stands.
+        Err(StoreError::NotRunning { .. }) => outcome_of(&store.execution(id).await?),
+        Err(error) => Err(error.into()),
     }
 }
 

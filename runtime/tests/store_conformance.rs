@@ -64,6 +64,7 @@ conformance!(
     a_redrive_batch_of_a_failed_execution_is_accepted,
     a_redrive_of_a_succeeded_execution_is_refused,
     final_events_commit_with_the_final_status,
+    takeovers_count_recoveries_and_a_redrive_resets_them,
 );
 
 /// Runs `check` on a fresh SQLite store in a temporary directory, then checks the file.
@@ -1328,4 +1329,60 @@ fn stores_are_debug_and_clone() {
     assert_traits::<MemoryStore>();
     assert_traits::<SqliteStore>();
     assert!(format!("{:?}", MemoryStore::new()).contains("MemoryStore"));
+}
+
+async fn takeovers_count_recoveries_and_a_redrive_resets_them(store: &dyn Store) {
+    let recoveries = async |store: &dyn Store| store.execution("e1").await.unwrap().recoveries;
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    assert_eq!(recoveries(store).await, 0);
+    let hour = Duration::from_secs(3600);
+    // Taking a free lease, renewing it, releasing it and taking it again: no recovery.
+    store.acquire_lease("e1", "alpha", hour).await.unwrap();
+    store.acquire_lease("e1", "alpha", hour).await.unwrap();
+    store.release_lease("e1", "alpha").await.unwrap();
+    store.acquire_lease("e1", "beta", hour).await.unwrap();
+    // A refused takeover is not one either.
+    assert!(store.acquire_lease("e1", "gamma", hour).await.is_err());
+    assert_eq!(recoveries(store).await, 0);
+
+    // Taking over a lease that ran out is a recovery, counted once per takeover.
+    store.release_lease("e1", "beta").await.unwrap();
+    for (n, owner) in ["a", "b", "c"].into_iter().enumerate() {
+        store
+            .acquire_lease("e1", owner, Duration::from_millis(1))
+            .await
+            .unwrap();
+        // A real sleep: the lease clock is the wall clock.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(recoveries(store).await, n as u32);
+    }
+    store.acquire_lease("e1", "d", hour).await.unwrap();
+    assert_eq!(recoveries(store).await, 3);
+
+    // So is taking over from a dead owner.
+    if let Some(host) = this_machine() {
+        store.release_lease("e1", "d").await.unwrap();
+        let dead = format!("{host}:999999999:x");
+        store.acquire_lease("e1", &dead, hour).await.unwrap();
+        store.acquire_lease("e1", "fresh", hour).await.unwrap();
+        assert_eq!(recoveries(store).await, 4);
+    }
+
+    // A failure keeps the count; a redrive resets it.
+    let before = recoveries(store).await;
+    let error = Error::new("States.RecoveryLimitExceeded", "parked");
+    store
+        .commit("e1", vec![ended_with(ExecutionStatus::Failed, &error, 10)])
+        .await
+        .unwrap();
+    assert_eq!(recoveries(store).await, before);
+    store.commit("e1", vec![redrive(20)]).await.unwrap();
+    let record = store.execution("e1").await.unwrap();
+    assert_eq!(
+        (record.status, record.recoveries, record.redrives),
+        (ExecutionStatus::Running, 0, 1)
+    );
 }

@@ -223,7 +223,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_data() {
     assert_eq!(user_version(&path), 1);
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), 4);
 
     // The old data is intact.
     let record = store.execution("e1").await.unwrap();
@@ -236,6 +236,8 @@ async fn a_version_1_store_is_migrated_and_keeps_its_data() {
         ),
         (ExecutionStatus::Running, 1, 1_000, 1_500)
     );
+    // Schema version 4 counts recoveries; an older execution starts at 0.
+    assert_eq!(record.recoveries, 0);
     assert_eq!(record.input, b"{}");
     let checkpoints = store.checkpoints("e1").await.unwrap();
     assert_eq!(keys(&checkpoints), [(1, "a"), (2, "b")]);
@@ -286,7 +288,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_data() {
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.history("e1").await.unwrap().len(), 2);
     assert_eq!(store.checkpoints("e1").await.unwrap().len(), 3);
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -469,7 +471,7 @@ async fn a_newer_schema_is_refused_and_left_alone() {
         } => {
             assert!(p.ends_with("store.db"));
             assert_eq!(found, 99);
-            assert_eq!(supported, 3);
+            assert_eq!(supported, 4);
         }
         other => panic!("expected NewerSchema, got {other:?}"),
     }
@@ -773,7 +775,7 @@ async fn the_file_is_plain_sql() {
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .unwrap();
-    assert_eq!(header, (0x5750_5354, 3, "wal".to_owned()));
+    assert_eq!(header, (0x5750_5354, 4, "wal".to_owned()));
     let (status, workflow): (String, String) = conn
         .query_row(
             "SELECT status, workflow FROM executions WHERE id = 'e1'",
@@ -993,7 +995,7 @@ async fn read_only_opening_refuses_what_it_cannot_read_and_changes_nothing() {
     match refused(&path) {
         StoreError::NewerSchema {
             found, supported, ..
-        } => assert_eq!((found, supported), (99, 3)),
+        } => assert_eq!((found, supported), (99, 4)),
         other => panic!("expected NewerSchema, got {other:?}"),
     }
 

@@ -100,6 +100,7 @@ impl MemoryStore {
             error: None,
             graph: new.graph,
             redrives: 0,
+            recoveries: 0,
             created_ms: new.created_ms,
             updated_ms: new.created_ms,
         };
@@ -189,6 +190,7 @@ impl MemoryStore {
                     record.updated_ms = at_ms;
                     if redrive {
                         record.redrives = record.redrives.saturating_add(1);
+                        record.recoveries = 0;
                     }
                 }
                 // Refused by the check above.
@@ -208,7 +210,10 @@ impl MemoryStore {
             .leases
             .get(id)
             .map(|(holder, expires)| (holder.as_str(), *expires));
-        lease::check(id, holder, owner, now)?;
+        let took_over = lease::check(id, holder, owner, now)?;
+        if took_over && let Some(execution) = state.executions.get_mut(id) {
+            execution.record.recoveries = execution.record.recoveries.saturating_add(1);
+        }
         state.leases.insert(
             id.to_owned(),
             (owner.to_owned(), lease::expiry_ms(now, ttl)),

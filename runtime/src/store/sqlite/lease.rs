@@ -33,17 +33,20 @@ pub(crate) fn expiry_ms(now_ms: u64, ttl: Duration) -> u64 {
 /// It may when nobody holds it, when it already holds it (a renewal), when the lease
 /// has run out, or when the holder is known to be dead; otherwise the error is
 /// [`StoreError::Leased`] with the holder and the time left.
+///
+/// Returns whether it takes the lease over from another owner (run out or dead): a
+/// recovery of the execution, which the store counts.
 pub(crate) fn check(
     id: &str,
     holder: Option<(&str, u64)>,
     owner: &str,
     now_ms: u64,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     match holder {
-        None => Ok(()),
-        Some((holder, _)) if holder == owner => Ok(()),
-        Some((_, expires_ms)) if expires_ms <= now_ms => Ok(()),
-        Some((holder, _)) if owner_is_dead(holder) => Ok(()),
+        None => Ok(false),
+        Some((holder, _)) if holder == owner => Ok(false),
+        Some((_, expires_ms)) if expires_ms <= now_ms => Ok(true),
+        Some((holder, _)) if owner_is_dead(holder) => Ok(true),
         Some((holder, expires_ms)) => Err(StoreError::Leased {
             id: id.to_owned(),
             owner: holder.to_owned(),
@@ -148,9 +151,10 @@ mod tests {
     #[test]
     fn check_follows_holder_expiry_and_liveness() {
         let other = "another-host.invalid:1:x";
-        assert!(check("e", None, "me", 10).is_ok());
-        assert!(check("e", Some(("me", 20)), "me", 10).is_ok());
-        assert!(check("e", Some((other, 10)), "me", 10).is_ok());
+        assert!(!check("e", None, "me", 10).unwrap());
+        assert!(!check("e", Some(("me", 20)), "me", 10).unwrap());
+        // Run out: taken over, a recovery.
+        assert!(check("e", Some((other, 10)), "me", 10).unwrap());
         match check("e", Some((other, 25)), "me", 10) {
             Err(StoreError::Leased {
                 owner, remaining, ..

@@ -23,7 +23,7 @@ use super::error::OpError;
 /// The columns of `executions`, in the order [`execution`] reads them.
 const EXECUTION_COLUMNS: &str = "id, workflow, version, fingerprint, codec, status, input, \
                                  output, error, graph, redrives, created_ms, updated_ms, \
-                                 input_checksum, output_checksum";
+                                 input_checksum, output_checksum, recoveries";
 
 /// The execution with this id, if any.
 pub(super) fn load_execution(
@@ -193,6 +193,7 @@ fn execution(row: &Row<'_>) -> Result<ExecutionRecord, StoreError> {
         error,
         graph: cell.get(9, "graph")?,
         redrives: cell.int(10, "redrives")?,
+        recoveries: cell.int(15, "recoveries")?,
         created_ms: cell.int(11, "created_ms")?,
         updated_ms: cell.int(12, "updated_ms")?,
         id,

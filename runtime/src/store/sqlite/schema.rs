@@ -75,6 +75,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // so that a flipped bit that still decodes is caught. NULL for rows written before.
     "ALTER TABLE executions ADD COLUMN input_checksum INTEGER;
      ALTER TABLE executions ADD COLUMN output_checksum INTEGER;",
+    // Version 4: how many times each execution was taken over from an owner that
+    // stopped without finishing it (see `Store::acquire_lease`), so that a poison
+    // execution is parked after a limit instead of crashing every restart.
+    "ALTER TABLE executions ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes and reads.
@@ -178,6 +182,7 @@ fn migrate_in_transaction(conn: &Connection, path: &str) -> Result<(), OpError> 
     };
     for step in MIGRATIONS.iter().skip(from as usize) {
         conn.execute_batch(step)?;
+        crate::crash::reach("migration");
     }
     if from < CURRENT {
         // Both header fields are part of the transaction, like the tables.

@@ -261,6 +261,7 @@ impl Thread {
     fn group(&self, jobs: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
         let started = Instant::now();
         let count = jobs.len();
+        crate::crash::reach("before-commit");
         if let Err(err) = self.statement("BEGIN IMMEDIATE") {
             let err = sql_error(&err, &self.path, started, || {
                 format!("starting a transaction for {count} requests")
@@ -297,6 +298,7 @@ impl Thread {
 
         match self.statement("COMMIT") {
             Ok(()) => {
+                crate::crash::reach("after-commit");
                 self.committed.fetch_add(1, Ordering::Relaxed);
                 for done in applied {
                     done.confirm();
@@ -407,6 +409,7 @@ impl Operation for Create {
                 error: None,
                 graph: new.graph.clone(),
                 redrives: 0,
+                recoveries: 0,
                 created_ms: new.created_ms,
                 updated_ms: new.created_ms,
             };
@@ -449,6 +452,8 @@ impl Operation for Commit {
             .query_row([id], |row| row.get(0))?;
         // Read on the batch's first event only: most batches carry none.
         let mut last_event: Option<i64> = None;
+        // Whether the batch wrote a checkpoint row and no event row yet (a crash point).
+        let mut checkpoint_before_event = false;
         for write in order.into_iter().map(|index| &self.writes[index]) {
             match write {
                 Write::Checkpoint(checkpoint) => {
@@ -470,6 +475,7 @@ impl Operation for Commit {
                         ])?;
                     if inserted == 1 {
                         last_seq += 1;
+                        checkpoint_before_event |= last_event.is_none();
                         continue;
                     }
                     // Compared in SQL, so a large payload is not copied out to compare.
@@ -497,6 +503,9 @@ impl Operation for Commit {
                     }
                 }
                 Write::Event(event) => {
+                    if std::mem::take(&mut checkpoint_before_event) {
+                        crate::crash::reach("between-checkpoint-and-event");
+                    }
                     // The store numbers events; the incoming `seq` is ignored.
                     let last: i64 = match last_event {
                         Some(last) => last,
@@ -544,7 +553,8 @@ impl Operation for Commit {
                         })?;
                     conn.prepare_cached(
                         "UPDATE executions SET status = ?2, output = ?3, error = ?4, \
-                         updated_ms = ?5, redrives = redrives + ?6, output_checksum = ?7 \
+                         updated_ms = ?5, redrives = redrives + ?6, output_checksum = ?7, \
+                         recoveries = CASE WHEN ?6 THEN 0 ELSE recoveries END \
                          WHERE id = ?1",
                     )?
                     .execute(rusqlite::params![
@@ -612,7 +622,7 @@ impl Operation for AcquireLease {
         };
         // Read the clock inside the transaction: no other writer can move the lease now.
         let now = lease::now_ms();
-        lease::check(
+        let took_over = lease::check(
             &self.id,
             holder
                 .as_ref()
@@ -620,6 +630,11 @@ impl Operation for AcquireLease {
             &self.owner,
             now,
         )?;
+        if took_over {
+            // Counted with the takeover, in the same transaction: durable together.
+            conn.prepare_cached("UPDATE executions SET recoveries = recoveries + 1 WHERE id = ?1")?
+                .execute([&self.id])?;
+        }
         conn.prepare_cached(
             "INSERT INTO leases (execution_id, owner, expires_ms) VALUES (?1, ?2, ?3) \
              ON CONFLICT (execution_id) DO UPDATE SET owner = excluded.owner, \
