@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
+use waypost::Store as _;
 use waypost::prelude::*;
 use waypost::replay::checksum;
 use waypost::store::{Checkpoint, CheckpointKind, Write};
@@ -291,5 +292,119 @@ async fn a_batch_checkpoint_that_is_not_one_is_a_clear_error() {
         message.contains("checkpoint `1.par_map/~items/0` of execution `s`")
             && message.contains("not a batch of map results"),
         "{message}"
+    );
+}
+
+/// A memory store whose commit of one chosen key fails once, after a while.
+#[derive(Debug)]
+struct FailOnce {
+    inner: waypost::MemoryStore,
+    key: &'static str,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl waypost::Store for FailOnce {
+    fn create(
+        &self,
+        new: waypost::store::NewExecution,
+    ) -> waypost::store::StoreFuture<'_, (waypost::store::ExecutionRecord, bool)> {
+        self.inner.create(new)
+    }
+    fn execution<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> waypost::store::StoreFuture<'a, waypost::store::ExecutionRecord> {
+        self.inner.execution(id)
+    }
+    fn list<'a>(
+        &'a self,
+        filter: &'a waypost::store::ListFilter,
+    ) -> waypost::store::StoreFuture<'a, Vec<waypost::store::ExecutionRecord>> {
+        self.inner.list(filter)
+    }
+    fn checkpoints<'a>(&'a self, id: &'a str) -> waypost::store::StoreFuture<'a, Vec<Checkpoint>> {
+        self.inner.checkpoints(id)
+    }
+    fn history<'a>(&'a self, id: &'a str) -> waypost::store::StoreFuture<'a, Vec<waypost::Event>> {
+        self.inner.history(id)
+    }
+    fn commit<'a>(
+        &'a self,
+        id: &'a str,
+        writes: Vec<Write>,
+    ) -> waypost::store::StoreFuture<'a, ()> {
+        let hit = writes
+            .iter()
+            .any(|w| matches!(w, Write::Checkpoint(c) if c.key == self.key));
+        if hit && !self.failed.swap(true, Ordering::SeqCst) {
+            return Box::pin(async move {
+                // Slowly: the map takes more results while this commit is in flight.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Err(waypost::store::StoreError::Backend {
+                    doing: format!("committing to `{id}`"),
+                    message: "the disk said no".into(),
+                })
+            });
+        }
+        self.inner.commit(id, writes)
+    }
+    fn acquire_lease<'a>(
+        &'a self,
+        id: &'a str,
+        owner: &'a str,
+        ttl: std::time::Duration,
+    ) -> waypost::store::StoreFuture<'a, ()> {
+        self.inner.acquire_lease(id, owner, ttl)
+    }
+    fn release_lease<'a>(
+        &'a self,
+        id: &'a str,
+        owner: &'a str,
+    ) -> waypost::store::StoreFuture<'a, ()> {
+        self.inner.release_lease(id, owner)
+    }
+}
+
+#[tokio::test]
+async fn a_failed_batch_commit_stops_the_map_and_a_resume_carries_on_without_a_conflict() {
+    let store = Arc::new(FailOnce {
+        inner: waypost::MemoryStore::new(),
+        key: "0.par_map/~items/2",
+        failed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let runtime = Runtime::builder()
+        .shared_store(Arc::clone(&store) as Arc<dyn waypost::Store>)
+        .build();
+    let runs = ItemRuns::new(1_000);
+    let counted = runs.clone();
+    let wf = Workflow::new(
+        "squares",
+        1,
+        par_map(sync_step_fn("square", move |x: u64| Ok(counted.run(x)))).commit_every(100),
+    );
+    let error = runtime
+        .start(&wf, "c", (0..1_000).collect())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("the disk said no"), "{error}");
+    assert!(matches!(error, RunError::Stopped { .. }), "{error:?}");
+    let keys: Vec<String> = store
+        .checkpoints("c")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.key)
+        .collect();
+    let batches: Vec<u32> = keys
+        .iter()
+        .filter_map(|k| k.strip_prefix("0.par_map/~items/")?.parse().ok())
+        .collect();
+    assert_eq!(batches, [0, 1], "only the batches before the failed one");
+
+    let out = runtime.resume(&wf, "c").await.unwrap();
+    assert_eq!(out, (0..1_000u64).map(|x| x * x).collect::<Vec<_>>());
+    assert!(
+        (0..200).all(|item| runs.count(item) == 1),
+        "committed items ran again"
     );
 }

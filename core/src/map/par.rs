@@ -258,6 +258,8 @@ struct Progress<T> {
     /// Checkpoints committed so far.
     batches: usize,
     committed: usize,
+    /// A commit failed: the batches after it are not written.
+    commit_failed: bool,
 }
 
 impl<S, M, R, K> ParMap<S, M, R, K>
@@ -311,6 +313,7 @@ where
         // carries on from them.
         if let Some(recorder) = cx.recorder()
             && progress.done > progress.committed
+            && !progress.commit_failed
         {
             let commit = self.commit_batch(recorder, cx, &prefix, &mut progress)?;
             if let Err(error) = commit.await {
@@ -342,6 +345,7 @@ where
             failures: 0,
             batches: 0,
             committed: 0,
+            commit_failed: false,
         };
         let Some(recorder) = cx.recorder() else {
             return Ok(progress);
@@ -460,6 +464,9 @@ where
             let group = match next {
                 Next::Committed(Ok(())) => continue,
                 Next::Committed(Err(error)) => {
+                    // Nothing more may be committed: a later batch must never be
+                    // durable without this one.
+                    progress.commit_failed = true;
                     failure.get_or_insert(error);
                     stop.store(true, Ordering::Relaxed);
                     continue;
