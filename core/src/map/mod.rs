@@ -14,6 +14,19 @@
 //!
 //! Each item runs at the address `{map}/{index}`, below the map's own.
 //!
+//! # Maps at scale
+//!
+//! [`par_map`] is built for millions of items. [`ParMap::items`] reads them lazily from
+//! the map's input with an [`ItemReader`] (ASL's `ItemReader`; [`read_items`] makes one
+//! from a closure, [`ItemReader::batched`] hands the step many items per call like ASL's
+//! `ItemBatcher`), and [`ParMap::fold`] folds the results in input order instead of
+//! collecting them (a sink, like ASL's `ResultWriter`): the map then holds only the items
+//! in flight. Results are committed in batches ([`ParMap::commit_every`],
+//! [`ParMap::commit_interval`]), each checkpoint saying how far the map got and what the
+//! sink needs to go on; a resumed map reads on from the first item not committed.
+//! The async [`map`] checkpoints each item on its own (its items can retry and wait
+//! durably) and takes a `Vec`.
+//!
 //! # Examples
 //!
 //! ```
