@@ -12,6 +12,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use futures::StreamExt as _;
 use waypost::prelude::*;
 
+mod common;
+
 const ITEMS: u64 = 10_000;
 const CONCURRENCY: usize = 1_000;
 
@@ -22,11 +24,7 @@ async fn tick(x: u64) -> u64 {
 }
 
 fn async_map(c: &mut Criterion) {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let tokio = common::tokio_runtime();
     let runtime = Runtime::new();
     let wf = Workflow::new("ticks", 1, map(tick).max_concurrency(CONCURRENCY));
     let items: Vec<u64> = (0..ITEMS).collect();

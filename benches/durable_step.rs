@@ -12,30 +12,15 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use waypost::SqliteStore;
 use waypost::prelude::*;
 
-#[step]
-async fn add_one(x: u64) -> u64 {
-    x + 1
-}
-
-fn sequence(len: usize) -> Workflow<u64, u64> {
-    let mut chain = add_one.boxed();
-    for _ in 1..len {
-        chain = chain.then(add_one).boxed();
-    }
-    Workflow::new("durable-sequence", 1, chain)
-}
+mod common;
 
 fn durable_step(c: &mut Criterion) {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let tokio = common::tokio_runtime();
     let dir = tempfile::tempdir().unwrap();
     let runtime = Runtime::builder()
         .store(SqliteStore::open(dir.path().join("bench.db")).unwrap())
         .build();
-    let wf = sequence(100);
+    let wf = common::sequence("durable-sequence", 100);
     let mut next = 0u64;
 
     let mut group = c.benchmark_group("durable_step");

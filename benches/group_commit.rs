@@ -13,21 +13,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use waypost::SqliteStore;
 use waypost::prelude::*;
 
+mod common;
+
 const EXECUTIONS: usize = 1_000;
 const STEPS: usize = 10;
-
-#[step]
-async fn add_one(x: u64) -> u64 {
-    x + 1
-}
-
-fn sequence(len: usize) -> Workflow<u64, u64> {
-    let mut chain = add_one.boxed();
-    for _ in 1..len {
-        chain = chain.then(add_one).boxed();
-    }
-    Workflow::new("group-commit", 1, chain)
-}
 
 /// Starts `EXECUTIONS` executions at once and waits for all of them.
 async fn run_all(runtime: &Runtime, wf: &Workflow<u64, u64>, round: u64) {
@@ -38,17 +27,13 @@ async fn run_all(runtime: &Runtime, wf: &Workflow<u64, u64>, round: u64) {
 }
 
 fn group_commit(c: &mut Criterion) {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let tokio = common::tokio_runtime();
     let dir = tempfile::tempdir().unwrap();
     let store = std::sync::Arc::new(SqliteStore::open(dir.path().join("bench.db")).unwrap());
     let runtime = Runtime::builder()
         .shared_store(store.clone() as std::sync::Arc<dyn waypost::Store>)
         .build();
-    let wf = sequence(STEPS);
+    let wf = common::sequence("group-commit", STEPS);
 
     let before = store.transactions_committed();
     tokio.block_on(run_all(&runtime, &wf, 0));

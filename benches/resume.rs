@@ -17,6 +17,8 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use waypost::prelude::*;
 use waypost::{SqliteStore, Store};
 
+mod common;
+
 const STEPS: u64 = 10_000;
 const ITEMS: u64 = 1_000_000;
 
@@ -26,11 +28,6 @@ static HELD: AtomicBool = AtomicBool::new(false);
 /// While set, the map's items past the 600,000th crawl: the bench interrupts the map
 /// once half its items are committed.
 static CRAWL: AtomicBool = AtomicBool::new(true);
-
-#[step]
-async fn add_one(x: u64) -> u64 {
-    x + 1
-}
 
 #[step]
 async fn hold(xs: Vec<u64>) -> u64 {
@@ -53,7 +50,7 @@ fn many_steps() -> Workflow<Vec<u64>, u64> {
     Workflow::new(
         "ten-thousand-steps",
         1,
-        map(add_one).max_concurrency(100).then(hold),
+        map(common::add_one).max_concurrency(100).then(hold),
     )
 }
 
@@ -106,11 +103,7 @@ fn copy_of(template: &Path, dir: &Path, n: &mut u64) -> PathBuf {
 }
 
 fn resume(c: &mut Criterion) {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let tokio = common::tokio_runtime();
     let dir = tempfile::tempdir().unwrap();
     let mut copies = 0;
 

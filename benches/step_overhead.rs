@@ -10,21 +10,10 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use waypost::prelude::*;
 
-#[step]
-async fn add_one(x: u64) -> u64 {
-    x + 1
-}
+mod common;
 
 fn plain_add_one(x: u64) -> u64 {
     x + 1
-}
-
-fn sequence(len: usize) -> Workflow<u64, u64> {
-    let mut chain = add_one.boxed();
-    for _ in 1..len {
-        chain = chain.then(add_one).boxed();
-    }
-    Workflow::new("sequence", 1, chain)
 }
 
 fn step_overhead(c: &mut Criterion) {
@@ -33,7 +22,7 @@ fn step_overhead(c: &mut Criterion) {
         .build()
         .unwrap();
     let runtime = Runtime::new();
-    let wf = sequence(100);
+    let wf = common::sequence("sequence", 100);
     assert_eq!(tokio.block_on(runtime.run(&wf, 0)).unwrap(), 100);
 
     let mut group = c.benchmark_group("step_overhead");

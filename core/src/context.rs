@@ -280,6 +280,12 @@ impl Context {
         }
     }
 
+    /// Milliseconds since `started` on the host's clock, for an event's duration.
+    pub(crate) fn millis_since(&self, started: SystemTime) -> Option<u64> {
+        let took = self.host().now().duration_since(started).ok()?;
+        Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX))
+    }
+
     /// Sleeps on the runtime's timer.
     pub fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         self.shared.host.sleep(duration)

@@ -284,8 +284,7 @@ where
         Ok(result) => result.map_err(|e| e.at(address.as_str())),
         Err(payload) => Err(Error::from_panic(name, address.as_str(), payload.as_ref())),
     };
-    let took = cx.host().now().duration_since(started).ok();
-    let took = took.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let took = cx.millis_since(started);
     match &result {
         Ok(_) => cx.emit(EventKind::StepSucceeded, address.as_str(), took, None),
         Err(error) => cx.emit(

@@ -199,8 +199,7 @@ impl<S: Step, M: MapMode> Map<S, M> {
             );
             results[index] = Some(result);
         }
-        let took = cx.host().now().duration_since(started).ok();
-        let took = took.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let took = cx.millis_since(started);
         cx.emit(
             EventKind::MapFinished,
             at.as_str(),

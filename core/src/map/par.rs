@@ -320,8 +320,7 @@ where
                 failure.get_or_insert(error);
             }
         }
-        let took = cx.host().now().duration_since(started).ok();
-        let took = took.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let took = cx.millis_since(started);
         cx.emit(
             EventKind::MapFinished,
             at.as_str(),

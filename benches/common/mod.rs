@@ -1,0 +1,31 @@
+//! What the benches share: the trivial step they chain, and the tokio runtime they
+//! run on.
+
+#![allow(dead_code, reason = "each bench uses its own part of this module")]
+
+use waypost::prelude::*;
+
+/// A trivial async step: the work is nothing, so the bench measures waypost.
+#[step]
+pub(crate) async fn add_one(x: u64) -> u64 {
+    x + 1
+}
+
+/// A workflow of `len` `add_one` steps in a row, built at run time.
+pub(crate) fn sequence(name: &'static str, len: usize) -> Workflow<u64, u64> {
+    let mut chain = add_one.boxed();
+    for _ in 1..len {
+        chain = chain.then(add_one).boxed();
+    }
+    Workflow::new(name, 1, chain)
+}
+
+/// A multi-threaded tokio runtime with one worker per core of the 2-core bench
+/// machine.
+pub(crate) fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
