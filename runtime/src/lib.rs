@@ -31,7 +31,7 @@ use futures::{FutureExt as _, StreamExt as _};
 use tracing::Instrument as _;
 use typed_builder::TypedBuilder;
 use waypost_core::codec::{decode, encode};
-use waypost_core::replay::{Journal, fingerprint};
+use waypost_core::replay::{Journal, fingerprint, within};
 use waypost_core::store::{
     Checkpoint, CheckpointKind, ExecutionRecord, ListFilter, NewExecution, Write,
 };
@@ -647,9 +647,9 @@ async fn execute<I: Payload, O: Payload>(
     })?;
     let history = store.history(&id).await?;
     let (kind, number) = execution_event_kind(&record, &history);
-    // Events already stored are not stored again when a replay reports them — but only
-    // this redrive generation's: a redriven step runs anew and its events belong in the
-    // history again.
+    // Events already stored are not stored again when a replay reports them — except,
+    // from before the last redrive, those where the redrive runs again: a redriven step
+    // runs anew and its events belong in the history again.
     let generation_start = match kind {
         EventKind::ExecutionRedriven => history.len(),
         _ => history
@@ -657,6 +657,16 @@ async fn execute<I: Payload, O: Payload>(
             .rposition(|e| e.kind == EventKind::ExecutionRedriven)
             .unwrap_or(0),
     };
+    let (earlier, this_run) = history.split_at(generation_start);
+    let rerun = journal.redriven().map(str::to_owned);
+    let stored = earlier
+        .iter()
+        .filter(|e| {
+            rerun
+                .as_deref()
+                .is_none_or(|scope| !within(&e.address, scope))
+        })
+        .chain(this_run);
     let recorder = Arc::new(StoreRecorder::new(
         &id,
         Arc::clone(store),
@@ -664,7 +674,7 @@ async fn execute<I: Payload, O: Payload>(
         journal,
         inner.config.max_payload_bytes,
         inner.config.history,
-        &history[generation_start..],
+        stored,
     ));
     let cx = Context::with_recorder(
         Arc::clone(&inner.host),

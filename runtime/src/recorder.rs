@@ -32,17 +32,17 @@ struct History {
 }
 
 impl StoreRecorder {
-    pub(crate) fn new(
+    pub(crate) fn new<'a>(
         id: &str,
         store: Arc<dyn Store>,
         codec: Arc<dyn Codec>,
         journal: Journal,
         max_payload: usize,
         level: HistoryLevel,
-        stored: &[Event],
+        stored: impl IntoIterator<Item = &'a Event>,
     ) -> Self {
         let seen = stored
-            .iter()
+            .into_iter()
             .map(|e| (e.kind, e.address.clone(), e.attempt))
             .collect();
         StoreRecorder {

@@ -141,3 +141,51 @@ async fn the_history_level_keeps_what_it_says() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_redrive_stores_again_only_the_events_of_what_runs_again() {
+    let store = TestStore::memory();
+    let broken = Arc::new(AtomicU32::new(1));
+    let flag = Arc::clone(&broken);
+    let last = step_fn("last", move |xs: Vec<u64>| {
+        let flag = Arc::clone(&flag);
+        async move {
+            if flag.load(Ordering::SeqCst) == 1 {
+                return Err(Error::new("Broken", "not yet"));
+            }
+            Ok::<_, Error>(xs.iter().sum::<u64>())
+        }
+    });
+    let double = step_fn("double", |x: u64| async move { Ok::<_, Error>(2 * x) });
+    let wf = Workflow::new("two-parts", 1, map(double).then(last));
+    let runtime = store.runtime();
+    runtime.start(&wf, "r", vec![1, 2, 3]).await.unwrap_err();
+    broken.store(0, Ordering::SeqCst);
+    assert_eq!(runtime.redrive(&wf, "r").await.unwrap(), 12);
+
+    let history = runtime.history("r").await.unwrap();
+    let count = |kind: EventKind, address: &str| {
+        history
+            .iter()
+            .filter(|e| e.kind == kind && e.address == address)
+            .count()
+    };
+    // The map only replays in the redrive: its events are stored once.
+    assert_eq!(
+        count(EventKind::MapStarted, "0.map"),
+        1,
+        "{}",
+        lines(&history)
+    );
+    assert_eq!(count(EventKind::MapItemFinished, "0.map/1"), 1);
+    assert_eq!(count(EventKind::MapFinished, "0.map"), 1);
+    // The failed step runs again: its events are stored for each run.
+    assert_eq!(
+        count(EventKind::StepStarted, "1.last"),
+        2,
+        "{}",
+        lines(&history)
+    );
+    assert_eq!(count(EventKind::StepFailed, "1.last"), 1);
+    assert_eq!(count(EventKind::StepSucceeded, "1.last"), 1);
+}

@@ -104,6 +104,13 @@ pub fn redrive_scope(address: &str) -> &str {
     }
 }
 
+/// Whether `key` (a checkpoint key or an address) is `address` or below it: a step
+/// inside it, one of its retry attempts (`#n`) or its own records (`~…`).
+pub fn within(key: &str, address: &str) -> bool {
+    key.strip_prefix(address)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['#', '~', '/']))
+}
+
 /// The stored key of the redrive marker number `generation` (1 for the first redrive).
 pub fn redrive_key(generation: u32) -> String {
     format!("~redrive/{generation}")
@@ -130,6 +137,8 @@ pub struct Journal {
     generation: u32,
     /// Each key's newest checkpoint, and the generation it was written in.
     entries: HashMap<String, (u32, Entry)>,
+    /// The address the last redrive runs again (its failed step's scope).
+    redriven: Option<String>,
 }
 
 impl Journal {
@@ -175,6 +184,7 @@ impl Journal {
                     ));
                 };
                 journal.set_aside(address);
+                journal.redriven = Some(address.to_owned());
                 journal.generation += 1;
                 continue;
             }
@@ -200,10 +210,7 @@ impl Journal {
     /// failures of containers (`…~failed`), which the redriven steps decide anew.
     fn set_aside(&mut self, address: &str) {
         self.entries.retain(|key, (_, entry)| {
-            let below = key == address
-                || key
-                    .strip_prefix(address)
-                    .is_some_and(|rest| rest.starts_with(['#', '~', '/']));
+            let below = within(key, address);
             let container_failure = key.ends_with("~failed");
             let reset = (below || container_failure)
                 && matches!(
@@ -217,6 +224,12 @@ impl Journal {
     /// The execution this journal belongs to.
     pub fn execution(&self) -> &str {
         &self.execution
+    }
+
+    /// The address the last redrive runs again, if the execution was redriven: what
+    /// ran there before belongs to an earlier run of it.
+    pub fn redriven(&self) -> Option<&str> {
+        self.redriven.as_deref()
     }
 
     /// How many redrives the execution has had.

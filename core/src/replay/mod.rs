@@ -15,4 +15,6 @@
 pub mod fingerprint;
 mod journal;
 
-pub use journal::{Entry, Journal, Recorded, ReplayError, checksum, redrive_key, redrive_scope};
+pub use journal::{
+    Entry, Journal, Recorded, ReplayError, checksum, redrive_key, redrive_scope, within,
+};
