@@ -268,11 +268,21 @@ impl Context {
             "{kind}"
         );
         if let Some(recorder) = self.recorder() {
+            // Inside nested retries, `#n` for each outer attempt follows the address (as
+            // in checkpoint keys): an outer retry's second attempt runs the inner steps
+            // again, and their events are new ones, not replays of the first attempt's.
+            let outer = self
+                .attempt_key
+                .as_deref()
+                .and_then(|key| key.rfind('#').filter(|&i| i > 0).map(|i| &key[..i]));
             recorder.event(Event {
                 seq: 0,
                 at_ms: crate::durable::millis(self.host().now()),
                 kind,
-                address: address.to_owned(),
+                address: match outer {
+                    Some(outer) => format!("{address}{outer}"),
+                    None => address.to_owned(),
+                },
                 attempt: self.attempt,
                 duration_ms,
                 detail,

@@ -141,7 +141,9 @@ pub struct Event {
     pub at_ms: u64,
     /// What happened.
     pub kind: EventKind,
-    /// The address of the state it happened at; empty for the execution itself.
+    /// The address of the state it happened at; empty for the execution itself. Inside
+    /// nested retries, `#n` for each outer retry's attempt follows it
+    /// (`0.batch/0.fetch#2`: the inner step in the outer retry's second attempt).
     pub address: String,
     /// The attempt, 1 for the first (and outside retries).
     pub attempt: u32,

@@ -189,3 +189,50 @@ async fn a_redrive_stores_again_only_the_events_of_what_runs_again() {
     assert_eq!(count(EventKind::StepFailed, "1.last"), 1);
     assert_eq!(count(EventKind::StepSucceeded, "1.last"), 1);
 }
+
+#[tokio::test]
+async fn a_nested_retry_keeps_the_events_of_every_outer_attempt() {
+    let store = TestStore::memory();
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&runs);
+    // Fails the first attempt of each outer attempt; the outer retry then fails once
+    // more, through `check`.
+    let inner = step_fn("inner", move |x: u64| {
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n.is_multiple_of(2) {
+                return Err(Error::new("Boom", "inner"));
+            }
+            Ok::<_, Error>(x)
+        }
+    });
+    let checks = Arc::new(AtomicU32::new(0));
+    let check = step_fn("check", move |x: u64| {
+        let n = checks.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                return Err(Error::new("Boom", "check"));
+            }
+            Ok::<_, Error>(x)
+        }
+    });
+    let twice = || {
+        RetryPolicy::builder()
+            .max_attempts(2)
+            .interval(Duration::ZERO)
+            .build()
+    };
+    let wf = Workflow::new("nested", 1, inner.retry(twice()).then(check).retry(twice()));
+    let runtime = store.runtime();
+    assert_eq!(runtime.start(&wf, "n", 5).await.unwrap(), 5);
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+
+    let history = runtime.history("n").await.unwrap();
+    let outcomes: Vec<String> = history
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::StepSucceeded | EventKind::StepFailed))
+        .map(|e| format!("{} {} #{}", e.kind, e.address, e.attempt))
+        .collect();
+    // Inner fails, succeeds, check fails; inner fails, succeeds, check succeeds.
+    assert_eq!(outcomes.len(), 6, "{}", lines(&history));
+}
