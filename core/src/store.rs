@@ -151,6 +151,17 @@ pub struct NewExecution {
     pub created_ms: u64,
 }
 
+/// What [`Store::snapshot`] reads: an execution with its checkpoints and history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// The execution.
+    pub record: ExecutionRecord,
+    /// Its checkpoints, in `seq` order.
+    pub checkpoints: Vec<Checkpoint>,
+    /// Its history, in `seq` order.
+    pub history: Vec<Event>,
+}
+
 /// An execution as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExecutionRecord {
@@ -352,6 +363,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// The execution's history, in `seq` order, with `seq` filled in.
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>>;
+
+    /// The execution, its checkpoints and its history, as a run needs them to resume
+    /// it; a store that can should read them in one snapshot (and one round trip).
+    fn snapshot<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Snapshot> {
+        Box::pin(async move {
+            Ok(Snapshot {
+                record: self.execution(id).await?,
+                checkpoints: self.checkpoints(id).await?,
+                history: self.history(id).await?,
+            })
+        })
+    }
 
     /// Applies `writes` to the execution atomically; durable when the future resolves.
     /// Many concurrent commits may share one transaction (group commit).

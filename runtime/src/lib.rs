@@ -33,7 +33,7 @@ use typed_builder::TypedBuilder;
 use waypost_core::codec::{decode, encode};
 use waypost_core::replay::{Journal, fingerprint, within};
 use waypost_core::store::{
-    Checkpoint, CheckpointKind, ExecutionRecord, ListFilter, NewExecution, Write,
+    Checkpoint, CheckpointKind, ExecutionRecord, ListFilter, NewExecution, Snapshot, Write,
 };
 use waypost_core::{
     Codec, Context, Error, Event, EventKind, ExecutionStatus, HistoryLevel, Host, Payload, Step,
@@ -299,7 +299,7 @@ impl Runtime {
                 }
             }
         }
-        self.drive(workflow, id).await
+        self.drive(workflow, id, Some(record)).await
     }
 
     /// Resumes the interrupted execution `id` of `workflow`: checkpointed steps are
@@ -322,7 +322,7 @@ impl Runtime {
                 status: record.status,
             });
         }
-        self.drive(workflow, id.to_owned()).await
+        self.drive(workflow, id.to_owned(), Some(record)).await
     }
 
     /// Resumes every interrupted execution of `workflow` in the store, at most
@@ -393,7 +393,7 @@ impl Runtime {
         crash::reach("redrive-decided");
         store.commit(id, writes).await?;
         crash::reach("redrive-written");
-        self.drive(workflow, id.to_owned()).await
+        self.drive(workflow, id.to_owned(), None).await
     }
 
     /// Where the execution `id` stands.
@@ -525,6 +525,7 @@ impl Runtime {
         &self,
         workflow: &Workflow<I, O>,
         id: String,
+        known: Option<ExecutionRecord>,
     ) -> Result<O, RunError> {
         let shared = {
             let mut running = self
@@ -536,7 +537,13 @@ impl Runtime {
                 Some(shared) => shared,
                 None => {
                     let (abort, registration) = AbortHandle::new_pair();
-                    let run = execute(self.clone(), workflow.clone(), id.clone(), abort.clone());
+                    let run = execute(
+                        self.clone(),
+                        workflow.clone(),
+                        id.clone(),
+                        known,
+                        abort.clone(),
+                    );
                     let cancel_id = id.clone();
                     let runtime = self.clone();
                     let shared = async move {
@@ -570,11 +577,17 @@ async fn execute<I: Payload, O: Payload>(
     runtime: Runtime,
     workflow: Workflow<I, O>,
     id: String,
+    known: Option<ExecutionRecord>,
     abort: AbortHandle,
 ) -> Result<Encoded, RunError> {
     let inner = &runtime.inner;
     let store = runtime.store()?;
-    let record = store.execution(&id).await?;
+    // The record the caller just read or wrote, if any; it is read again below, under
+    // the lease, before anything runs.
+    let record = match known {
+        Some(record) => record,
+        None => store.execution(&id).await?,
+    };
     check_workflow(&workflow, &record)?;
     fingerprint::check(
         &id,
@@ -616,8 +629,13 @@ async fn execute<I: Payload, O: Payload>(
         Err(error) => return Err(error.into()),
     }
     // The status read above may be stale: another owner may have finished or cancelled
-    // the execution before this one took the lease.
-    let record = store.execution(&id).await?;
+    // the execution before this one took the lease. Read it again, with what the run
+    // replays, in one snapshot.
+    let Snapshot {
+        record,
+        checkpoints,
+        history,
+    } = store.snapshot(&id).await?;
     if record.status.is_finished() {
         store.release_lease(&id, &owner).await?;
         return outcome_of(&record).map(encoded);
@@ -635,7 +653,7 @@ async fn execute<I: Payload, O: Payload>(
         abort,
     );
 
-    let journal = Journal::load(id.clone(), store.checkpoints(&id).await?)?;
+    let journal = Journal::load(id.clone(), checkpoints)?;
     let input: I = decode(
         &*codec,
         &record.input,
@@ -645,7 +663,6 @@ async fn execute<I: Payload, O: Payload>(
         id: id.clone(),
         error,
     })?;
-    let history = store.history(&id).await?;
     let (kind, number) = execution_event_kind(&record, &history);
     // Events already stored are not stored again when a replay reports them — except,
     // from before the last redrive, those where the redrive runs again: a redriven step

@@ -33,7 +33,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use waypost_core::history::Event;
 use waypost_core::store::{
-    Checkpoint, ExecutionRecord, ListFilter, NewExecution, Store, StoreError, StoreFuture, Write,
+    Checkpoint, ExecutionRecord, ListFilter, NewExecution, Snapshot, Store, StoreError,
+    StoreFuture, Write,
 };
 
 use self::error::OpError;
@@ -571,6 +572,10 @@ impl Store for SqliteStore {
         Box::pin(self.read_execution(id, "the history of execution", rows::load_history))
     }
 
+    fn snapshot<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Snapshot> {
+        Box::pin(self.read_execution(id, "execution", rows::load_snapshot))
+    }
+
     fn commit<'a>(&'a self, id: &'a str, writes: Vec<Write>) -> StoreFuture<'a, ()> {
         self.write(writer::Commit {
             id: id.to_owned(),
@@ -604,6 +609,9 @@ impl Store for SqliteStore {
 /// `WHERE` compares an indexed column with a parameter to be prepared again whenever
 /// the parameter changes — every request: that was a quarter of the writer's time.
 fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-        .map(|_| ())
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map(|_| ())
 }

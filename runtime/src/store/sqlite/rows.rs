@@ -15,7 +15,7 @@ use waypost_core::error::Error;
 use waypost_core::history::{Event, EventKind};
 use waypost_core::replay::checksum;
 use waypost_core::store::{
-    Checkpoint, CheckpointKind, ExecutionRecord, ExecutionStatus, ListFilter, StoreError,
+    Checkpoint, CheckpointKind, ExecutionRecord, ExecutionStatus, ListFilter, Snapshot, StoreError,
 };
 
 use super::error::OpError;
@@ -113,41 +113,62 @@ pub(super) fn load_checkpoints(
     if !execution_exists(&tx, id)? {
         return Ok(None);
     }
-    let mut checkpoints = Vec::new();
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT seq, key, kind, payload, checksum FROM checkpoints \
-             WHERE execution_id = ?1 ORDER BY seq",
-        )?;
-        let mut rows = stmt.query([id])?;
-        while let Some(row) = rows.next()? {
-            checkpoints.push(checkpoint(row, id)?);
-        }
-    }
+    let checkpoints = checkpoint_rows(&tx, id)?;
     tx.finish()?;
     Ok(Some(checkpoints))
 }
 
 /// The execution's history, in `seq` order; `None` when there is no such execution.
 pub(super) fn load_history(conn: &Connection, id: &str) -> Result<Option<Vec<Event>>, OpError> {
-    // One read transaction, so the existence check and the rows are one snapshot.
     let tx = conn.unchecked_transaction()?;
     if !execution_exists(&tx, id)? {
         return Ok(None);
     }
-    let mut events = Vec::new();
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT seq, at_ms, kind, address, attempt, duration_ms, detail FROM events \
-             WHERE execution_id = ?1 ORDER BY seq",
-        )?;
-        let mut rows = stmt.query([id])?;
-        while let Some(row) = rows.next()? {
-            events.push(event(row, id)?);
-        }
-    }
+    let events = event_rows(&tx, id)?;
     tx.finish()?;
     Ok(Some(events))
+}
+
+/// The execution, its checkpoints and its history from one snapshot; `None` when there
+/// is no such execution.
+pub(super) fn load_snapshot(conn: &Connection, id: &str) -> Result<Option<Snapshot>, OpError> {
+    let tx = conn.unchecked_transaction()?;
+    let Some(record) = load_execution(&tx, id)? else {
+        return Ok(None);
+    };
+    let snapshot = Snapshot {
+        record,
+        checkpoints: checkpoint_rows(&tx, id)?,
+        history: event_rows(&tx, id)?,
+    };
+    tx.finish()?;
+    Ok(Some(snapshot))
+}
+
+fn checkpoint_rows(conn: &Connection, id: &str) -> Result<Vec<Checkpoint>, OpError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, key, kind, payload, checksum FROM checkpoints \
+         WHERE execution_id = ?1 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([id])?;
+    let mut checkpoints = Vec::new();
+    while let Some(row) = rows.next()? {
+        checkpoints.push(checkpoint(row, id)?);
+    }
+    Ok(checkpoints)
+}
+
+fn event_rows(conn: &Connection, id: &str) -> Result<Vec<Event>, OpError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, at_ms, kind, address, attempt, duration_ms, detail FROM events \
+         WHERE execution_id = ?1 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([id])?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        events.push(event(row, id)?);
+    }
+    Ok(events)
 }
 
 /// Decodes one row of [`EXECUTION_COLUMNS`].
