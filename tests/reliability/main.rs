@@ -3,5 +3,6 @@
 //! RELIABILITY.md at the repository root for what each test injects and the figures
 //! of the last soak.
 
+mod faults;
 mod model;
 mod support;

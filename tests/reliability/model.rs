@@ -32,7 +32,8 @@ use waypost::step::run_task;
 use waypost::{Context, Durability, RunError, Store};
 
 use crate::support::{
-    Ended, Fault, FaultStore, Kill, Plan, TestStore, assert_kept, checkpoints_of, run_or_kill,
+    Ended, Fault, FaultStore, Kill, Plan, TestStore, assert_kept, checkpoints_of, panics,
+    run_or_kill,
 };
 
 /// Task outputs stay below this, so arithmetic never overflows.
@@ -54,6 +55,20 @@ pub(crate) struct TaskSpec {
 }
 
 impl TaskSpec {
+    /// Task `id`: `x -> 2x + id`, failing with `error` on the attempts of `fail_on`.
+    pub(crate) fn new(id: u32, fail_on: u8, error: &'static str, terminal: bool) -> Self {
+        TaskSpec {
+            id,
+            mul: 2,
+            add: i64::from(id),
+            fail_on,
+            modulus: 1,
+            rem: 0,
+            error,
+            terminal,
+        }
+    }
+
     fn fails(&self, attempt: u32, x: i64) -> bool {
         (1..=4).contains(&attempt)
             && self.fail_on & (1 << (attempt - 1)) != 0
@@ -497,6 +512,45 @@ pub(crate) struct Case {
     trace: Trace,
 }
 
+impl Case {
+    /// The case of `tree` on `input`.
+    ///
+    /// # Panics
+    ///
+    /// When the model cannot tell the outcome (see [`ModelError::Ambiguous`]).
+    pub(crate) fn new(tree: Node, input: i64) -> Self {
+        let mut trace = Trace::default();
+        let expected = match eval(&tree, input, 1, &mut trace) {
+            Ok(output) => Ok(output),
+            Err(ModelError::Failed { name, .. }) => Err(name),
+            Err(ModelError::Ambiguous) => panic!("the model cannot tell {tree:?}"),
+        };
+        Case {
+            tree,
+            input,
+            expected,
+            trace,
+        }
+    }
+
+    /// What a run must return: the output, or the name of the error that fails it.
+    pub(crate) fn expected(&self) -> Result<i64, String> {
+        expected_outcome(self)
+    }
+
+    /// The case's workflow, with steps that count their runs in a tracker of their own.
+    pub(crate) fn workflow(&self) -> Workflow<i64, i64> {
+        let tracker = Arc::new(Tracker::default());
+        workflow(&self.tree, &env(&tracker, &Kill::new(), None))
+    }
+}
+
+/// The outcome of a run as [`Case::expected`] states it; `None` for an error that is
+/// not the workflow's failure (a store fault, an interruption).
+pub(crate) fn outcome_of(result: &Result<i64, RunError>) -> Option<Result<i64, String>> {
+    outcome(result)
+}
+
 /// Draws the case of `seed`: a tree whose outcome the model can tell.
 pub(crate) fn case(seed: u64) -> Case {
     let mut generator = Gen {
@@ -816,10 +870,12 @@ fn seeds_to_run(default: u64) -> Box<dyn Iterator<Item = u64> + Send> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_workflows_match_the_model_under_interruptions() {
+    let panics_before = panics();
     let started = Instant::now();
     let figures = check_seeds(seeds_to_run(200)).await;
     println!("{figures:?} in {:?}", started.elapsed());
     assert!(figures.seeds >= 1);
+    assert_eq!(panics(), panics_before, "something panicked");
 }
 
 /// The soak: `WAYPOST_SOAK` seeds (default 10 000), from `WAYPOST_SOAK_FROM` (default
@@ -835,8 +891,10 @@ async fn soak() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    let panics_before = panics();
     let started = Instant::now();
     let figures = check_seeds(from..from + count).await;
+    assert_eq!(panics(), panics_before, "something panicked");
     println!(
         "soak: {} seeds, {} runs, {} interruptions, {} faults injected, {} task attempts checked, 0 violations, in {:.1?}",
         figures.seeds,

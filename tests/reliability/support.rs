@@ -1,7 +1,6 @@
 //! Shared by the reliability tests: a store wrapper that injects faults and simulated
 //! crashes, the stores to run over, and checks of what a store holds.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -317,10 +316,6 @@ impl TestStore {
         }
     }
 
-    pub(crate) fn path(&self) -> Option<PathBuf> {
-        self.sqlite.as_ref().map(|s| s.path().to_owned())
-    }
-
     /// Asserts that SQLite finds the file sound (nothing to check in memory).
     pub(crate) fn assert_integrity(&self, what: &str) {
         if let Some(sqlite) = &self.sqlite {
@@ -354,11 +349,18 @@ pub(crate) async fn checkpoints_of(store: &dyn Store, id: &str) -> Vec<Checkpoin
     }
 }
 
-/// The seed of a seeded test: `WAYPOST_SEED` when set (to replay one failure), else
-/// `default`.
-pub(crate) fn seed_from_env(default: u64) -> u64 {
-    std::env::var("WAYPOST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
+static PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// How many panics this test process has seen, on any thread (also the ones a step's
+/// `catch_unwind` or a tokio task swallowed). Installs the counting hook on first use.
+pub(crate) fn panics() -> u64 {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, Ordering::SeqCst);
+            previous(info);
+        }));
+    });
+    PANICS.load(Ordering::SeqCst)
 }
