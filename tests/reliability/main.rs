@@ -3,6 +3,7 @@
 //! RELIABILITY.md at the repository root for what each test injects and the figures
 //! of the last soak.
 
+mod corrupt;
 mod faults;
 mod model;
 mod support;
