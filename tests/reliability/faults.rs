@@ -173,7 +173,7 @@ async fn writes_fail_at_5_20_and_50_percent() {
             } else {
                 crate::model::case(seed)
             };
-            let store = if seed % 3 == 0 {
+            let store = if seed.is_multiple_of(3) {
                 TestStore::sqlite(Durability::Fsync)
             } else {
                 TestStore::memory()

@@ -771,7 +771,7 @@ pub(crate) async fn check_seed(seed: u64) -> Result<Figures, String> {
 
     // 2. Interrupted, then resumed with faults off.
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed_f00d);
-    let store = if seed % 4 == 0 {
+    let store = if seed.is_multiple_of(4) {
         TestStore::sqlite(Durability::Os)
     } else {
         TestStore::memory()
