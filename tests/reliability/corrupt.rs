@@ -280,6 +280,25 @@ fn payloads_on_both_sides_of_every_size_class_boundary_decode() {
     }
 }
 
+/// A cause chain as deep as workflows build (and deeper) still round-trips; the
+/// depth limit only stops chains past 64 causes.
+#[test]
+fn deep_cause_chains_round_trip_up_to_the_limit() {
+    let chain = |depth: usize| {
+        (0..depth).fold(Error::new("Leaf", "with \"quotes\" and \\"), |cause, i| {
+            Error::new("Wrap", format!("level {i}")).caused_by(cause)
+        })
+    };
+    for codec in [&BincodeCodec as &dyn Codec, &JsonCodec] {
+        let error = chain(60);
+        let bytes = encode(codec, &error, "an error").unwrap();
+        assert_eq!(decode::<Error>(codec, &bytes, "an error").unwrap(), error);
+        let bytes = encode(codec, &chain(70), "an error").unwrap();
+        let refused = decode::<Error>(codec, &bytes, "an error").unwrap_err();
+        assert!(refused.message().contains("deeper than 64"), "{refused}");
+    }
+}
+
 /// A bincode length prefix (varint) claiming `len`.
 fn varint(len: u64) -> Vec<u8> {
     match len {
@@ -360,8 +379,32 @@ fn huge_length_prefix_child() {
             .position(|c| c.key.contains("make"));
         check_resume(&result, &damaged, target, true);
     });
+    // Errors nested in errors (a failure checkpoint's cause chain), cut short: found by
+    // the fuzz target. Each level used to quote the message of the level below, which
+    // doubled its backslashes: 2^depth bytes.
+    let level = [1u8, b'N', 1, b'm', 0, 0, 0, 1];
+    for depth in [40, 100, 100_000] {
+        let payload = level.repeat(depth);
+        for codec in [&BincodeCodec as &dyn Codec, &JsonCodec] {
+            let error = decode::<Error>(codec, &payload, &what).unwrap_err();
+            assert!(
+                error
+                    .message()
+                    .starts_with(&format!("cannot decode {what}")),
+                "{error}"
+            );
+            assert!(
+                error.message().len() < 4096,
+                "{} bytes of message",
+                error.message().len()
+            );
+            decoded += 1;
+        }
+    }
     let grown = vm_peak_kib().unwrap().saturating_sub(before);
-    println!("decoded {decoded} huge length prefixes; peak virtual memory grew {grown} KiB");
+    println!(
+        "decoded {decoded} huge length prefixes and nested errors; peak virtual memory grew {grown} KiB"
+    );
     assert!(
         grown < 64 << 10,
         "decoding huge length prefixes took {grown} KiB"
@@ -371,7 +414,7 @@ fn huge_length_prefix_child() {
 #[test]
 fn a_huge_length_prefix_allocates_little() {
     let exe = std::env::current_exe().unwrap();
-    let output = std::process::Command::new(exe)
+    let mut child = std::process::Command::new(exe)
         .args([
             "--ignored",
             "--exact",
@@ -379,8 +422,22 @@ fn a_huge_length_prefix_allocates_little() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    // A decode that blows up (memory, time) must fail the test, not hang the suite.
+    // (The pipes hold the child's short output until it ends.)
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("the child decoding huge length prefixes ran for over 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
