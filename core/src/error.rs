@@ -80,7 +80,73 @@ pub struct Error {
     // No `skip_serializing_if`: errors are stored with non-self-describing codecs
     // (bincode), which need every field present.
     address: Option<String>,
+    #[serde(deserialize_with = "cause::deserialize")]
     cause: Option<Box<Error>>,
+}
+
+/// Decoding a cause chain from bytes that may be damaged: bounded depth (no stack
+/// overflow on a deep chain) and bounded error messages. Codecs such as bincode quote
+/// the message of the failure below at every level, which doubles its backslashes: a
+/// chain cut short 100 levels down would build a message of 2^100 bytes. So the
+/// deepest failure's message is kept once and handed up unchanged.
+mod cause {
+    use std::cell::{Cell, RefCell};
+
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer};
+
+    use super::Error;
+
+    /// The deepest cause chain that decodes; far beyond what a workflow builds.
+    const MAX_DEPTH: u32 = 64;
+    /// The longest failure message kept, in bytes.
+    const MAX_MESSAGE: usize = 512;
+
+    thread_local! {
+        static DEPTH: Cell<u32> = const { Cell::new(0) };
+        /// The message of the failure at the deepest level, while it travels up.
+        static FAILURE: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Box<Error>>, D::Error> {
+        let depth = DEPTH.get();
+        let cause = if depth >= MAX_DEPTH {
+            Err(D::Error::custom(format!(
+                "error cause chain deeper than {MAX_DEPTH}"
+            )))
+        } else {
+            DEPTH.set(depth + 1);
+            let cause = Option::<Box<Error>>::deserialize(deserializer);
+            DEPTH.set(depth);
+            cause
+        };
+        cause.map_err(|error| {
+            let message = FAILURE.with_borrow_mut(|failure| {
+                failure
+                    .get_or_insert_with(|| truncated(error.to_string()))
+                    .clone()
+            });
+            // The outermost cause: the failure leaves the chain here.
+            if depth == 0 {
+                FAILURE.take();
+            }
+            D::Error::custom(message)
+        })
+    }
+
+    fn truncated(mut message: String) -> String {
+        if message.len() > MAX_MESSAGE {
+            let mut end = MAX_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
+        message
+    }
 }
 
 impl Error {

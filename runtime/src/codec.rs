@@ -5,14 +5,30 @@ use std::sync::Arc;
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
 use waypost_core::Codec;
 
-/// The most a decoded payload may claim to allocate: a corrupt length prefix fails
-/// instead of exhausting memory.
+/// The most a payload may claim to allocate when it is encoded. Decoding uses the
+/// limit of the payload's size class (see [`decode_limited`]).
 const DECODE_LIMIT: usize = 1 << 30;
 
 type Config = Configuration<LittleEndian, Varint, Limit<DECODE_LIMIT>>;
 
 fn config() -> Config {
     bincode::config::standard().with_limit::<DECODE_LIMIT>()
+}
+
+/// Decodes `bytes` with a bincode limit of `LIMIT` bytes claimed.
+///
+/// In serde mode bincode claims only the lengths of strings and byte buffers, and
+/// allocates a string's full claimed length before reading it: a valid payload claims
+/// at most its own size, while a corrupt length prefix could claim (and allocate) up
+/// to the limit. So the limit follows the payload's size.
+fn decode_limited<const LIMIT: usize>(
+    bytes: &[u8],
+    visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), String>,
+) -> Result<(), String> {
+    let config = bincode::config::standard().with_limit::<LIMIT>();
+    let mut decoder = bincode::serde::BorrowedSerdeDecoder::from_slice(bytes, config, ());
+    let mut deserializer = <dyn erased_serde::Deserializer<'_>>::erase(decoder.as_deserializer());
+    visit(&mut deserializer)
 }
 
 /// Compact binary payloads: bincode 2 in serde mode. The default codec.
@@ -34,11 +50,15 @@ impl Codec for BincodeCodec {
         visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), String>,
     ) -> Result<(), String> {
         // Trailing bytes are not detected here; the checksum beside every stored
-        // payload catches damage that still decodes.
-        let mut decoder = bincode::serde::BorrowedSerdeDecoder::from_slice(bytes, config(), ());
-        let mut deserializer =
-            <dyn erased_serde::Deserializer<'_>>::erase(decoder.as_deserializer());
-        visit(&mut deserializer)
+        // payload catches damage that still decodes. A corrupt length prefix allocates
+        // at most 16 times the payload's size (64 KiB for small payloads).
+        match bytes.len() {
+            0..=0x1000 => decode_limited::<{ 1 << 16 }>(bytes, visit),
+            0x1001..=0x1_0000 => decode_limited::<{ 1 << 20 }>(bytes, visit),
+            0x1_0001..=0x10_0000 => decode_limited::<{ 1 << 24 }>(bytes, visit),
+            0x10_0001..=0x100_0000 => decode_limited::<{ 1 << 28 }>(bytes, visit),
+            _ => decode_limited::<DECODE_LIMIT>(bytes, visit),
+        }
     }
 }
 
