@@ -177,6 +177,10 @@ impl<S: SyncStep, M: MapMode, R> ParMap<S, M, R, Collect> {
 
 impl<S: SyncStep, R> ParMap<S, Strict, R, Collect> {
     /// Tolerates failed items; each item's result becomes a `Result`.
+    ///
+    /// A tolerated failure is a result like any other: it is committed with its batch,
+    /// and a redrive does not run that item again. A percentage of a stream whose length
+    /// the reader does not know is checked at its end.
     pub fn tolerate(self, failures: ToleratedFailures) -> ParMap<S, Tolerant, R, Collect> {
         ParMap {
             name: self.name,
