@@ -408,3 +408,80 @@ async fn a_failed_batch_commit_stops_the_map_and_a_resume_carries_on_without_a_c
         "committed items ran again"
     );
 }
+
+/// The first item of each batch a result writer got, in the order it got them.
+#[derive(Clone, Default)]
+struct Written(Arc<std::sync::Mutex<Vec<u64>>>);
+
+impl Written {
+    /// A step that "writes" a batch of results: logs its first item, returns its sum.
+    fn writer(&self) -> impl Step<Input = Vec<u64>, Output = u64> + Sync + use<> {
+        let log = self.clone();
+        step_fn("write", move |batch: Vec<u64>| {
+            let log = log.clone();
+            async move {
+                // A write that takes a moment, so a run can be interrupted mid-map.
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                log.0.lock().unwrap().push(batch[0]);
+                Ok::<_, Error>(batch.iter().sum())
+            }
+        })
+    }
+
+    fn firsts(&self) -> Vec<u64> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn results_are_written_in_batches_of_a_fixed_size_by_a_step() {
+    let written = Written::default();
+    let wf = Workflow::new(
+        "write-squares",
+        1,
+        par_map(sync_step_fn("square", |x: u64| Ok(x * x)))
+            .items(read_items(|n: u64| Ok((0..n).map(Ok))))
+            .write_results(written.writer(), 100),
+    );
+    let store = TestStore::sqlite();
+    let out = store.runtime().start(&wf, "w", 1_050).await.unwrap();
+    let expected: Vec<u64> = (0..11u64)
+        .map(|b| (b * 100..(b * 100 + 100).min(1_050)).map(|x| x * x).sum())
+        .collect();
+    assert_eq!(out, expected);
+    let firsts: Vec<u64> = (0..11).map(|b| (b * 100) * (b * 100)).collect();
+    assert_eq!(written.firsts(), firsts, "each batch once, in order");
+}
+
+#[tokio::test]
+async fn an_interrupted_writer_map_resumes_without_writing_a_batch_twice() {
+    let written = Written::default();
+    let runs = ItemRuns::new(3_000);
+    let counted = runs.clone();
+    let wf = Workflow::new(
+        "write-many",
+        1,
+        par_map(sync_step_fn("square", move |x: u64| Ok(counted.run(x))))
+            .items(read_items(|n: u64| Ok((0..n).map(Ok))))
+            .commit_every(100)
+            .write_results(written.writer(), 250),
+    );
+    let store = TestStore::sqlite();
+    let runtime = store.runtime();
+    interrupt_once_committed(&store, "wm", 1_000, runtime.start(&wf, "wm", 3_000)).await;
+    let (committed, _) = committed_items(&store, "wm", "0.par_map/~items/").await;
+    assert_eq!(committed % 250, 0, "a checkpoint ends at a whole batch: {committed}");
+
+    let out = runtime.resume(&wf, "wm").await.unwrap();
+    assert_eq!(out.len(), 12);
+    assert_eq!(out.iter().sum::<u64>(), (0..3_000u64).map(|x| x * x).sum::<u64>());
+    let firsts = written.firsts();
+    for batch in 0..12u64 {
+        let first = (batch * 250) * (batch * 250);
+        let times = firsts.iter().filter(|&&f| f == first).count();
+        // A batch whose write was in flight when the run stopped is written again.
+        assert!((1..=2).contains(&times), "batch {batch} written {times} times");
+    }
+    assert!(firsts.len() <= 13, "at most the batch in flight twice: {firsts:?}");
+    assert!((0..committed).all(|item| runs.count(item) == 1));
+}

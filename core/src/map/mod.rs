@@ -20,8 +20,8 @@
 //! the map's input with an [`ItemReader`] (ASL's `ItemReader`; [`read_items`] makes one
 //! from a closure, [`ItemReader::batched`] hands the step many items per call like ASL's
 //! `ItemBatcher`), and [`ParMap::fold`] folds the results in input order instead of
-//! collecting them (a sink, like ASL's `ResultWriter`): the map then holds only the items
-//! in flight. Results are committed in batches ([`ParMap::commit_every`],
+//! collecting them, or [`ParMap::write_results`] hands them in batches to a step that
+//! writes them out (ASL's `ResultWriter`): the map then holds only the items in flight. Results are committed in batches ([`ParMap::commit_every`],
 //! [`ParMap::commit_interval`]), each checkpoint saying how far the map got and what the
 //! sink needs to go on; a resumed map reads on from the first item not committed.
 //! The async [`map`] checkpoints each item on its own (its items can retry and wait
@@ -62,7 +62,7 @@ use futures::StreamExt as _;
 pub use config::{MapMode, Strict, Tolerant, ToleratedFailures};
 pub use items::{Batched, Batches, FnReader, ItemReader, VecItems, read_items, vec_items};
 pub use par::{ParMap, par_map};
-pub use sink::{Collect, Collected, Fold, Sink};
+pub use sink::{Collect, Collected, Fold, Sink, WriteResults, Written};
 
 use crate::context::Context;
 use crate::durable;

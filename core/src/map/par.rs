@@ -26,7 +26,7 @@ use futures::future::BoxFuture;
 
 use super::config::{MapMode, Strict, Tolerant, ToleratedFailures};
 use super::items::{ItemReader, VecItems, vec_items};
-use super::sink::{Collect, Fold, Sink};
+use super::sink::{Collect, Fold, Sink, WriteResults};
 use crate::context::{Address, Context, Recorder, StepContext};
 use crate::durable;
 use crate::error::{Error, ErrorKind};
@@ -39,9 +39,10 @@ use crate::store::CheckpointKind;
 /// pool. Output order is input order.
 ///
 /// Item results are committed in batches (every 1,000 items or second by default).
-/// [`items`](ParMap::items) reads the items from any source instead of a `Vec`,
-/// [`fold`](ParMap::fold) folds the results instead of collecting them: together they
-/// map millions of items in bounded memory.
+/// [`items`](ParMap::items) reads the items from any source instead of a `Vec`;
+/// [`fold`](ParMap::fold) folds the results instead of collecting them, and
+/// [`write_results`](ParMap::write_results) hands them in batches to a step: together
+/// they map millions of items in bounded memory.
 ///
 /// # Examples
 ///
@@ -175,6 +176,30 @@ impl<S: SyncStep, M: MapMode, R> ParMap<S, M, R, Collect> {
     }
 }
 
+impl<S: SyncStep, M: MapMode, R> ParMap<S, M, R, Collect> {
+    /// Hands the results, in input order and in batches of `size`, to the step `writer`
+    /// (ASL's `ResultWriter`): it writes them where they belong, and the map's output
+    /// is its output for each batch. The map holds at most one batch of results (and
+    /// what is in flight). Each batch is written once, durably, like any task step.
+    ///
+    /// # Panics
+    ///
+    /// When `size` is 0.
+    pub fn write_results<W>(self, writer: W, size: usize) -> ParMap<S, M, R, WriteResults<W>>
+    where
+        W: Step<Input = Vec<M::Item<S::Output>>> + Sync,
+    {
+        ParMap {
+            name: self.name,
+            step: self.step,
+            mode: self.mode,
+            reader: self.reader,
+            sink: Arc::new(WriteResults::new(writer, size)),
+            commit: self.commit,
+        }
+    }
+}
+
 impl<S: SyncStep, R> ParMap<S, Strict, R, Collect> {
     /// Tolerates failed items; each item's result becomes a `Result`.
     ///
@@ -264,6 +289,8 @@ struct Progress<T> {
     committed: usize,
     /// A commit failed: the batches after it are not written.
     commit_failed: bool,
+    /// The indices of the failed items after the last checkpoint.
+    failed: Vec<usize>,
 }
 
 impl<S, M, R, K> ParMap<S, M, R, K>
@@ -313,10 +340,15 @@ where
                 ),
             ));
         }
+        if failure.is_none()
+            && let Err(error) = self.sink.flush(&mut progress.state, cx, &at, true).await
+        {
+            failure = Some(error);
+        }
         // Whatever happened, the results in order so far are kept: a redrive or resume
         // carries on from them.
         if let Some(recorder) = cx.recorder()
-            && progress.done > progress.committed
+            && self.upto(&progress) > progress.committed
             && !progress.commit_failed
         {
             let commit = self.commit_batch(recorder, cx, &prefix, &mut progress)?;
@@ -349,6 +381,7 @@ where
             batches: 0,
             committed: 0,
             commit_failed: false,
+            failed: Vec::new(),
         };
         let Some(recorder) = cx.recorder() else {
             return Ok(progress);
@@ -436,8 +469,15 @@ where
                 && (progress.done - progress.committed >= self.commit.items
                     || last_commit.elapsed() >= self.commit.interval)
             {
-                commit = Some(self.commit_batch(recorder, cx, prefix, progress)?);
-                last_commit = Instant::now();
+                if let Err(error) = self.sink.flush(&mut progress.state, cx, at, false).await {
+                    failure = Some(error);
+                    stop.store(true, Ordering::Relaxed);
+                    continue;
+                }
+                if self.upto(progress) > progress.committed {
+                    commit = Some(self.commit_batch(recorder, cx, prefix, progress)?);
+                    last_commit = Instant::now();
+                }
             }
             // A commit in flight is always awaited: the next batch may only follow a
             // durable one.
@@ -556,6 +596,7 @@ where
                 return Err(error.clone());
             }
             progress.failures += 1;
+            progress.failed.push(progress.done);
             if limit.is_some_and(|allowed| progress.failures > allowed) {
                 let total = total.unwrap_or(progress.done + 1);
                 return Err(self.mode.exceeded(
@@ -571,6 +612,11 @@ where
         Ok(())
     }
 
+    /// Where the next checkpoint ends: after the items the sink no longer holds.
+    fn upto(&self, progress: &Progress<K::State>) -> usize {
+        progress.done - self.sink.held(&progress.state)
+    }
+
     /// Starts committing the results taken since the last commit.
     fn commit_batch(
         &self,
@@ -581,15 +627,19 @@ where
     ) -> Result<BoxFuture<'static, Result<(), Error>>, Error> {
         let key = format!("{prefix}/{}", progress.batches);
         let what = format!("checkpoint `{key}` of execution `{}`", cx.execution_id());
+        // Items the sink still holds are not in this checkpoint: it ends before them.
+        let upto = self.upto(progress);
+        progress.failed.retain(|&index| index >= upto);
+        let failures = progress.failures - progress.failed.len();
         let mut payload = Vec::with_capacity(16);
-        payload.extend_from_slice(&(progress.done as u64).to_le_bytes());
-        payload.extend_from_slice(&(progress.failures as u64).to_le_bytes());
+        payload.extend_from_slice(&(upto as u64).to_le_bytes());
+        payload.extend_from_slice(&(failures as u64).to_le_bytes());
         payload.extend(
             self.sink
                 .checkpoint(&mut progress.state, recorder.codec(), &what)?,
         );
         progress.batches += 1;
-        progress.committed = progress.done;
+        progress.committed = upto;
         Ok(recorder.record(vec![(key, CheckpointKind::Output, payload)]))
     }
 }

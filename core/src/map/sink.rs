@@ -5,9 +5,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+
 use crate::codec::{Codec, decode, encode};
+use crate::context::{Address, Context};
 use crate::error::Error;
-use crate::step::Payload;
+use crate::step::{Payload, Step};
 
 mod private {
     pub trait Sealed {}
@@ -56,6 +59,31 @@ pub trait Sink<T>: private::Sealed + Send + Sync + 'static {
 
     /// The map's output once every item is pushed.
     fn finish(&self, state: Self::State) -> Self::Output;
+
+    /// Hands the full batches pushed so far (and, when `last`, what is left) to where
+    /// they go, before the next checkpoint; a sink that keeps its results in its state
+    /// does nothing.
+    ///
+    /// # Errors
+    ///
+    /// When writing a batch fails: the map fails with that error.
+    fn flush<'a>(
+        &'a self,
+        state: &'a mut Self::State,
+        cx: &'a Context,
+        map: &'a Address,
+        last: bool,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        let _ = (state, cx, map, last);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// How many of the items pushed are not yet in what [`checkpoint`](Self::checkpoint)
+    /// encodes (they wait for a full batch): they run again after a crash.
+    fn held(&self, state: &Self::State) -> usize {
+        let _ = state;
+        0
+    }
 }
 
 /// The default sink: every result, in input order.
@@ -184,5 +212,111 @@ where
 
     fn finish(&self, state: Option<A>) -> A {
         state.expect("the fold holds its value between items")
+    }
+}
+
+/// A sink that hands the results, in batches of a fixed size and in input order, to a
+/// step (ASL's `ResultWriter`: write them to a file, a table, a queue); made by
+/// [`ParMap::write_results`](super::ParMap::write_results). The map's output is the
+/// step's output for each batch.
+///
+/// The step runs durably like any task step, at `{map}/~sink/{batch}`: a batch it
+/// wrote is never written again, and since batches always start at a multiple of their
+/// size, a batch cut short by a crash is the same batch when the map resumes.
+#[derive(Debug)]
+pub struct WriteResults<W> {
+    step: W,
+    size: usize,
+}
+
+impl<W> WriteResults<W> {
+    pub(crate) fn new(step: W, size: usize) -> Self {
+        assert!(size > 0, "a batch of results holds at least one");
+        WriteResults { step, size }
+    }
+}
+
+/// The results waiting for a full batch, and what the step returned for each batch.
+#[derive(Debug)]
+pub struct Written<T, O> {
+    pending: Vec<T>,
+    outputs: Vec<O>,
+    committed: usize,
+}
+
+impl<W> private::Sealed for WriteResults<W> {}
+
+impl<T, W> Sink<T> for WriteResults<W>
+where
+    T: Payload + Sync,
+    W: Step<Input = Vec<T>> + Sync,
+{
+    type Output = Vec<W::Output>;
+    type State = Written<T, W::Output>;
+
+    fn start(&self) -> Self::State {
+        Written {
+            pending: Vec::new(),
+            outputs: Vec::new(),
+            committed: 0,
+        }
+    }
+
+    fn push(&self, state: &mut Self::State, item: T) {
+        state.pending.push(item);
+    }
+
+    fn checkpoint(
+        &self,
+        state: &mut Self::State,
+        codec: &dyn Codec,
+        what: &str,
+    ) -> Result<Vec<u8>, Error> {
+        let bytes = encode(codec, &&state.outputs[state.committed..], what)?;
+        state.committed = state.outputs.len();
+        Ok(bytes)
+    }
+
+    fn restore(
+        &self,
+        state: &mut Self::State,
+        payload: &[u8],
+        codec: &dyn Codec,
+        what: &str,
+    ) -> Result<(), Error> {
+        state
+            .outputs
+            .extend(decode::<Vec<W::Output>>(codec, payload, what)?);
+        state.committed = state.outputs.len();
+        Ok(())
+    }
+
+    fn finish(&self, state: Self::State) -> Vec<W::Output> {
+        state.outputs
+    }
+
+    fn flush<'a>(
+        &'a self,
+        state: &'a mut Self::State,
+        cx: &'a Context,
+        map: &'a Address,
+        last: bool,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            while state.pending.len() >= self.size || (last && !state.pending.is_empty()) {
+                let take = self.size.min(state.pending.len());
+                // Cloned, not drained: if the step fails, the batch is still held.
+                let batch = state.pending[..take].to_vec();
+                let at = map.branch(format_args!("~sink/{}", state.outputs.len()));
+                let output = self.step.run(&cx.nested(at), batch).await?;
+                state.pending.drain(..take);
+                state.outputs.push(output);
+            }
+            Ok(())
+        })
+    }
+
+    fn held(&self, state: &Self::State) -> usize {
+        state.pending.len()
     }
 }
