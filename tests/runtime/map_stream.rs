@@ -83,9 +83,15 @@ async fn results_are_committed_in_batches_and_a_resumed_map_skips_them() {
     );
     let runtime = store.runtime();
     let input: Vec<u64> = (0..2_000).collect();
-    interrupt_once_committed(&store, "sq", 500, runtime.start(&wf, "sq", input)).await;
+    interrupt_once_committed(
+        &store,
+        "ms-squares",
+        500,
+        runtime.start(&wf, "ms-squares", input),
+    )
+    .await;
 
-    let (committed, batches) = committed_items(&store, "sq", "0.par_map/~items/").await;
+    let (committed, batches) = committed_items(&store, "ms-squares", "0.par_map/~items/").await;
     assert!(committed < 2_000, "the map was interrupted: {committed}");
     assert!(
         batches >= committed / 100,
@@ -93,7 +99,7 @@ async fn results_are_committed_in_batches_and_a_resumed_map_skips_them() {
     );
 
     let expected: u64 = (0..2_000u64).map(|x| x * x).sum();
-    assert_eq!(runtime.resume(&wf, "sq").await.unwrap(), expected);
+    assert_eq!(runtime.resume(&wf, "ms-squares").await.unwrap(), expected);
     for item in 0..committed {
         assert_eq!(runs.count(item), 1, "committed item {item} ran again");
     }
@@ -133,16 +139,16 @@ async fn a_million_items_are_read_lazily_folded_and_resumed_after_half() {
     );
     let runtime = store.runtime();
     let n = u64::try_from(items).unwrap();
-    interrupt_once_committed(&store, "big", items / 2, runtime.start(&wf, "big", n)).await;
-    let (committed, _) = committed_items(&store, "big", "0.par_map/~items/").await;
+    interrupt_once_committed(&store, "ms-big", items / 2, runtime.start(&wf, "ms-big", n)).await;
+    let (committed, _) = committed_items(&store, "ms-big", "0.par_map/~items/").await;
     assert!(committed < items, "the map was interrupted: {committed}");
 
     let expected = (0..n).fold(0u64, |sum, x| sum.wrapping_add(x * x));
-    assert_eq!(runtime.resume(&wf, "big").await.unwrap(), expected);
+    assert_eq!(runtime.resume(&wf, "ms-big").await.unwrap(), expected);
     assert!((0..committed).all(|item| runs.count(item) == 1));
     assert!((0..items).all(|item| runs.count(item) >= 1));
     // The checkpoints are batches, not items.
-    let checkpoints = store.store.checkpoints("big").await.unwrap();
+    let checkpoints = store.store.checkpoints("ms-big").await.unwrap();
     assert!(
         checkpoints.len() <= items / 10_000 + 2,
         "{}",
@@ -165,17 +171,17 @@ async fn a_failed_item_keeps_the_results_before_it_and_a_redrive_carries_on_from
     let wf = Workflow::new("flaky-squares", 1, par_map(flaky).commit_every(50));
     let runtime = store.runtime();
     let error = runtime
-        .start(&wf, "f", (0..500).collect())
+        .start(&wf, "ms-flaky", (0..500).collect())
         .await
         .unwrap_err();
     let error = error.error().expect("the item's error");
     assert_eq!(error.name(), "Broken");
     assert_eq!(error.address(), Some("0.par_map/321/0.flaky"));
-    let (committed, _) = committed_items(&store, "f", "0.par_map/~items/").await;
+    let (committed, _) = committed_items(&store, "ms-flaky", "0.par_map/~items/").await;
     assert_eq!(committed, 321, "every item before the failed one is kept");
 
     broken.store(0, Ordering::SeqCst);
-    let out = runtime.redrive(&wf, "f").await.unwrap();
+    let out = runtime.redrive(&wf, "ms-flaky").await.unwrap();
     assert_eq!(out, (0..500u64).map(|x| x * x).collect::<Vec<_>>());
     assert!(
         (0..321).all(|item| runs.count(item) == 1),
@@ -247,12 +253,12 @@ async fn batched_items_run_many_per_call_and_resume_by_batch() {
     );
     let out = store
         .runtime()
-        .start(&wf, "b", (1..=10).collect())
+        .start(&wf, "ms-batches", (1..=10).collect())
         .await
         .unwrap();
     assert_eq!(out, [10, 26, 19]);
     assert_eq!(calls.load(Ordering::SeqCst), 3);
-    let (committed, batches) = committed_items(&store, "b", "0.par_map/~items/").await;
+    let (committed, batches) = committed_items(&store, "ms-batches", "0.par_map/~items/").await;
     assert_eq!((committed, batches >= 1), (3, true));
 }
 
@@ -270,7 +276,11 @@ async fn a_batch_checkpoint_that_is_not_one_is_a_clear_error() {
         ),
     );
     let runtime = store.runtime();
-    interrupt_when(|| runs.count("gate") == 1, runtime.start(&wf, "s", 10)).await;
+    interrupt_when(
+        || runs.count("gate") == 1,
+        runtime.start(&wf, "ms-bogus", 10),
+    )
+    .await;
     // A checkpoint where the map's first batch belongs, too short to be one.
     let payload = vec![1, 2, 3];
     let bogus = Checkpoint {
@@ -282,14 +292,14 @@ async fn a_batch_checkpoint_that_is_not_one_is_a_clear_error() {
     };
     store
         .store
-        .commit("s", vec![Write::Checkpoint(bogus)])
+        .commit("ms-bogus", vec![Write::Checkpoint(bogus)])
         .await
         .unwrap();
     gate.open();
-    let error = runtime.resume(&wf, "s").await.unwrap_err();
+    let error = runtime.resume(&wf, "ms-bogus").await.unwrap_err();
     let message = error.to_string();
     assert!(
-        message.contains("checkpoint `1.par_map/~items/0` of execution `s`")
+        message.contains("checkpoint `1.par_map/~items/0` of execution `ms-bogus`")
             && message.contains("not a batch of map results"),
         "{message}"
     );
@@ -383,13 +393,13 @@ async fn a_failed_batch_commit_stops_the_map_and_a_resume_carries_on_without_a_c
         par_map(sync_step_fn("square", move |x: u64| Ok(counted.run(x)))).commit_every(100),
     );
     let error = runtime
-        .start(&wf, "c", (0..1_000).collect())
+        .start(&wf, "ms-commit", (0..1_000).collect())
         .await
         .unwrap_err();
     assert!(error.to_string().contains("the disk said no"), "{error}");
     assert!(matches!(error, RunError::Stopped { .. }), "{error:?}");
     let keys: Vec<String> = store
-        .checkpoints("c")
+        .checkpoints("ms-commit")
         .await
         .unwrap()
         .into_iter()
@@ -401,7 +411,7 @@ async fn a_failed_batch_commit_stops_the_map_and_a_resume_carries_on_without_a_c
         .collect();
     assert_eq!(batches, [0, 1], "only the batches before the failed one");
 
-    let out = runtime.resume(&wf, "c").await.unwrap();
+    let out = runtime.resume(&wf, "ms-commit").await.unwrap();
     assert_eq!(out, (0..1_000u64).map(|x| x * x).collect::<Vec<_>>());
     assert!(
         (0..200).all(|item| runs.count(item) == 1),
@@ -415,13 +425,13 @@ struct Written(Arc<std::sync::Mutex<Vec<u64>>>);
 
 impl Written {
     /// A step that "writes" a batch of results: logs its first item, returns its sum.
-    fn writer(&self) -> impl Step<Input = Vec<u64>, Output = u64> + Sync + use<> {
+    fn writer(&self) -> impl Step<Input = Vec<u64>, Output = u64> + use<> {
         let log = self.clone();
         step_fn("write", move |batch: Vec<u64>| {
             let log = log.clone();
             async move {
                 // A write that takes a moment, so a run can be interrupted mid-map.
-                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 log.0.lock().unwrap().push(batch[0]);
                 Ok::<_, Error>(batch.iter().sum())
             }
@@ -444,7 +454,11 @@ async fn results_are_written_in_batches_of_a_fixed_size_by_a_step() {
             .write_results(written.writer(), 100),
     );
     let store = TestStore::sqlite();
-    let out = store.runtime().start(&wf, "w", 1_050).await.unwrap();
+    let out = store
+        .runtime()
+        .start(&wf, "ms-write-all", 1_050)
+        .await
+        .unwrap();
     let expected: Vec<u64> = (0..11u64)
         .map(|b| (b * 100..(b * 100 + 100).min(1_050)).map(|x| x * x).sum())
         .collect();
@@ -468,20 +482,39 @@ async fn an_interrupted_writer_map_resumes_without_writing_a_batch_twice() {
     );
     let store = TestStore::sqlite();
     let runtime = store.runtime();
-    interrupt_once_committed(&store, "wm", 1_000, runtime.start(&wf, "wm", 3_000)).await;
-    let (committed, _) = committed_items(&store, "wm", "0.par_map/~items/").await;
-    assert_eq!(committed % 250, 0, "a checkpoint ends at a whole batch: {committed}");
+    interrupt_once_committed(
+        &store,
+        "ms-writer",
+        1_000,
+        runtime.start(&wf, "ms-writer", 3_000),
+    )
+    .await;
+    let (committed, _) = committed_items(&store, "ms-writer", "0.par_map/~items/").await;
+    assert_eq!(
+        committed % 250,
+        0,
+        "a checkpoint ends at a whole batch: {committed}"
+    );
 
-    let out = runtime.resume(&wf, "wm").await.unwrap();
+    let out = runtime.resume(&wf, "ms-writer").await.unwrap();
     assert_eq!(out.len(), 12);
-    assert_eq!(out.iter().sum::<u64>(), (0..3_000u64).map(|x| x * x).sum::<u64>());
+    assert_eq!(
+        out.iter().sum::<u64>(),
+        (0..3_000u64).map(|x| x * x).sum::<u64>()
+    );
     let firsts = written.firsts();
     for batch in 0..12u64 {
         let first = (batch * 250) * (batch * 250);
         let times = firsts.iter().filter(|&&f| f == first).count();
         // A batch whose write was in flight when the run stopped is written again.
-        assert!((1..=2).contains(&times), "batch {batch} written {times} times");
+        assert!(
+            (1..=2).contains(&times),
+            "batch {batch} written {times} times"
+        );
     }
-    assert!(firsts.len() <= 13, "at most the batch in flight twice: {firsts:?}");
+    assert!(
+        firsts.len() <= 13,
+        "at most the batch in flight twice: {firsts:?}"
+    );
     assert!((0..committed).all(|item| runs.count(item) == 1));
 }

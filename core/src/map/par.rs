@@ -187,7 +187,7 @@ impl<S: SyncStep, M: MapMode, R> ParMap<S, M, R, Collect> {
     /// When `size` is 0.
     pub fn write_results<W>(self, writer: W, size: usize) -> ParMap<S, M, R, WriteResults<W>>
     where
-        W: Step<Input = Vec<M::Item<S::Output>>> + Sync,
+        W: Step<Input = Vec<M::Item<S::Output>>>,
     {
         ParMap {
             name: self.name,

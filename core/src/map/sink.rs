@@ -60,9 +60,9 @@ pub trait Sink<T>: private::Sealed + Send + Sync + 'static {
     /// The map's output once every item is pushed.
     fn finish(&self, state: Self::State) -> Self::Output;
 
-    /// Hands the full batches pushed so far (and, when `last`, what is left) to where
-    /// they go, before the next checkpoint; a sink that keeps its results in its state
-    /// does nothing.
+    /// Hands a full batch pushed so far (when `last`, all that is left) to where it
+    /// goes, before the next checkpoint; a sink that keeps its results in its state does
+    /// nothing.
     ///
     /// # Errors
     ///
@@ -249,7 +249,7 @@ impl<W> private::Sealed for WriteResults<W> {}
 impl<T, W> Sink<T> for WriteResults<W>
 where
     T: Payload + Sync,
-    W: Step<Input = Vec<T>> + Sync,
+    W: Step<Input = Vec<T>>,
 {
     type Output = Vec<W::Output>;
     type State = Written<T, W::Output>;
@@ -303,7 +303,13 @@ where
         last: bool,
     ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
-            while state.pending.len() >= self.size || (last && !state.pending.is_empty()) {
+            // One batch at a time while items run, so that each is committed as soon as
+            // it is written; at the end, all that is left.
+            let mut room = if last { usize::MAX } else { 1 };
+            while room > 0
+                && (state.pending.len() >= self.size || (last && !state.pending.is_empty()))
+            {
+                room -= 1;
                 let take = self.size.min(state.pending.len());
                 // Cloned, not drained: if the step fails, the batch is still held.
                 let batch = state.pending[..take].to_vec();
