@@ -86,6 +86,31 @@ pub trait Sink<T>: private::Sealed + Send + Sync + 'static {
     }
 }
 
+/// Encodes the entries of `all` after the first `committed`, and counts them committed.
+fn encode_new<T: Payload>(
+    all: &[T],
+    committed: &mut usize,
+    codec: &dyn Codec,
+    what: &str,
+) -> Result<Vec<u8>, Error> {
+    let bytes = encode(codec, &&all[*committed..], what)?;
+    *committed = all.len();
+    Ok(bytes)
+}
+
+/// Appends the entries [`encode_new`] encoded, counted committed.
+fn decode_more<T: Payload>(
+    all: &mut Vec<T>,
+    committed: &mut usize,
+    payload: &[u8],
+    codec: &dyn Codec,
+    what: &str,
+) -> Result<(), Error> {
+    all.extend(decode::<Vec<T>>(codec, payload, what)?);
+    *committed = all.len();
+    Ok(())
+}
+
 /// The default sink: every result, in input order.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Collect;
@@ -120,9 +145,7 @@ impl<T: Payload> Sink<T> for Collect {
         codec: &dyn Codec,
         what: &str,
     ) -> Result<Vec<u8>, Error> {
-        let bytes = encode(codec, &&state.items[state.committed..], what)?;
-        state.committed = state.items.len();
-        Ok(bytes)
+        encode_new(&state.items, &mut state.committed, codec, what)
     }
 
     fn restore(
@@ -132,9 +155,7 @@ impl<T: Payload> Sink<T> for Collect {
         codec: &dyn Codec,
         what: &str,
     ) -> Result<(), Error> {
-        state.items.extend(decode::<Vec<T>>(codec, payload, what)?);
-        state.committed = state.items.len();
-        Ok(())
+        decode_more(&mut state.items, &mut state.committed, payload, codec, what)
     }
 
     fn finish(&self, state: Collected<T>) -> Vec<T> {
@@ -272,9 +293,7 @@ where
         codec: &dyn Codec,
         what: &str,
     ) -> Result<Vec<u8>, Error> {
-        let bytes = encode(codec, &&state.outputs[state.committed..], what)?;
-        state.committed = state.outputs.len();
-        Ok(bytes)
+        encode_new(&state.outputs, &mut state.committed, codec, what)
     }
 
     fn restore(
@@ -284,11 +303,13 @@ where
         codec: &dyn Codec,
         what: &str,
     ) -> Result<(), Error> {
-        state
-            .outputs
-            .extend(decode::<Vec<W::Output>>(codec, payload, what)?);
-        state.committed = state.outputs.len();
-        Ok(())
+        decode_more(
+            &mut state.outputs,
+            &mut state.committed,
+            payload,
+            codec,
+            what,
+        )
     }
 
     fn finish(&self, state: Self::State) -> Vec<W::Output> {
