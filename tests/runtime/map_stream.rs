@@ -518,3 +518,58 @@ async fn an_interrupted_writer_map_resumes_without_writing_a_batch_twice() {
     );
     assert!((0..committed).all(|item| runs.count(item) == 1));
 }
+
+#[tokio::test]
+async fn a_slow_result_writer_holds_the_items_back_instead_of_piling_them_up() {
+    const ITEMS: u64 = 300_000;
+    const BATCH: usize = 50_000;
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&ran);
+    let square = sync_step_fn("square", move |x: u64| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        Ok(x * x)
+    });
+    // How far the items ran ahead of each batch being written.
+    let lead = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (seen, leads) = (Arc::clone(&ran), Arc::clone(&lead));
+    let slow_writer = step_fn("write", move |batch: Vec<u64>| {
+        let (seen, leads) = (Arc::clone(&seen), Arc::clone(&leads));
+        async move {
+            {
+                let mut leads = leads.lock().unwrap();
+                let written = leads.len() * BATCH;
+                leads.push(seen.load(Ordering::Relaxed) - written);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Ok::<_, Error>(batch.len())
+        }
+    });
+    let wf = Workflow::new(
+        "slow-writer",
+        1,
+        par_map(square)
+            .items(read_items(|n: u64| Ok((0..n).map(Ok))))
+            .write_results(slow_writer, BATCH),
+    );
+    // In memory (no checkpoints) and on SQLite: the same bound.
+    let store = TestStore::sqlite();
+    for durable in [false, true] {
+        ran.store(0, Ordering::Relaxed);
+        lead.lock().unwrap().clear();
+        let out = if durable {
+            store.runtime().start(&wf, "ms-slow", ITEMS).await.unwrap()
+        } else {
+            Runtime::new().run(&wf, ITEMS).await.unwrap()
+        };
+        assert_eq!(out, [BATCH; 6]);
+        // A writer slower than the items holds them back: they run at most a batch and
+        // the map's window of groups (on 2 cores, 8 of at most 4,096 items) ahead of what
+        // is written, not to the end.
+        let leads = lead.lock().unwrap().clone();
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        assert!(
+            leads.iter().all(|&l| l <= 2 * BATCH + 4 * cores * 4_096),
+            "durable: {durable}: items ran this far ahead of the writes: {leads:?}"
+        );
+    }
+}

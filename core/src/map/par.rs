@@ -431,8 +431,9 @@ where
         let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
         let (send, mut receive) = mpsc::unbounded::<Group<S::Output>>();
         let workers = 2 * std::thread::available_parallelism().map_or(2, usize::from);
-        // Results may wait for an earlier, slower group: at most this many items ahead.
-        let window = 2 * workers * MAX_GROUP;
+        // Results may wait for an earlier, slower group, and in the sink for a full
+        // batch: at most this many items past the last checkpoint.
+        let window = 2 * workers * MAX_GROUP + self.sink.batch();
         let fail_fast = limit == Some(0);
 
         let mut failure: Option<Error> = None;
@@ -445,7 +446,11 @@ where
 
         loop {
             let stopping = failure.is_some() || stop.load(Ordering::Relaxed);
-            while !stopping && !end && in_flight < workers && reserved - progress.done < window {
+            while !stopping
+                && !end
+                && in_flight < workers
+                && reserved - self.upto(progress) < window
+            {
                 let job = group_job(
                     Arc::clone(&self.step),
                     Arc::clone(&source),
@@ -462,12 +467,12 @@ where
                 in_flight += 1;
                 reserved += group_size;
             }
-            if let Some(recorder) = cx.recorder()
-                && commit.is_none()
+            if commit.is_none()
                 && failure.is_none()
                 && progress.done > progress.committed
                 && (progress.done - progress.committed >= self.commit.items
-                    || last_commit.elapsed() >= self.commit.interval)
+                    || last_commit.elapsed() >= self.commit.interval
+                    || self.batch_waits(progress))
             {
                 if let Err(error) = self.sink.flush(&mut progress.state, cx, at, false).await {
                     failure = Some(error);
@@ -475,7 +480,13 @@ where
                     continue;
                 }
                 if self.upto(progress) > progress.committed {
-                    commit = Some(self.commit_batch(recorder, cx, prefix, progress)?);
+                    match cx.recorder() {
+                        Some(recorder) => {
+                            commit = Some(self.commit_batch(recorder, cx, prefix, progress)?);
+                        }
+                        // Nothing to write down: the position just moves on.
+                        None => progress.committed = self.upto(progress),
+                    }
                     last_commit = Instant::now();
                 }
             }
@@ -610,6 +621,12 @@ where
         self.sink.push(&mut progress.state, M::item(result)?);
         progress.done += 1;
         Ok(())
+    }
+
+    /// Whether the sink holds a full batch: it is written before more items are read.
+    fn batch_waits(&self, progress: &Progress<K::State>) -> bool {
+        let batch = self.sink.batch();
+        batch > 0 && self.sink.held(&progress.state) >= batch
     }
 
     /// Where the next checkpoint ends: after the items the sink no longer holds.

@@ -84,6 +84,12 @@ pub trait Sink<T>: private::Sealed + Send + Sync + 'static {
         let _ = state;
         0
     }
+
+    /// How many items make a full batch for [`flush`](Self::flush); 0 when the sink
+    /// holds none back.
+    fn batch(&self) -> usize {
+        0
+    }
 }
 
 /// Encodes the entries of `all` after the first `committed`, and counts them committed.
@@ -345,5 +351,9 @@ where
 
     fn held(&self, state: &Self::State) -> usize {
         state.pending.len()
+    }
+
+    fn batch(&self) -> usize {
+        self.size
     }
 }
