@@ -445,37 +445,32 @@ impl Operation for Commit {
         };
         // Refuses writes to an execution that is not running, before writing anything.
         let order = batch_order(id, before, &self.writes)?;
-        let mut last_seq: i64 = conn
-            .prepare_cached(
-                "SELECT COALESCE(MAX(seq), 0) FROM checkpoints WHERE execution_id = ?1",
-            )?
-            .query_row([id], |row| row.get(0))?;
-        // Read on the batch's first event only: most batches carry none.
-        let mut last_event: Option<i64> = None;
+        // Whether the batch wrote an event row yet.
+        let mut wrote_event = false;
         // Whether the batch wrote a checkpoint row and no event row yet (a crash point).
         let mut checkpoint_before_event = false;
         for write in order.into_iter().map(|index| &self.writes[index]) {
             match write {
                 Write::Checkpoint(checkpoint) => {
-                    // The store numbers checkpoints; the incoming `seq` is ignored.
+                    // The store numbers checkpoints (the next after the execution's
+                    // last, found in the same statement); the incoming `seq` is ignored.
                     let inserted = conn
                         .prepare_cached(
                             "INSERT INTO checkpoints \
                              (execution_id, seq, key, kind, payload, checksum) \
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM checkpoints \
+                                          WHERE execution_id = ?1), ?2, ?3, ?4, ?5) \
                              ON CONFLICT (execution_id, key) DO NOTHING",
                         )?
                         .execute(rusqlite::params![
                             id,
-                            last_seq + 1,
                             checkpoint.key,
                             checkpoint.kind.code(),
                             checkpoint.payload,
                             checkpoint.checksum,
                         ])?;
                     if inserted == 1 {
-                        last_seq += 1;
-                        checkpoint_before_event |= last_event.is_none();
+                        checkpoint_before_event |= !wrote_event;
                         continue;
                     }
                     // Compared in SQL, so a large payload is not copied out to compare.
@@ -506,24 +501,16 @@ impl Operation for Commit {
                     if std::mem::take(&mut checkpoint_before_event) {
                         crate::crash::reach("between-checkpoint-and-event");
                     }
-                    // The store numbers events; the incoming `seq` is ignored.
-                    let last: i64 = match last_event {
-                        Some(last) => last,
-                        None => conn
-                            .prepare_cached(
-                                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE execution_id = ?1",
-                            )?
-                            .query_row([id], |row| row.get(0))?,
-                    };
-                    let seq = last + 1;
+                    // The store numbers events, like checkpoints; the incoming `seq` is
+                    // ignored.
                     conn.prepare_cached(
                         "INSERT INTO events \
                          (execution_id, seq, at_ms, kind, address, attempt, duration_ms, detail) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events \
+                                      WHERE execution_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
                     )?
                     .execute(rusqlite::params![
                         id,
-                        seq,
                         sql_int(event.at_ms, "at_ms")?,
                         event.kind.as_str(),
                         event.address,
@@ -534,7 +521,7 @@ impl Operation for Commit {
                             .transpose()?,
                         event.detail,
                     ])?;
-                    last_event = Some(seq);
+                    wrote_event = true;
                 }
                 Write::Status {
                     status,
