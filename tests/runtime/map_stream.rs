@@ -573,3 +573,78 @@ async fn a_slow_result_writer_holds_the_items_back_instead_of_piling_them_up() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_result_writer_with_small_batches_keeps_up_with_fast_items_in_memory() {
+    // Groups of thousands of fast items, batches of 100: the map writes batch after
+    // batch to make room instead of stopping.
+    let wf = Workflow::new(
+        "small-batches",
+        1,
+        par_map(sync_step_fn("double", |x: u64| Ok(2 * x)))
+            .items(read_items(|n: u64| Ok((0..n).map(Ok))))
+            .write_results(
+                step_fn("count", |batch: Vec<u64>| async move {
+                    Ok::<_, Error>(batch.len())
+                }),
+                100,
+            ),
+    );
+    let out = Runtime::new().run(&wf, 300_000).await.unwrap();
+    assert_eq!(out.len(), 3_000);
+    assert!(out.iter().all(|&n| n == 100));
+}
+
+#[tokio::test]
+async fn a_read_error_is_the_error_of_a_tolerant_map_not_a_failure_it_tolerates() {
+    let item = sync_step_fn("item", |x: u64| match x {
+        // Slow: when the reader fails, the items after this one wait behind it.
+        500 => {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            Ok(x)
+        }
+        1_000 => Err(Error::new("Tolerated", "item 1000")),
+        x => Ok(x),
+    });
+    let wf = Workflow::new(
+        "tolerant-bad-rows",
+        1,
+        par_map(item)
+            .items(read_items(|n: u64| {
+                Ok((0..n).map(|i| match i {
+                    3_000 => Err(Error::new("BadRow", "row 3000")),
+                    i => Ok(i),
+                }))
+            }))
+            .tolerate(ToleratedFailures::Count(10)),
+    );
+    let error = Runtime::new().run(&wf, 10_000).await.unwrap_err();
+    assert_eq!(error.name(), "BadRow", "{error}");
+    assert_eq!(error.address(), Some("0.par_map/3000"));
+}
+
+#[tokio::test]
+async fn a_strict_map_fails_at_its_first_failed_item_whichever_fails_first_in_time() {
+    let item = sync_step_fn("item", |x: u64| match x {
+        // Slow: the items after it wait behind it while item 700 fails.
+        100 => {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            Ok(x)
+        }
+        150 => Err(Error::new("Early", "item 150")),
+        700 => Err(Error::new("Late", "item 700")),
+        x => Ok(x),
+    });
+    let wf = Workflow::new("first-failure", 1, par_map(item));
+    let store = TestStore::sqlite();
+    let error = store
+        .runtime()
+        .start(&wf, "ms-first-failure", (0..2_000).collect())
+        .await
+        .unwrap_err();
+    let error = error.error().expect("an item's error");
+    assert_eq!(error.name(), "Early", "{error}");
+    // Every item before it ran and is kept.
+    let (committed, _) = committed_items(&store, "ms-first-failure", "0.par_map/~items/").await;
+    assert_eq!(committed, 150);
+}

@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -269,12 +269,42 @@ struct Source<It> {
     end: bool,
 }
 
-/// Tells the groups still on the pool to stop when the map's future is dropped.
-struct StopOnDrop(Arc<AtomicBool>);
+/// The first index of the items that must not run: `usize::MAX` while the map goes
+/// on. An item's failure that fails the map stops the items after it, and only those,
+/// so that the items before it still run and the map fails at its first failure.
+#[derive(Clone)]
+struct Stop(Arc<AtomicUsize>);
+
+impl Stop {
+    fn new() -> Self {
+        Stop(Arc::new(AtomicUsize::new(usize::MAX)))
+    }
+
+    /// No item at `index` or after it runs.
+    fn at(&self, index: usize) {
+        self.0.fetch_min(index, Ordering::Relaxed);
+    }
+
+    /// No item runs any more.
+    fn all(&self) {
+        self.at(0);
+    }
+
+    fn stops(&self, index: usize) -> bool {
+        index >= self.0.load(Ordering::Relaxed)
+    }
+
+    fn stopping(&self) -> bool {
+        self.0.load(Ordering::Relaxed) != usize::MAX
+    }
+}
+
+/// Stops the groups still on the pool when the map's future is dropped.
+struct StopOnDrop(Stop);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.all();
     }
 }
 
@@ -427,8 +457,8 @@ where
             next: progress.done,
             end: false,
         }));
-        let stop = Arc::new(AtomicBool::new(false));
-        let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
+        let stop = Stop::new();
+        let _stop_on_drop = StopOnDrop(stop.clone());
         let (send, mut receive) = mpsc::unbounded::<Group<S::Output>>();
         let workers = 2 * std::thread::available_parallelism().map_or(2, usize::from);
         // Results may wait for an earlier, slower group, and in the sink for a full
@@ -445,7 +475,7 @@ where
         let mut last_commit = Instant::now();
 
         loop {
-            let stopping = failure.is_some() || stop.load(Ordering::Relaxed);
+            let stopping = failure.is_some() || stop.stopping();
             while !stopping
                 && !end
                 && in_flight < workers
@@ -454,7 +484,7 @@ where
                 let job = group_job(
                     Arc::clone(&self.step),
                     Arc::clone(&source),
-                    Arc::clone(&stop),
+                    stop.clone(),
                     send.clone(),
                     (
                         at.clone(),
@@ -476,7 +506,7 @@ where
             {
                 if let Err(error) = self.sink.flush(&mut progress.state, cx, at, false).await {
                     failure = Some(error);
-                    stop.store(true, Ordering::Relaxed);
+                    stop.all();
                     continue;
                 }
                 if self.upto(progress) > progress.committed {
@@ -491,9 +521,15 @@ where
                 }
             }
             // A commit in flight is always awaited: the next batch may only follow a
-            // durable one.
+            // durable one. With nothing in flight, the map ends — unless it is only
+            // waiting for room, which writing a batch the sink holds makes.
             if in_flight == 0 && commit.is_none() {
-                break;
+                let stalled = failure.is_some() || stop.stopping() || end;
+                let room = reserved - self.upto(progress) < window;
+                if stalled || !(room || self.batch_waits(progress)) {
+                    break;
+                }
+                continue;
             }
 
             enum Next<O> {
@@ -522,7 +558,7 @@ where
                     // durable without this one.
                     progress.commit_failed = true;
                     failure.get_or_insert(error);
-                    stop.store(true, Ordering::Relaxed);
+                    stop.all();
                     continue;
                 }
                 Next::Group(group) => group,
@@ -544,10 +580,7 @@ where
                 if first_read_error.as_ref().is_none_or(|(i, _)| index < *i) {
                     first_read_error = Some((index, error));
                 }
-                stop.store(true, Ordering::Relaxed);
-            }
-            if fail_fast && group.results.iter().any(Result::is_err) {
-                stop.store(true, Ordering::Relaxed);
+                stop.at(index);
             }
             if !group.results.is_empty() {
                 waiting.insert(group.first, group.results);
@@ -558,7 +591,7 @@ where
                 for result in results {
                     if let Err(error) = self.take(result, limit, total, progress) {
                         failure = Some(error);
-                        stop.store(true, Ordering::Relaxed);
+                        stop.all();
                         break;
                     }
                 }
@@ -569,10 +602,17 @@ where
             return Err(error);
         }
         // The map stopped before its end, at a read error or a failed item that an
-        // earlier group, stopped, kept the results from reaching: the first of them.
+        // earlier group, stopped, kept the results from reaching: the first of them. (A
+        // failure a tolerant map tolerates is a result, not the map's error.)
+        let fails_the_map = |error: &Error| {
+            fail_fast || matches!(error.kind(), ErrorKind::Runtime | ErrorKind::Cancelled)
+        };
         let failed_item = waiting.into_iter().find_map(|(first, results)| {
             let mut results = results.into_iter().enumerate();
-            results.find_map(|(offset, result)| Some((first + offset, result.err()?)))
+            results.find_map(|(offset, result)| {
+                let error = result.err().filter(fails_the_map)?;
+                Some((first + offset, error))
+            })
         });
         let read_error =
             first_read_error.map(|(index, error)| (index, error.at(at.branch(index).as_str())));
@@ -583,7 +623,7 @@ where
         {
             return Err(error);
         }
-        if !end || stop.load(Ordering::Relaxed) {
+        if !end || stop.stopping() {
             return Err(Error::runtime(format!(
                 "map `{}` stopped after {} items",
                 self.name, progress.done
@@ -675,7 +715,7 @@ fn split_header(payload: &[u8]) -> Option<(usize, usize, &[u8])> {
 fn group_job<S, It>(
     step: Arc<S>,
     source: Arc<Mutex<Source<It>>>,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
     send: mpsc::UnboundedSender<Group<S::Output>>,
     (at, mut scx): (Address, StepContext),
     size: usize,
@@ -692,7 +732,7 @@ where
         let (first, end) = {
             let mut source = source.lock().unwrap_or_else(PoisonError::into_inner);
             let first = source.next;
-            while !source.end && taken.len() < size && !stop.load(Ordering::Relaxed) {
+            while !source.end && taken.len() < size && !stop.stops(source.next + taken.len()) {
                 match catch_unwind(AssertUnwindSafe(|| source.items.next())) {
                     Ok(Some(Ok(item))) => taken.push(item),
                     Ok(Some(Err(error))) => {
@@ -715,7 +755,7 @@ where
         };
         let mut results = Vec::with_capacity(taken.len());
         for (offset, item) in taken.into_iter().enumerate() {
-            if stop.load(Ordering::Relaxed) {
+            if stop.stops(first + offset) {
                 break;
             }
             scx.set_item(first + offset);
@@ -730,7 +770,8 @@ where
             let failed = result.is_err();
             results.push(result);
             if failed && fail_fast {
-                stop.store(true, Ordering::Relaxed);
+                // The items after this one need not run; those before it still do.
+                stop.at(first + offset + 1);
                 break;
             }
         }
