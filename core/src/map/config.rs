@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, names};
+use crate::error::{Error, ErrorKind, names};
 use crate::step::Payload;
 
 /// How many failed items a map tolerates before the whole state fails (ASL's
@@ -25,6 +25,13 @@ impl ToleratedFailures {
             }
         }
     }
+}
+
+/// Whether an item's error stops the map however many failures are tolerated: a
+/// runtime failure (the store, a checkpoint that does not decode) or a cancellation is
+/// not the item's own failure.
+pub(crate) fn stops_any_map(error: &Error) -> bool {
+    matches!(error.kind(), ErrorKind::Runtime | ErrorKind::Cancelled)
 }
 
 mod private {

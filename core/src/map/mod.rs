@@ -66,7 +66,7 @@ pub use sink::{Collect, Collected, Fold, Sink, WriteResults, Written};
 
 use crate::context::Context;
 use crate::durable;
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::graph::{Describe, NodeKind};
 use crate::history::EventKind;
 use crate::step::Step;
@@ -173,9 +173,7 @@ impl<S: Step, M: MapMode> Map<S, M> {
         let mut failures = 0;
         while let Some((index, result)) = running.next().await {
             if let Err(error) = &result {
-                // A runtime failure (store, decode) is not an item's failure: it stops
-                // the map however many failures are tolerated.
-                if matches!(error.kind(), ErrorKind::Runtime | ErrorKind::Cancelled) {
+                if config::stops_any_map(error) {
                     return Err(error.clone());
                 }
                 failures += 1;

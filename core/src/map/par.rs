@@ -24,12 +24,12 @@ use futures::StreamExt as _;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 
-use super::config::{MapMode, Strict, Tolerant, ToleratedFailures};
+use super::config::{MapMode, Strict, Tolerant, ToleratedFailures, stops_any_map};
 use super::items::{ItemReader, VecItems, vec_items};
 use super::sink::{Collect, Fold, Sink, WriteResults};
 use crate::context::{Address, Context, Recorder, StepContext};
 use crate::durable;
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::graph::{Describe, NodeKind};
 use crate::history::EventKind;
 use crate::step::{Payload, Step, SyncStep};
@@ -125,14 +125,8 @@ impl<S: SyncStep, M: MapMode, R, K> ParMap<S, M, R, K> {
     where
         R2: ItemReader<Item = S::Input>,
     {
-        ParMap {
-            name: self.name,
-            step: self.step,
-            mode: self.mode,
-            reader: Arc::new(reader),
-            sink: self.sink,
-            commit: self.commit,
-        }
+        let (mode, sink) = (self.mode.clone(), Arc::clone(&self.sink));
+        self.rebuild(mode, Arc::new(reader), sink)
     }
 
     /// Commits the results once `items` items (default 1,000) finished since the last
@@ -154,6 +148,23 @@ impl<S: SyncStep, M: MapMode, R, K> ParMap<S, M, R, K> {
         self.commit.interval = interval;
         self
     }
+
+    /// The same map with another mode, reader or sink.
+    fn rebuild<M2, R2, K2>(
+        self,
+        mode: M2,
+        reader: Arc<R2>,
+        sink: Arc<K2>,
+    ) -> ParMap<S, M2, R2, K2> {
+        ParMap {
+            name: self.name,
+            step: self.step,
+            mode,
+            reader,
+            sink,
+            commit: self.commit,
+        }
+    }
 }
 
 impl<S: SyncStep, M: MapMode, R> ParMap<S, M, R, Collect> {
@@ -165,18 +176,10 @@ impl<S: SyncStep, M: MapMode, R> ParMap<S, M, R, Collect> {
         A: Payload + Sync,
         F: Fn(A, M::Item<S::Output>) -> A + Send + Sync + 'static,
     {
-        ParMap {
-            name: self.name,
-            step: self.step,
-            mode: self.mode,
-            reader: self.reader,
-            sink: Arc::new(Fold::new(init, f)),
-            commit: self.commit,
-        }
+        let (mode, reader) = (self.mode.clone(), Arc::clone(&self.reader));
+        self.rebuild(mode, reader, Arc::new(Fold::new(init, f)))
     }
-}
 
-impl<S: SyncStep, M: MapMode, R> ParMap<S, M, R, Collect> {
     /// Hands the results, in input order and in batches of `size`, to the step `writer`
     /// (ASL's `ResultWriter`): it writes them where they belong, and the map's output
     /// is its output for each batch. The map holds at most one batch of results (and
@@ -189,14 +192,8 @@ impl<S: SyncStep, M: MapMode, R> ParMap<S, M, R, Collect> {
     where
         W: Step<Input = Vec<M::Item<S::Output>>>,
     {
-        ParMap {
-            name: self.name,
-            step: self.step,
-            mode: self.mode,
-            reader: self.reader,
-            sink: Arc::new(WriteResults::new(writer, size)),
-            commit: self.commit,
-        }
+        let (mode, reader) = (self.mode.clone(), Arc::clone(&self.reader));
+        self.rebuild(mode, reader, Arc::new(WriteResults::new(writer, size)))
     }
 }
 
@@ -207,14 +204,8 @@ impl<S: SyncStep, R> ParMap<S, Strict, R, Collect> {
     /// and a redrive does not run that item again. A percentage of a stream whose length
     /// the reader does not know is checked at its end.
     pub fn tolerate(self, failures: ToleratedFailures) -> ParMap<S, Tolerant, R, Collect> {
-        ParMap {
-            name: self.name,
-            step: self.step,
-            mode: Tolerant(failures),
-            reader: self.reader,
-            sink: self.sink,
-            commit: self.commit,
-        }
+        let (reader, sink) = (Arc::clone(&self.reader), Arc::clone(&self.sink));
+        self.rebuild(Tolerant(failures), reader, sink)
     }
 }
 
@@ -604,9 +595,7 @@ where
         // The map stopped before its end, at a read error or a failed item that an
         // earlier group, stopped, kept the results from reaching: the first of them. (A
         // failure a tolerant map tolerates is a result, not the map's error.)
-        let fails_the_map = |error: &Error| {
-            fail_fast || matches!(error.kind(), ErrorKind::Runtime | ErrorKind::Cancelled)
-        };
+        let fails_the_map = |error: &Error| fail_fast || stops_any_map(error);
         let failed_item = waiting.into_iter().find_map(|(first, results)| {
             let mut results = results.into_iter().enumerate();
             results.find_map(|(offset, result)| {
@@ -641,9 +630,7 @@ where
         progress: &mut Progress<K::State>,
     ) -> Result<(), Error> {
         if let Err(error) = &result {
-            // A runtime failure (store, decode) is not an item's failure: it stops the
-            // map however many failures are tolerated.
-            if matches!(error.kind(), ErrorKind::Runtime | ErrorKind::Cancelled) {
+            if stops_any_map(error) {
                 return Err(error.clone());
             }
             progress.failures += 1;
