@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
-use waypost_core::Codec;
+use waypost_core::store::ExecutionRecord;
+use waypost_core::{Codec, Workflow};
+
+use crate::error::RunError;
 
 /// The most a payload may claim to allocate when it is encoded. Decoding uses the
 /// limit of the payload's size class (see [`decode_limited`]).
@@ -94,6 +97,32 @@ pub fn codec_named(name: &str) -> Option<Arc<dyn Codec>> {
         "json" => Some(Arc::new(JsonCodec)),
         _ => None,
     }
+}
+
+pub(crate) fn codec_of<I, O>(workflow: &Workflow<I, O>) -> Arc<dyn Codec> {
+    workflow
+        .codec()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(BincodeCodec))
+}
+
+/// The codec of a stored execution: the workflow's own when it has the stored name
+/// (so custom codecs work), else one of the codecs waypost ships.
+pub(crate) fn codec_for<I, O>(
+    workflow: &Workflow<I, O>,
+    record: &ExecutionRecord,
+) -> Result<Arc<dyn Codec>, RunError> {
+    match workflow.codec() {
+        Some(codec) if codec.name() == record.codec => Ok(Arc::clone(codec)),
+        _ => codec_by_name(record),
+    }
+}
+
+pub(crate) fn codec_by_name(record: &ExecutionRecord) -> Result<Arc<dyn Codec>, RunError> {
+    codec_named(&record.codec).ok_or_else(|| RunError::UnknownCodec {
+        id: record.id.clone(),
+        codec: record.codec.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,47 @@
+//! [`RuntimeConfig`]: the settings of a [`Runtime`](crate::Runtime).
+
+use std::time::Duration;
+
+use typed_builder::TypedBuilder;
+use waypost_core::HistoryLevel;
+
+/// Settings of a [`Runtime`].
+#[derive(Clone, Debug, TypedBuilder)]
+#[non_exhaustive]
+pub struct RuntimeConfig {
+    /// The largest payload (input, output or checkpoint) in bytes; larger ones fail the
+    /// execution before anything is written for them. Default 16 MiB.
+    #[builder(default = 16 << 20)]
+    pub max_payload_bytes: usize,
+    /// How long an execution's lease lasts without renewal; it is renewed every third of
+    /// it while the execution runs. Default 30 s.
+    #[builder(default = Duration::from_secs(30))]
+    pub lease_ttl: Duration,
+    /// Resume executions even when the workflow's structure changed since they started
+    /// (checkpoints whose keys still exist are replayed). Default `false`: refused with
+    /// an error naming both versions.
+    #[builder(default = false)]
+    pub allow_changed_workflows: bool,
+    /// How much history executions keep: every event (the default), execution events
+    /// and failures, or execution events only.
+    #[builder(default)]
+    pub history: HistoryLevel,
+    /// How many executions [`Runtime::resume_all`] resumes at once. Default 64.
+    #[builder(default = 64)]
+    pub max_concurrent_resumes: usize,
+    /// How many times an execution may be recovered — taken over after the run that
+    /// owned it stopped without finishing, such as a process crash — before it is
+    /// parked as failed with `States.RecoveryLimitExceeded` instead of being run
+    /// again. So an execution whose step crashes the process on every attempt (a
+    /// *poison* execution) runs at most `max_recoveries + 1` times, not on every
+    /// restart. The count is kept in the store; a redrive resets it. `0` parks an
+    /// execution at its first recovery. Default 10.
+    #[builder(default = 10)]
+    pub max_recoveries: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig::builder().build()
+    }
+}

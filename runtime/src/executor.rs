@@ -1,0 +1,383 @@
+//! The execution driver: takes an execution's lease, replays its checkpoints, runs the
+//! rest of the workflow, and writes how it ended.
+
+use std::sync::{Arc, PoisonError};
+use std::time::SystemTime;
+
+use futures::FutureExt as _;
+use futures::future::{AbortHandle, Abortable};
+use tracing::Instrument as _;
+use waypost_core::codec::{decode, encode};
+use waypost_core::replay::{Journal, fingerprint, within};
+use waypost_core::store::{ExecutionRecord, Snapshot, Write};
+use waypost_core::{
+    Codec, Context, Error, Event, EventKind, ExecutionStatus, Payload, Step, StoreError, Workflow,
+};
+
+use crate::codec::codec_for;
+use crate::crash;
+use crate::error::RunError;
+use crate::ids::millis;
+use crate::lease::{LeaseGuard, LiveRun};
+use crate::outcome::{Encoded, Outcome, check_workflow, outcome_of};
+use crate::recorder::StoreRecorder;
+use crate::runtime::Runtime;
+
+impl Runtime {
+    /// Runs the execution `id` to its end in this runtime, or joins the run already
+    /// going on here.
+    pub(crate) async fn drive<I: Payload, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+        id: String,
+        known: Option<ExecutionRecord>,
+    ) -> Result<O, RunError> {
+        let shared = {
+            let mut running = self
+                .inner
+                .running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match running.get(&id).and_then(|(weak, _)| weak.upgrade()) {
+                Some(shared) => shared,
+                None => {
+                    let (abort, registration) = AbortHandle::new_pair();
+                    let run = execute(
+                        self.clone(),
+                        workflow.clone(),
+                        id.clone(),
+                        known,
+                        abort.clone(),
+                    );
+                    let cancel_id = id.clone();
+                    let runtime = self.clone();
+                    let shared = async move {
+                        let outcome = Abortable::new(run, registration).await.unwrap_or(Err(
+                            RunError::Cancelled {
+                                id: cancel_id.clone(),
+                            },
+                        ));
+                        let mut running = runtime
+                            .inner
+                            .running
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        running.remove(&cancel_id);
+                        outcome
+                    }
+                    .boxed()
+                    .shared();
+                    let weak = shared.downgrade().expect("a shared future not yet polled");
+                    running.insert(id.clone(), (weak, abort));
+                    shared
+                }
+            }
+        };
+        shared.await?.decode(&id)
+    }
+}
+/// Runs one execution under its lease; returns the encoded output.
+async fn execute<I: Payload, O: Payload>(
+    runtime: Runtime,
+    workflow: Workflow<I, O>,
+    id: String,
+    known: Option<ExecutionRecord>,
+    abort: AbortHandle,
+) -> Result<Encoded, RunError> {
+    let inner = &runtime.inner;
+    let store = runtime.store()?;
+    // The record the caller just read or wrote, if any; it is read again below, under
+    // the lease, before anything runs.
+    let record = match known {
+        Some(record) => record,
+        None => store.execution(&id).await?,
+    };
+    check_workflow(&workflow, &record)?;
+    fingerprint::check(
+        &id,
+        workflow.name(),
+        (record.version, &record.fingerprint),
+        (workflow.version(), workflow.fingerprint()),
+        if inner.config.allow_changed_workflows {
+            fingerprint::Changed::Allow
+        } else {
+            fingerprint::Changed::Refuse
+        },
+    )?;
+    let codec = codec_for(&workflow, &record)?;
+    let encoded = |bytes| Encoded {
+        bytes,
+        codec: Arc::clone(&codec),
+    };
+    if record.status.is_finished() {
+        return outcome_of(&record).map(encoded);
+    }
+
+    let owner = format!("{}:{:08x}", inner.process, fastrand::u32(..));
+    let _live = LiveRun::enter(&id);
+    match store
+        .acquire_lease(&id, &owner, inner.config.lease_ttl)
+        .await
+    {
+        Ok(()) => {}
+        // The holder is a run of this process that is no longer alive (its caller
+        // dropped it; its release is still on its way): take the lease over now.
+        Err(StoreError::Leased { owner: holder, .. })
+            if holder.starts_with(&format!("{}:", inner.process)) && LiveRun::count(&id) == 1 =>
+        {
+            store.release_lease(&id, &holder).await?;
+            store
+                .acquire_lease(&id, &owner, inner.config.lease_ttl)
+                .await?;
+        }
+        Err(error) => return Err(error.into()),
+    }
+    // The status read above may be stale: another owner may have finished or cancelled
+    // the execution before this one took the lease. Read it again, with what the run
+    // replays, in one snapshot.
+    let Snapshot {
+        record,
+        checkpoints,
+        history,
+    } = store.snapshot(&id).await?;
+    if record.status.is_finished() {
+        store.release_lease(&id, &owner).await?;
+        return outcome_of(&record).map(encoded);
+    }
+    if record.recoveries > inner.config.max_recoveries {
+        let outcome = park(&runtime, &record).await;
+        store.release_lease(&id, &owner).await?;
+        return outcome.map(encoded);
+    }
+    let lease = LeaseGuard::new(
+        Arc::clone(store),
+        &id,
+        &owner,
+        inner.config.lease_ttl,
+        abort,
+    );
+
+    let journal = Journal::load(id.clone(), checkpoints)?;
+    let input: I = decode(
+        &*codec,
+        &record.input,
+        &format!("the input of execution `{id}`"),
+    )
+    .map_err(|error| RunError::Codec {
+        id: id.clone(),
+        error,
+    })?;
+    let (kind, number) = execution_event_kind(&record, &history);
+    // Events already stored are not stored again when a replay reports them — except,
+    // from before the last redrive, those where the redrive runs again: a redriven step
+    // runs anew and its events belong in the history again.
+    let generation_start = match kind {
+        EventKind::ExecutionRedriven => history.len(),
+        _ => history
+            .iter()
+            .rposition(|e| e.kind == EventKind::ExecutionRedriven)
+            .unwrap_or(0),
+    };
+    let (earlier, this_run) = history.split_at(generation_start);
+    let rerun = journal.redriven().map(str::to_owned);
+    let stored = earlier
+        .iter()
+        .filter(|e| {
+            rerun
+                .as_deref()
+                .is_none_or(|scope| !within(&e.address, scope))
+        })
+        .chain(this_run);
+    let recorder = Arc::new(StoreRecorder::new(
+        &id,
+        Arc::clone(store),
+        Arc::clone(&codec),
+        journal,
+        inner.config.max_payload_bytes,
+        inner.config.history,
+        stored,
+    ));
+    let cx = Context::with_recorder(
+        Arc::clone(&inner.host),
+        id.clone(),
+        Some(Arc::clone(&recorder) as _),
+    );
+    let detail = format!("workflow `{}` v{}", workflow.name(), workflow.version());
+    cx.with_attempt(number).emit(kind, "", None, Some(detail));
+    let span = tracing::info_span!("execution", execution_id = %id, workflow = %workflow.name());
+    let result = workflow.root().run(&cx, input).instrument(span).await;
+
+    let outcome = match finish(&runtime, &id, &*codec, &recorder, result).await {
+        // Another process cancelled (or finished) the execution while this run went on:
+        // the store refused this run's writes, and the stored outcome stands.
+        Err(RunError::Stopped { error, .. } | RunError::Failed { error, .. })
+            if error.name() == "Store.NotRunning" =>
+        {
+            outcome_of(&store.execution(&id).await?)
+        }
+        Err(RunError::Store(StoreError::NotRunning { .. })) => {
+            outcome_of(&store.execution(&id).await?)
+        }
+        other => other,
+    };
+    lease.release().await?;
+    outcome.map(encoded)
+}
+
+/// How this run of the execution begins: started, redriven (numbered by redrive), or
+/// resumed (numbered, so that each resume is an event of its own).
+fn execution_event_kind(record: &ExecutionRecord, history: &[Event]) -> (EventKind, u32) {
+    let count = |kind| history.iter().filter(|e| e.kind == kind).count();
+    if count(EventKind::ExecutionStarted) == 0 {
+        (EventKind::ExecutionStarted, 1)
+    } else if record.redrives as usize > count(EventKind::ExecutionRedriven) {
+        (EventKind::ExecutionRedriven, record.redrives)
+    } else {
+        let resumes = count(EventKind::ExecutionResumed);
+        (
+            EventKind::ExecutionResumed,
+            u32::try_from(resumes).unwrap_or(u32::MAX).saturating_add(1),
+        )
+    }
+}
+
+/// Writes how the execution ended, with the events not yet stored, and returns its
+/// encoded output.
+async fn finish<O: Payload>(
+    runtime: &Runtime,
+    id: &str,
+    codec: &dyn Codec,
+    recorder: &StoreRecorder,
+    result: Result<O, Error>,
+) -> Outcome {
+    let store = runtime.store()?;
+    let at_ms = millis(SystemTime::now());
+    let output = match &result {
+        Ok(output) => {
+            let bytes = encode(codec, output, &format!("the output of execution `{id}`"));
+            match bytes {
+                Ok(bytes) if bytes.len() <= runtime.inner.config.max_payload_bytes => Ok(bytes),
+                Ok(bytes) => Err(Error::with_kind(
+                    waypost_core::ErrorKind::Runtime,
+                    waypost_core::error::names::DATA_LIMIT_EXCEEDED,
+                    format!(
+                        "the output of execution `{id}` is {} bytes, over the limit of {} bytes",
+                        bytes.len(),
+                        runtime.inner.config.max_payload_bytes
+                    ),
+                )),
+                Err(error) => Err(error),
+            }
+        }
+        Err(error) => Err(error.clone()),
+    };
+    let ended = |kind: EventKind, detail: Option<String>| {
+        let mut writes = recorder.take_events();
+        writes.push(Write::Event(execution_event(kind, at_ms, detail)));
+        writes
+    };
+    match output {
+        Ok(bytes) => {
+            let mut writes = ended(EventKind::ExecutionSucceeded, None);
+            writes.push(Write::Status {
+                status: ExecutionStatus::Succeeded,
+                output: Some(bytes.clone()),
+                error: None,
+                redrive: false,
+                at_ms,
+            });
+            crash::reach("finish-start");
+            store.commit(id, writes).await?;
+            crash::reach("finish-end");
+            Ok(Arc::new(bytes))
+        }
+        // A runtime failure (the store, a checkpoint that does not decode) is not the
+        // workflow's: the execution stays running, to resume once the cause is fixed.
+        // An oversized payload is the workflow's own doing: it fails it.
+        Err(error)
+            if error.kind() == waypost_core::ErrorKind::Runtime
+                && error.name() != waypost_core::error::names::DATA_LIMIT_EXCEEDED =>
+        {
+            Err(RunError::Stopped {
+                id: id.to_owned(),
+                error,
+            })
+        }
+        Err(error) => {
+            let mut writes = ended(EventKind::ExecutionFailed, Some(error.to_string()));
+            writes.push(Write::Status {
+                status: ExecutionStatus::Failed,
+                output: None,
+                error: Some(error.clone()),
+                redrive: false,
+                at_ms,
+            });
+            crash::reach("finish-start");
+            store.commit(id, writes).await?;
+            crash::reach("finish-end");
+            Err(RunError::Failed {
+                id: id.to_owned(),
+                error,
+            })
+        }
+    }
+}
+
+/// Parks an execution that was recovered more often than
+/// [`RuntimeConfig::max_recoveries`] allows: it fails with
+/// `States.RecoveryLimitExceeded`, without running a step, and can be redriven.
+async fn park(runtime: &Runtime, record: &ExecutionRecord) -> Outcome {
+    let store = runtime.store()?;
+    let id = &record.id;
+    let limit = runtime.inner.config.max_recoveries;
+    let error = Error::with_kind(
+        waypost_core::ErrorKind::Runtime,
+        waypost_core::error::names::RECOVERY_LIMIT_EXCEEDED,
+        format!(
+            "execution `{id}` was recovered {} times after its process stopped without \
+             finishing it (crashed or killed), over the limit of {limit} set by \
+             `RuntimeConfig::max_recoveries`; it is parked as failed so that it stops \
+             crashing the process: fix the cause, then redrive it, which resets the count",
+            record.recoveries,
+        ),
+    )
+    .into_terminal();
+    let at_ms = millis(SystemTime::now());
+    let writes = vec![
+        Write::Event(execution_event(
+            EventKind::ExecutionFailed,
+            at_ms,
+            Some(error.to_string()),
+        )),
+        Write::Status {
+            status: ExecutionStatus::Failed,
+            output: None,
+            error: Some(error.clone()),
+            redrive: false,
+            at_ms,
+        },
+    ];
+    tracing::error!(execution_id = %id, recoveries = record.recoveries, limit, "execution parked as failed");
+    match store.commit(id, writes).await {
+        Ok(()) => Err(RunError::Failed {
+            id: id.clone(),
+            error,
+        }),
+        // Cancelled or finished by another process meanwhile: that outcome stands.
+        Err(StoreError::NotRunning { .. }) => outcome_of(&store.execution(id).await?),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// An event about the execution as a whole.
+pub(crate) fn execution_event(kind: EventKind, at_ms: u64, detail: Option<String>) -> Event {
+    Event {
+        seq: 0,
+        at_ms,
+        kind,
+        address: String::new(),
+        attempt: 1,
+        duration_ms: None,
+        detail,
+    }
+}

@@ -1,0 +1,94 @@
+//! What a finished execution gives its callers: the encoded output, or why there is none.
+
+use std::sync::Arc;
+
+use waypost_core::codec::{decode, encode};
+use waypost_core::store::ExecutionRecord;
+use waypost_core::{Codec, Error, ExecutionStatus, Payload, StoreError, Workflow};
+
+use crate::error::RunError;
+
+/// How a finished execution ended: its encoded output, or why there is none.
+pub(crate) type Outcome = Result<Arc<Vec<u8>>, RunError>;
+
+/// A run's result as its callers share it: the encoded output and the codec that reads
+/// it, so that joining callers decode without another trip to the store.
+#[derive(Clone)]
+pub(crate) struct Encoded {
+    pub(crate) bytes: Arc<Vec<u8>>,
+    pub(crate) codec: Arc<dyn Codec>,
+}
+
+impl Encoded {
+    pub(crate) fn decode<O: Payload>(&self, id: &str) -> Result<O, RunError> {
+        decode_output(&*self.codec, id, &self.bytes)
+    }
+}
+
+/// The encoded output of a finished execution, or how it ended.
+pub(crate) fn outcome_of(record: &ExecutionRecord) -> Outcome {
+    let id = record.id.clone();
+    match record.status {
+        ExecutionStatus::Succeeded => record.output.clone().map(Arc::new).ok_or_else(|| {
+            RunError::Store(StoreError::Corrupt {
+                detail: format!("execution `{id}` succeeded but has no output"),
+            })
+        }),
+        ExecutionStatus::Cancelled => Err(RunError::Cancelled { id }),
+        ExecutionStatus::Failed => Err(RunError::Failed {
+            error: record
+                .error
+                .clone()
+                .unwrap_or_else(|| Error::runtime("failed without a recorded error")),
+            id,
+        }),
+        ExecutionStatus::Running => Err(RunError::Store(StoreError::Corrupt {
+            detail: format!("execution `{id}` has no outcome yet"),
+        })),
+        _ => Err(RunError::Store(StoreError::Corrupt {
+            detail: format!("execution `{id}` has an unknown status"),
+        })),
+    }
+}
+
+pub(crate) fn decode_output<O: Payload>(
+    codec: &dyn Codec,
+    id: &str,
+    bytes: &[u8],
+) -> Result<O, RunError> {
+    decode(codec, bytes, &format!("the output of execution `{id}`")).map_err(|error| {
+        RunError::Codec {
+            id: id.to_owned(),
+            error,
+        }
+    })
+}
+
+/// Whether a stored input is the value `given`: the same bytes, or — for types whose
+/// encoding is not canonical, such as hash maps — the same value once decoded.
+pub(crate) fn same_input<I: Payload>(codec: &dyn Codec, stored: &[u8], given: &I) -> bool {
+    match encode(codec, given, "an input") {
+        Ok(bytes) if bytes == stored => true,
+        _ => match decode::<I>(codec, stored, "the stored input") {
+            Ok(stored) => {
+                let (a, b) = (serde_json::to_value(&stored), serde_json::to_value(given));
+                matches!((a, b), (Ok(a), Ok(b)) if a == b)
+            }
+            Err(_) => false,
+        },
+    }
+}
+
+pub(crate) fn check_workflow<I, O>(
+    workflow: &Workflow<I, O>,
+    record: &ExecutionRecord,
+) -> Result<(), RunError> {
+    if record.workflow != workflow.name() {
+        return Err(RunError::WorkflowMismatch {
+            id: record.id.clone(),
+            stored: record.workflow.clone(),
+            given: workflow.name().to_owned(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,395 @@
+//! [`Runtime`]: the public face of the executor — run in memory, or start, resume,
+//! redrive, inspect and cancel durable executions over a store.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use futures::StreamExt as _;
+use futures::future::{AbortHandle, BoxFuture, WeakShared};
+use waypost_core::codec::encode;
+use waypost_core::store::{
+    Checkpoint, CheckpointKind, ExecutionRecord, ListFilter, NewExecution, Write,
+};
+use waypost_core::{
+    Context, Error, Event, EventKind, ExecutionStatus, Host, Payload, Step, Store, StoreError,
+    Workflow,
+};
+
+use crate::builder::RuntimeBuilder;
+use crate::codec::{codec_by_name, codec_for, codec_of};
+use crate::config::RuntimeConfig;
+use crate::crash;
+use crate::error::RunError;
+use crate::executor::execution_event;
+use crate::ids::{millis, new_execution_id};
+use crate::outcome::{Encoded, check_workflow, decode_output, outcome_of, same_input};
+
+/// A run in progress that other callers of the same execution id can join.
+pub(crate) type RunningExecution = (
+    WeakShared<BoxFuture<'static, Result<Encoded, RunError>>>,
+    AbortHandle,
+);
+
+pub(crate) struct Inner {
+    pub(crate) host: Arc<dyn Host>,
+    pub(crate) store: Option<Arc<dyn Store>>,
+    pub(crate) config: RuntimeConfig,
+    /// `host:pid`, the first part of every lease owner this runtime uses.
+    pub(crate) process: String,
+    /// Executions this runtime is driving: a second start of the same id joins the run.
+    /// Weak, so that a run whose every caller went away is dropped (and its lease
+    /// released) rather than kept alive by this map.
+    pub(crate) running: Mutex<HashMap<String, RunningExecution>>,
+}
+
+/// Runs workflows: in memory with [`run`](Runtime::run), or durably over a store with
+/// [`start`](Runtime::start), [`resume`](Runtime::resume) and
+/// [`redrive`](Runtime::redrive).
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+///
+/// #[step]
+/// async fn add_one(x: u32) -> u32 { x + 1 }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let runtime = Runtime::new();
+/// let wf = Workflow::new("add", 1, add_one.then(add_one));
+/// assert_eq!(runtime.run(&wf, 1).await.unwrap(), 3);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("host", &self.inner.host)
+            .field("store", &self.inner.store)
+            .field("config", &self.inner.config)
+            .field("process", &self.inner.process)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Runtime {
+    /// A runtime without a store, on the current tokio runtime and rayon's global pool.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A runtime whose timers, CPU pool and clock come from `host`.
+    pub fn with_host(host: Arc<dyn Host>) -> Self {
+        Self::builder().host(host).build()
+    }
+
+    /// Configures a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// Runs `workflow` on `input` to completion in memory (nothing is checkpointed, even
+    /// with a store) and returns its output.
+    ///
+    /// # Errors
+    ///
+    /// The error of the step that failed the workflow, with its address.
+    pub async fn run<I: Payload, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+        input: I,
+    ) -> Result<O, Error> {
+        let cx = Context::new(
+            Arc::clone(&self.inner.host),
+            new_execution_id(workflow.name()),
+        );
+        workflow.root().run(&cx, input).await
+    }
+
+    /// Starts the execution `id` of `workflow` on `input`, durably, and returns its
+    /// output.
+    ///
+    /// Idempotent, like Step Functions execution names: if `id` exists with the same
+    /// input, this returns its output once it has one — resuming it if it was
+    /// interrupted, joining the run if this runtime is running it. Generate ids with
+    /// [`new_execution_id`].
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Failed`] when the workflow fails; [`RunError::InputMismatch`] when `id`
+    /// exists with another input; [`RunError::PayloadTooLarge`] for an input over the
+    /// limit (nothing is written); store, lease and replay errors.
+    pub async fn start<I: Payload, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+        id: impl Into<String>,
+        input: I,
+    ) -> Result<O, RunError> {
+        let id = id.into();
+        let store = self.store()?;
+        let codec = codec_of(workflow);
+        let encoded = encode(&*codec, &input, &format!("the input of execution `{id}`")).map_err(
+            |error| RunError::Codec {
+                id: id.clone(),
+                error,
+            },
+        )?;
+        self.check_size(&id, "the input", encoded.len())?;
+        let new = NewExecution {
+            id: id.clone(),
+            workflow: workflow.name().to_owned(),
+            version: workflow.version(),
+            fingerprint: workflow.fingerprint().to_owned(),
+            codec: codec.name().to_owned(),
+            input: encoded,
+            graph: workflow.graph_json().to_owned(),
+            created_ms: millis(SystemTime::now()),
+        };
+
+        let (record, created) = store.create(new).await?;
+        if !created {
+            check_workflow(workflow, &record)?;
+            if record.codec != codec.name() || !same_input(&*codec, &record.input, &input) {
+                return Err(RunError::InputMismatch { id });
+            }
+            match record.status {
+                ExecutionStatus::Running => {}
+                _ => {
+                    let codec = codec_for(workflow, &record)?;
+                    return outcome_of(&record)
+                        .and_then(|bytes| decode_output(&*codec, &record.id, &bytes));
+                }
+            }
+        }
+        self.drive(workflow, id, Some(record)).await
+    }
+
+    /// Resumes the interrupted execution `id` of `workflow`: checkpointed steps are
+    /// replayed, the rest runs. Returns its output.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Finished`] when it has already finished; the errors of
+    /// [`start`](Self::start) otherwise.
+    pub async fn resume<I: Payload, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+        id: &str,
+    ) -> Result<O, RunError> {
+        let record = self.store()?.execution(id).await?;
+        check_workflow(workflow, &record)?;
+        if record.status.is_finished() {
+            return Err(RunError::Finished {
+                id: id.to_owned(),
+                status: record.status,
+            });
+        }
+        self.drive(workflow, id.to_owned(), Some(record)).await
+    }
+
+    /// Resumes every interrupted execution of `workflow` in the store, at most
+    /// [`RuntimeConfig::max_concurrent_resumes`] at once: what a program calls at
+    /// start-up. Returns each execution's id and result, in the order they finish.
+    ///
+    /// # Errors
+    ///
+    /// A store error when the executions cannot be listed.
+    pub async fn resume_all<I: Payload, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+    ) -> Result<Vec<(String, Result<O, RunError>)>, RunError> {
+        let filter = ListFilter {
+            status: Some(ExecutionStatus::Running),
+            workflow: Some(workflow.name().to_owned()),
+            limit: None,
+        };
+        let records = self.store()?.list(&filter).await?;
+        let limit = self.inner.config.max_concurrent_resumes.max(1);
+        let runs = futures::stream::iter(records).map(|record| async move {
+            let result = self.resume(workflow, &record.id).await;
+            (record.id, result)
+        });
+        Ok(runs.buffer_unordered(limit).collect().await)
+    }
+
+    /// Redrives the failed execution `id`: the failed step runs again with a fresh retry
+    /// budget; every other checkpoint is kept. Returns its output.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::NotRedrivable`] unless it failed; the errors of [`start`](Self::start).
+    pub async fn redrive<I: Payload, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+        id: &str,
+    ) -> Result<O, RunError> {
+        let store = self.store()?;
+        let record = store.execution(id).await?;
+        check_workflow(workflow, &record)?;
+        if record.status != ExecutionStatus::Failed {
+            return Err(RunError::NotRedrivable {
+                id: id.to_owned(),
+                status: record.status,
+            });
+        }
+        let failed_at = record.error.as_ref().and_then(Error::address).unwrap_or("");
+        let failed_at = waypost_core::replay::redrive_scope(failed_at)
+            .as_bytes()
+            .to_vec();
+        let writes = vec![
+            Write::Checkpoint(Checkpoint {
+                seq: 0,
+                key: waypost_core::replay::redrive_key(record.redrives + 1),
+                kind: CheckpointKind::Redrive,
+                checksum: waypost_core::replay::checksum(&failed_at),
+                payload: failed_at,
+            }),
+            Write::Status {
+                status: ExecutionStatus::Running,
+                output: None,
+                error: None,
+                redrive: true,
+                at_ms: millis(SystemTime::now()),
+            },
+        ];
+        crash::reach("redrive-decided");
+        store.commit(id, writes).await?;
+        crash::reach("redrive-written");
+        self.drive(workflow, id.to_owned(), None).await
+    }
+
+    /// Where the execution `id` stands.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] (as [`RunError::Store`]) for an unknown id.
+    pub async fn status(&self, id: &str) -> Result<ExecutionStatus, RunError> {
+        Ok(self.store()?.execution(id).await?.status)
+    }
+
+    /// The stored record of the execution `id`: workflow, status, timings, error.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] (as [`RunError::Store`]) for an unknown id.
+    pub async fn execution(&self, id: &str) -> Result<ExecutionRecord, RunError> {
+        Ok(self.store()?.execution(id).await?)
+    }
+
+    /// The history of the execution `id`: its events in order.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] (as [`RunError::Store`]) for an unknown id.
+    pub async fn history(&self, id: &str) -> Result<Vec<Event>, RunError> {
+        Ok(self.store()?.history(id).await?)
+    }
+
+    /// Executions matching `filter`, newest first.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn list(&self, filter: &ListFilter) -> Result<Vec<ExecutionRecord>, RunError> {
+        Ok(self.store()?.list(filter).await?)
+    }
+
+    /// The output of the execution `id`, if it succeeded (`None` while it runs).
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Failed`] or [`RunError::Cancelled`] when it ended so; an unknown id;
+    /// an output that does not decode as `O`.
+    pub async fn output<O: Payload>(&self, id: &str) -> Result<Option<O>, RunError> {
+        let record = self.store()?.execution(id).await?;
+        match record.status {
+            ExecutionStatus::Running => Ok(None),
+            _ => outcome_of(&record)
+                .and_then(|bytes| decode_output(&*codec_by_name(&record)?, &record.id, &bytes))
+                .map(Some),
+        }
+    }
+
+    /// Cancels the execution `id`: it is marked cancelled, and if this runtime is
+    /// running it, it stops at once (the step in flight is dropped). An execution run by
+    /// another process stops when that process next checks, or on its next resume.
+    ///
+    /// # Errors
+    ///
+    /// An unknown id; [`RunError::Finished`] when it has already finished.
+    pub async fn cancel(&self, id: &str) -> Result<(), RunError> {
+        let store = self.store()?;
+        let record = store.execution(id).await?;
+        if record.status.is_finished() {
+            return Err(RunError::Finished {
+                id: id.to_owned(),
+                status: record.status,
+            });
+        }
+        let write = Write::Status {
+            status: ExecutionStatus::Cancelled,
+            output: None,
+            error: Some(Error::with_kind(
+                waypost_core::ErrorKind::Cancelled,
+                waypost_core::error::names::CANCELLED,
+                format!("execution `{id}` was cancelled"),
+            )),
+            redrive: false,
+            at_ms: millis(SystemTime::now()),
+        };
+        let event = execution_event(
+            EventKind::ExecutionCancelled,
+            millis(SystemTime::now()),
+            None,
+        );
+        match store.commit(id, vec![Write::Event(event), write]).await {
+            Ok(()) => {}
+            // It finished between the read above and this write.
+            Err(StoreError::NotRunning { status, .. }) => {
+                return Err(RunError::Finished {
+                    id: id.to_owned(),
+                    status,
+                });
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let running = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, abort)) = running.get(id) {
+            abort.abort();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn store(&self) -> Result<&Arc<dyn Store>, RunError> {
+        self.inner.store.as_ref().ok_or(RunError::NoStore)
+    }
+
+    pub(crate) fn check_size(&self, id: &str, what: &str, size: usize) -> Result<(), RunError> {
+        let limit = self.inner.config.max_payload_bytes;
+        if size > limit {
+            return Err(RunError::PayloadTooLarge {
+                id: id.to_owned(),
+                what: what.to_owned(),
+                size,
+                limit,
+            });
+        }
+        Ok(())
+    }
+}
