@@ -60,4 +60,31 @@ async fn fail_returns_its_error_and_is_terminal_in_the_graph() {
     assert_eq!((err.name(), err.message()), ("Unsupported", "no such plan"));
     assert_eq!(err.kind(), waypost::ErrorKind::Fail);
     assert_eq!(err.address(), Some("0.fail"));
+
+    let graph = wf.graph();
+    assert_eq!(graph.nodes().len(), 1);
+    assert_eq!(graph.nodes()[0].kind, waypost::graph::NodeKind::Fail);
+    assert!(graph.edges().is_empty());
+
+    // Terminal: in a sequence, nothing flows out of it, so the state after it is never
+    // reached — and drawn so.
+    let wf: Workflow<u32, u32> = Workflow::new(
+        "f",
+        1,
+        fail::<u32, u32>("Unsupported", "no such plan").then(pass("after", |x: u32| x)),
+    );
+    let graph = wf.graph();
+    let names: Vec<_> = graph.nodes().iter().map(|n| n.name.as_str()).collect();
+    let fail_at = names.iter().position(|n| *n == "fail").unwrap();
+    let after = names.iter().position(|n| *n == "after").unwrap();
+    assert!(
+        graph.edges().iter().all(|e| e.from != fail_at),
+        "an edge leaves the fail state: {:?}",
+        graph.edges()
+    );
+    assert!(graph.edges().iter().all(|e| e.to != after));
+    assert_eq!(
+        Runtime::new().run(&wf, 1).await.unwrap_err().name(),
+        "Unsupported"
+    );
 }

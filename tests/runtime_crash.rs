@@ -10,19 +10,29 @@
 //! - a step whose checkpoint was committed never runs again (its count in the log stays
 //!   what it was when the commit was seen);
 //! - a step runs at most once more than the number of kills (only in-flight steps rerun);
-//! - `PRAGMA integrity_check` says `ok` after every kill.
+//! - `PRAGMA integrity_check` says `ok` after every kill;
+//! - the kills land in every phase that keeps durable state: inside the map, inside
+//!   the retry (between attempts) and inside the durable wait.
+//!
+//! A second test kills the child the way a shell wrapper dies (`sh -c '…'` killed by
+//! process group: the child is orphaned and stays a zombie, since nothing reaps it) and
+//! restarts at once: the restart must take the lease over instead of failing.
 
 #[path = "support/crash.rs"]
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
 use serde::{Deserialize, Serialize};
 use waypost::prelude::*;
-use waypost::{SqliteStore, Store};
+use waypost::{RuntimeConfig, SqliteStore, Store};
 
 use support::{counts, log};
 
@@ -97,7 +107,7 @@ fn workflow() -> Workflow<u64, Report> {
         prepare
             .then(map(square).max_concurrency(4))
             .then(parallel((total, largest)))
-            .then(wait(Duration::from_millis(20)))
+            .then(wait(Duration::from_millis(80)))
             .then(publish.retry(retry)),
     )
 }
@@ -108,8 +118,15 @@ fn workflow() -> Workflow<u64, Report> {
 #[ignore = "run by the crash tests as a child process"]
 async fn crash_child() {
     let path = std::env::var("WAYPOST_CRASH_STORE").expect("WAYPOST_CRASH_STORE");
+    // A bound on the wait for a dead owner's lease, so that a restart that could not
+    // tell its predecessor is dead fails (with `LEASED`) instead of waiting out the
+    // 30 s lease.
+    let lease_wait = std::env::var("WAYPOST_CRASH_LEASE_WAIT_MS")
+        .ok()
+        .map(|ms| Duration::from_millis(ms.parse().unwrap()));
     let runtime = Runtime::builder()
         .store(SqliteStore::open(&path).unwrap())
+        .config(RuntimeConfig::builder().lease_wait(lease_wait).build())
         .build();
     match runtime.start(&workflow(), EXECUTION, SEED).await {
         Ok(report) => println!("OUTPUT {}", serde_json_like(&report)),
@@ -125,22 +142,74 @@ fn serde_json_like(report: &Report) -> String {
     )
 }
 
+const CHILD_ARGS: [&str; 6] = [
+    "--ignored",
+    "--exact",
+    "crash_child",
+    "--nocapture",
+    "--test-threads",
+    "1",
+];
+
 fn spawn_child(store: &Path, log: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "crash_child",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
+        .args(CHILD_ARGS)
         .env("WAYPOST_CRASH_STORE", store)
         .env("WAYPOST_CRASH_LOG", log)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// The child behind a shell wrapper, in a process group of its own: `sh` runs the test
+/// binary as its child (not `exec`: a command follows it), as a pipeline script would.
+fn spawn_child_through_shell(store: &Path, log: &Path) -> Child {
+    Command::new("sh")
+        .arg("-c")
+        .arg(r#""$0" "$@"; status=$?; exit $status"#)
+        .arg(std::env::current_exe().unwrap())
+        .args(CHILD_ARGS)
+        .env("WAYPOST_CRASH_STORE", store)
+        .env("WAYPOST_CRASH_LOG", log)
+        .env("WAYPOST_CRASH_LEASE_WAIT_MS", "5000")
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Where a kill landed, from the task results and failures the store had committed
+/// when it came.
+#[derive(Debug, Default)]
+struct Landed {
+    in_map: u32,
+    in_retry: u32,
+    in_wait: u32,
+}
+
+impl Landed {
+    fn record(&mut self, committed: &BTreeSet<String>) {
+        let squares = committed
+            .iter()
+            .filter(|k| k.starts_with("1.map/") && k.ends_with(".square"))
+            .count();
+        if committed.contains("0.prepare") && squares < 24 {
+            self.in_map += 1;
+        }
+        // After the parallel, before the first attempt of `publish`: in the wait.
+        let parallel_done = ["2.parallel/0/0.total", "2.parallel/1/0.largest"]
+            .iter()
+            .all(|k| committed.contains(*k));
+        if parallel_done && !committed.contains("4.publish#1") {
+            self.in_wait += 1;
+        }
+        // A failed attempt committed, the last one not: between retries.
+        if committed.contains("4.publish#1") && !committed.contains("4.publish#3") {
+            self.in_retry += 1;
+        }
+    }
 }
 
 fn output_of(child: Child) -> String {
@@ -176,7 +245,7 @@ async fn sigkill_at_random_moments_then_resume_gives_the_same_output_and_reruns_
     let full_run = calibrate(scratch.path());
     let mut rng = fastrand::Rng::with_seed(0x5eed);
 
-    let mut total_kills = 0;
+    let mut landed = Landed::default();
     let mut total_recoveries = 0;
     for run in 0..20 {
         let dir = tempfile::tempdir().unwrap();
@@ -191,9 +260,10 @@ async fn sigkill_at_random_moments_then_resume_gives_the_same_output_and_reruns_
             std::thread::sleep(at);
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
-            total_kills += 1;
             let now = counts(&log);
-            for key in committed(&store) {
+            let done = committed(&store);
+            landed.record(&done);
+            for key in done {
                 frozen
                     .entry(key.clone())
                     .or_insert_with(|| now.get(&key).copied().unwrap_or(0));
@@ -239,11 +309,67 @@ async fn sigkill_at_random_moments_then_resume_gives_the_same_output_and_reruns_
         );
         total_recoveries += recoveries;
     }
-    assert!(total_kills >= 50, "only {total_kills} kills");
+    // 60 kills spread over the run: each phase with durable state in flight was hit.
+    assert!(
+        landed.in_map > 0 && landed.in_retry > 0 && landed.in_wait > 0,
+        "some phase was never interrupted: {landed:?}"
+    );
     assert!(
         total_recoveries > 0,
         "no kill was ever counted as a recovery"
     );
+}
+
+/// 20 trials of 3 kills: each kill takes the whole process group down at a random
+/// moment, and the next process starts the very next moment, while its predecessor is
+/// still a zombie. Every restart goes on (a restart that took the predecessor for alive
+/// would print `LEASED` after waiting 5 s), and each trial's output is an uninterrupted
+/// run's.
+///
+/// This test process makes itself the subreaper of its descendants and never reaps the
+/// orphans, so each killed test binary stays a zombie for good, whatever the machine's
+/// init does (some reap at once, some never).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_right_after_a_process_group_sigkill_resumes() {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let expected = serde_json_like(&Runtime::new().run(&workflow(), SEED).await.unwrap());
+    let scratch = tempfile::tempdir().unwrap();
+    let full_run = calibrate(scratch.path());
+    let mut rng = fastrand::Rng::with_seed(0x2a);
+    let mut recovered = 0;
+    for trial in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, log) = (dir.path().join("store.db"), dir.path().join("effects.log"));
+        let mut child = spawn_child_through_shell(&store, &log);
+        for kill in 0..3 {
+            std::thread::sleep(full_run.mul_f64(0.2 + 0.6 * rng.f64()));
+            if child.try_wait().unwrap().is_some() {
+                let out = output_of(child);
+                assert_ne!(
+                    out, "LEASED",
+                    "trial {trial}, kill {kill}: a restart was refused"
+                );
+            } else {
+                let group = Pid::from_raw(i32::try_from(child.id()).unwrap());
+                killpg(group, Signal::SIGKILL).unwrap();
+                child.wait().unwrap();
+            }
+            // The very next moment, while the killed test binary is still a zombie.
+            child = spawn_child_through_shell(&store, &log);
+        }
+        let output = output_of(child);
+        assert_eq!(
+            output, expected,
+            "trial {trial}: the restart's output differs"
+        );
+        recovered += SqliteStore::open(&store)
+            .unwrap()
+            .execution(EXECUTION)
+            .await
+            .unwrap()
+            .recoveries;
+    }
+    assert!(recovered > 0, "no kill ever interrupted a run");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,6 +390,6 @@ async fn two_processes_on_one_store_never_both_run_the_execution() {
 
 /// The keys of the execution's committed task results, after checking the file's
 /// integrity.
-fn committed(path: &Path) -> std::collections::BTreeSet<String> {
+fn committed(path: &Path) -> BTreeSet<String> {
     support::committed(path, EXECUTION)
 }

@@ -7,7 +7,7 @@ use waypost_core::{Host, Store};
 
 use crate::config::RuntimeConfig;
 use crate::host::TokioHost;
-use crate::lease::process_id;
+use crate::liveness::process_id;
 use crate::runtime::{Inner, Runtime};
 
 /// Builds a [`Runtime`]; returned by [`Runtime::builder`].

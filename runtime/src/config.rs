@@ -17,6 +17,16 @@ pub struct RuntimeConfig {
     /// it while the execution runs. Default 30 s.
     #[builder(default = Duration::from_secs(30))]
     pub lease_ttl: Duration,
+    /// How long [`start`](crate::Runtime::start) and [`resume`](crate::Runtime::resume)
+    /// wait for the lease of an execution that another owner holds, in case that owner
+    /// is gone: a process killed a moment ago, or one that stopped renewing. The lease
+    /// is taken as soon as its holder is known to be dead (on this machine: its process
+    /// is gone or a zombie) or its lease runs out; a holder that renews its lease
+    /// meanwhile is alive, and the call fails at once with `Store.Leased`, naming it.
+    /// `None` (the default): as long as the holder's lease has left to run.
+    /// `Some(Duration::ZERO)`: never wait.
+    #[builder(default)]
+    pub lease_wait: Option<Duration>,
     /// Resume executions even when the workflow's structure changed since they started
     /// (checkpoints whose keys still exist are replayed). Default `false`: refused with
     /// an error naming both versions.

@@ -18,7 +18,7 @@ use crate::codec::codec_for;
 use crate::crash;
 use crate::error::RunError;
 use crate::ids::millis;
-use crate::lease::{LeaseGuard, LiveRun};
+use crate::lease::{self, LeaseGuard, LiveRun};
 use crate::outcome::{Encoded, Outcome, check_workflow, outcome_of};
 use crate::recorder::StoreRecorder;
 use crate::runtime::Runtime;
@@ -115,23 +115,17 @@ async fn execute<I: Payload, O: Payload>(
 
     let owner = format!("{}:{:08x}", inner.process, fastrand::u32(..));
     let _live = LiveRun::enter(&id);
-    match store
-        .acquire_lease(&id, &owner, inner.config.lease_ttl)
-        .await
-    {
-        Ok(()) => {}
-        // The holder is a run of this process that is no longer alive (its caller
-        // dropped it; its release is still on its way): take the lease over now.
-        Err(StoreError::Leased { owner: holder, .. })
-            if holder.starts_with(&format!("{}:", inner.process)) && LiveRun::count(&id) == 1 =>
-        {
-            store.release_lease(&id, &holder).await?;
-            store
-                .acquire_lease(&id, &owner, inner.config.lease_ttl)
-                .await?;
-        }
-        Err(error) => return Err(error.into()),
-    }
+    lease::acquire(
+        &**store,
+        &id,
+        &owner,
+        inner.config.lease_ttl,
+        &inner.process,
+        lease::Wait {
+            max: inner.config.lease_wait,
+        },
+    )
+    .await?;
     // The status read above may be stale: another owner may have finished or cancelled
     // the execution before this one took the lease. Read it again, with what the run
     // replays, in one snapshot.

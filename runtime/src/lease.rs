@@ -1,11 +1,93 @@
-//! Holding an execution's lease while a run of this process drives it.
+//! Taking an execution's lease, and holding it while a run of this process drives it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::AbortHandle;
 use waypost_core::{Store, StoreError};
+
+/// How a run waits for a lease held by someone else.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Wait {
+    /// How long at most; `None`: as long as the holder's lease has left to run.
+    pub(crate) max: Option<Duration>,
+}
+
+/// The first pause between two tries at a held lease; pauses grow to [`MAX_POLL`].
+const FIRST_POLL: Duration = Duration::from_millis(10);
+const MAX_POLL: Duration = Duration::from_millis(250);
+
+/// How far a holder's expiry must move for it to count as renewed (a renewal moves it
+/// by a third of the holder's ttl; clocks and rounding move it by a few ms).
+const RENEWED: Duration = Duration::from_millis(25);
+
+/// How long past a lease's end, as this process measured it, a wait tries once more.
+const SLACK: Duration = Duration::from_millis(50);
+
+/// Takes the lease on the execution `id` for `owner` (a run of the process `process`).
+///
+/// A lease held by a run of this process that is no longer alive (its caller dropped it
+/// and its release is still on its way) is taken over at once; one held by a live run
+/// of this process is refused at once. A lease held by another owner is waited for, up to `wait`: it is taken as soon as its holder is known to be
+/// dead (the store checks at every try: a process that is gone or a zombie) or its lease
+/// runs out. A holder that renews its lease meanwhile is alive: the result is then
+/// [`StoreError::Leased`] at once, naming the holder and how long its lease runs.
+pub(crate) async fn acquire(
+    store: &dyn Store,
+    id: &str,
+    owner: &str,
+    ttl: Duration,
+    process: &str,
+    wait: Wait,
+) -> Result<(), StoreError> {
+    let started = Instant::now();
+    // The holder first seen, when its lease runs out, and when this wait ends.
+    let mut first: Option<(String, Instant, Instant)> = None;
+    let mut pause = FIRST_POLL;
+    loop {
+        let (holder, remaining) = match store.acquire_lease(id, owner, ttl).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Leased {
+                owner: holder,
+                remaining,
+                ..
+            }) => (holder, remaining),
+            Err(error) => return Err(error),
+        };
+        if holder.starts_with(&format!("{process}:")) {
+            // A run of this process: alive while another run than this one is.
+            if LiveRun::count(id) == 1 {
+                store.release_lease(id, &holder).await?;
+                return store.acquire_lease(id, owner, ttl).await;
+            }
+            return Err(StoreError::Leased {
+                id: id.to_owned(),
+                owner: holder,
+                remaining,
+            });
+        }
+        let expires = Instant::now() + remaining;
+        let (first_holder, first_expiry, deadline) = first.get_or_insert_with(|| {
+            // By default, as long as the lease has left, and a little more, so that the
+            // last try comes after it ran out by the store's clock too.
+            let bound = wait.max.unwrap_or(remaining + SLACK);
+            (holder.clone(), expires, started + bound)
+        });
+        let renewed = *first_holder != holder || expires > *first_expiry + RENEWED;
+        let now = Instant::now();
+        if renewed || now >= *deadline {
+            return Err(StoreError::Leased {
+                id: id.to_owned(),
+                owner: holder,
+                remaining,
+            });
+        }
+        tracing::debug!(execution_id = %id, %holder, ?remaining, "waiting for the lease of a holder that may be gone");
+        tokio::time::sleep(pause.min(*deadline - now)).await;
+        pause = (pause * 2).min(MAX_POLL);
+    }
+}
 
 /// Runs of each execution alive in this process, across runtimes: a lease held by this
 /// process with no live run behind it belonged to a run whose caller dropped it.
@@ -106,12 +188,4 @@ impl Drop for LeaseGuard {
             });
         }
     }
-}
-
-/// Who this process is, for leases: `machine:pid` (the machine names the host and the
-/// pid namespace, so that stores can tell a dead owner). Each run adds a nonce of its
-/// own, so that one run's late release can never drop another run's lease.
-pub(crate) fn process_id() -> String {
-    let machine = crate::store::machine().unwrap_or("localhost");
-    format!("{machine}:{}", std::process::id())
 }

@@ -23,6 +23,7 @@ mod executor;
 mod host;
 mod ids;
 mod lease;
+mod liveness;
 mod outcome;
 mod recorder;
 mod runtime;

@@ -36,7 +36,7 @@ pub(crate) struct Inner {
     pub(crate) host: Arc<dyn Host>,
     pub(crate) store: Option<Arc<dyn Store>>,
     pub(crate) config: RuntimeConfig,
-    /// `host:pid`, the first part of every lease owner this runtime uses.
+    /// `machine:pid+start`, the first part of every lease owner this runtime uses.
     pub(crate) process: String,
     /// Executions this runtime is driving: a second start of the same id joins the run.
     /// Weak, so that a run whose every caller went away is dropped (and its lease
@@ -126,11 +126,23 @@ impl Runtime {
     /// interrupted, joining the run if this runtime is running it. Generate ids with
     /// [`new_execution_id`].
     ///
+    /// # Restarting after a crash
+    ///
+    /// A process that restarts right after it was killed finds the execution's lease
+    /// still held by its dead predecessor. `start` takes it over as soon as the holder
+    /// is known to be dead — on this machine, a process that is gone or a zombie (killed
+    /// and not yet reaped) — and otherwise waits for the lease to run out, at most
+    /// [`RuntimeConfig::lease_wait`] (by default, as long as the lease has left). So a
+    /// restart goes on instead of failing; only a holder that is alive and renews its
+    /// lease makes it fail, with [`StoreError::Leased`] naming the holder and how long
+    /// its lease runs.
+    ///
     /// # Errors
     ///
     /// [`RunError::Failed`] when the workflow fails; [`RunError::InputMismatch`] when `id`
     /// exists with another input; [`RunError::PayloadTooLarge`] for an input over the
-    /// limit (nothing is written); store, lease and replay errors.
+    /// limit (nothing is written); [`StoreError::Leased`] (as [`RunError::Store`]) when
+    /// another live owner runs it; store and replay errors.
     pub async fn start<I: Payload, O: Payload>(
         &self,
         workflow: &Workflow<I, O>,
@@ -178,6 +190,9 @@ impl Runtime {
 
     /// Resumes the interrupted execution `id` of `workflow`: checkpointed steps are
     /// replayed, the rest runs. Returns its output.
+    ///
+    /// Like [`start`](Self::start), it waits for the lease of an owner that was killed a
+    /// moment ago (see [restarting after a crash](Self::start#restarting-after-a-crash)).
     ///
     /// # Errors
     ///

@@ -226,13 +226,13 @@ fn entry(seq: u64, key: &str, payload: &[u8]) -> (u64, String, Vec<u8>) {
 }
 
 /// This machine as lease owners name it: the hostname, then `/` and the pid namespace's
-/// inode (the format the runtime writes; see the stores' lease docs).
-fn this_machine() -> Option<String> {
+/// inode (the format the runtime writes; see the runtime's `liveness` module). Linux
+/// always has both.
+fn this_machine() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())?;
+        .expect("Linux names its host in /proc/sys/kernel/hostname")
+        .trim()
+        .to_owned();
     let namespace: Option<String> = std::fs::read_link("/proc/self/ns/pid")
         .ok()
         .map(|link| {
@@ -242,10 +242,10 @@ fn this_machine() -> Option<String> {
                 .collect()
         })
         .filter(|digits: &String| !digits.is_empty());
-    Some(match namespace {
+    match namespace {
         Some(ns) => format!("{host}/{ns}"),
         None => host,
-    })
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -695,10 +695,7 @@ async fn lease_is_taken_over_after_expiry(store: &dyn Store) {
 }
 
 async fn lease_of_a_dead_owner_is_taken_over_at_once(store: &dyn Store) {
-    let Some(host) = this_machine() else {
-        eprintln!("no hostname on this machine: nothing to check");
-        return;
-    };
+    let host = this_machine();
     store
         .create(new_execution("e1", "orders", 1))
         .await
@@ -1363,13 +1360,11 @@ async fn takeovers_count_recoveries_and_a_redrive_resets_them(store: &dyn Store)
     assert_eq!(recoveries(store).await, 3);
 
     // So is taking over from a dead owner.
-    if let Some(host) = this_machine() {
-        store.release_lease("e1", "d").await.unwrap();
-        let dead = format!("{host}:999999999:x");
-        store.acquire_lease("e1", &dead, hour).await.unwrap();
-        store.acquire_lease("e1", "fresh", hour).await.unwrap();
-        assert_eq!(recoveries(store).await, 4);
-    }
+    store.release_lease("e1", "d").await.unwrap();
+    let dead = format!("{}:999999999:x", this_machine());
+    store.acquire_lease("e1", &dead, hour).await.unwrap();
+    store.acquire_lease("e1", "fresh", hour).await.unwrap();
+    assert_eq!(recoveries(store).await, 4);
 
     // A failure keeps the count; a redrive resets it.
     let before = recoveries(store).await;

@@ -5,6 +5,7 @@ mod bad_input;
 mod concurrency;
 mod edge_cases;
 mod history;
+mod lease_wait;
 mod map_stream;
 mod resume;
 mod support;

@@ -5,5 +5,4 @@ mod memory;
 mod sqlite;
 
 pub use memory::MemoryStore;
-pub(crate) use sqlite::lease::machine;
 pub use sqlite::{Durability, SqliteStore, SqliteStoreOptions};

@@ -2,13 +2,10 @@
 //! so a lease behaves the same in memory and on SQLite.
 //!
 //! A lease is an owner string and an expiry in wall-clock milliseconds (wall clock, not
-//! `Instant`, because a SQLite lease is read by other processes). The runtime formats
-//! owners as `"{hostname}:{pid}:{nonce}"`; [`owner_is_dead`] reads that format to let a
-//! fresh process take over at once from an owner that was killed, instead of waiting
-//! for the lease to run out.
+//! `Instant`, because a SQLite lease is read by other processes). An owner that
+//! [`owner_is_dead`](crate::liveness::owner_is_dead) finds gone is taken over at once,
+//! instead of waiting for its lease to run out.
 
-use std::path::Path;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use waypost_core::store::StoreError;
@@ -46,7 +43,7 @@ pub(crate) fn check(
         None => Ok(false),
         Some((holder, _)) if holder == owner => Ok(false),
         Some((_, expires_ms)) if expires_ms <= now_ms => Ok(true),
-        Some((holder, _)) if owner_is_dead(holder) => Ok(true),
+        Some((holder, _)) if crate::liveness::owner_is_dead(holder) => Ok(true),
         Some((holder, expires_ms)) => Err(StoreError::Leased {
             id: id.to_owned(),
             owner: holder.to_owned(),
@@ -55,98 +52,9 @@ pub(crate) fn check(
     }
 }
 
-/// Whether the process named by a `"{machine}:{pid}:{nonce}"` owner is known to be
-/// gone: it ran on this machine, in this pid namespace (see [`machine`]), and
-/// `/proc/{pid}` does not exist.
-///
-/// `false` whenever it cannot tell: another machine, an owner in another format, or no
-/// `/proc` (not Linux). A reused pid makes a dead owner look alive, which only means
-/// waiting for its lease to run out.
-pub(crate) fn owner_is_dead(owner: &str) -> bool {
-    let mut parts = owner.splitn(3, ':');
-    let (Some(host), Some(pid), Some(_nonce)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    let Ok(pid) = pid.parse::<u32>() else {
-        return false;
-    };
-    // Two containers may share a hostname and a store file; their pids mean nothing to
-    // each other, so the namespace is part of the machine.
-    if machine() != Some(host) || pid == std::process::id() {
-        return false;
-    }
-    // Without a working /proc, a missing /proc/{pid} would prove nothing.
-    Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// Where this process runs, as lease owners name it: the hostname, then `/` and the
-/// inode of its pid namespace when `/proc` shows it (`web-1/4026531836`). Pids are
-/// only comparable between processes with the same machine.
-pub(crate) fn machine() -> Option<&'static str> {
-    static MACHINE: OnceLock<Option<String>> = OnceLock::new();
-    MACHINE
-        .get_or_init(|| {
-            let host = hostname()?;
-            // `pid:[4026531836]`: keep the digits (owners are split at `:`).
-            let namespace = std::fs::read_link("/proc/self/ns/pid")
-                .ok()
-                .map(|link| {
-                    link.to_string_lossy()
-                        .chars()
-                        .filter(char::is_ascii_digit)
-                        .collect::<String>()
-                })
-                .filter(|digits| !digits.is_empty());
-            Some(match namespace {
-                Some(ns) => format!("{host}/{ns}"),
-                None => host.to_owned(),
-            })
-        })
-        .as_deref()
-}
-
-/// This machine's hostname: the kernel's `/proc/sys/kernel/hostname`, else the
-/// `HOSTNAME` environment variable.
-pub(crate) fn hostname() -> Option<&'static str> {
-    static HOSTNAME: OnceLock<Option<String>> = OnceLock::new();
-    HOSTNAME
-        .get_or_init(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .or_else(|| std::env::var("HOSTNAME").ok())
-                .map(|name| name.trim().to_owned())
-                .filter(|name| !name.is_empty())
-        })
-        .as_deref()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn owner_on_this_host_with_a_missing_pid_is_dead() {
-        let Some(machine) = machine() else { return };
-        assert!(owner_is_dead(&format!("{machine}:999999999:x")));
-        assert!(!owner_is_dead(&format!(
-            "{machine}:{}:x",
-            std::process::id()
-        )));
-    }
-
-    #[test]
-    fn a_missing_pid_in_another_pid_namespace_proves_nothing() {
-        let Some(host) = hostname() else { return };
-        assert!(!owner_is_dead(&format!("{host}/1:999999999:x")));
-    }
-
-    #[test]
-    fn unknown_owners_are_alive() {
-        assert!(!owner_is_dead("another-host.invalid:999999999:x"));
-        assert!(!owner_is_dead("no-colons"));
-        assert!(!owner_is_dead("host:not-a-pid:x"));
-        assert!(!owner_is_dead("host:999999999"));
-    }
 
     #[test]
     fn check_follows_holder_expiry_and_liveness() {
