@@ -27,9 +27,11 @@ pub struct RuntimeConfig {
     /// `Some(Duration::ZERO)`: never wait.
     #[builder(default)]
     pub lease_wait: Option<Duration>,
-    /// Resume executions even when the workflow's structure changed since they started
-    /// (checkpoints whose keys still exist are replayed). Default `false`: refused with
-    /// an error naming both versions.
+    /// Run executions with another version of their workflow than they were started
+    /// with, even when its structure changed (checkpoints whose keys still exist are
+    /// replayed, the rest runs), and hand out the results of finished ones to it.
+    /// Default `false`: `start`, `resume` and `redrive` refuse another version or
+    /// structure with an error naming both versions.
     #[builder(default = false)]
     pub allow_changed_workflows: bool,
     /// How much history executions keep: every event (the default), execution events

@@ -8,7 +8,7 @@ use futures::FutureExt as _;
 use futures::future::{AbortHandle, Abortable};
 use tracing::Instrument as _;
 use waypost_core::codec::{decode, encode};
-use waypost_core::replay::{Journal, fingerprint, within};
+use waypost_core::replay::{Journal, within};
 use waypost_core::store::{ExecutionRecord, Snapshot, Write};
 use waypost_core::{
     Codec, Context, Error, Event, EventKind, ExecutionStatus, Payload, Step, StoreError, Workflow,
@@ -92,18 +92,7 @@ async fn execute<I: Payload, O: Payload>(
         Some(record) => record,
         None => store.execution(&id).await?,
     };
-    check_workflow(&workflow, &record)?;
-    fingerprint::check(
-        &id,
-        workflow.name(),
-        (record.version, &record.fingerprint),
-        (workflow.version(), workflow.fingerprint()),
-        if inner.config.allow_changed_workflows {
-            fingerprint::Changed::Allow
-        } else {
-            fingerprint::Changed::Refuse
-        },
-    )?;
+    check_workflow(&workflow, &record, inner.config.allow_changed_workflows)?;
     let codec = codec_for(&workflow, &record)?;
     let encoded = |bytes| Encoded {
         bytes,

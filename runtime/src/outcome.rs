@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use waypost_core::codec::{decode, encode};
+use waypost_core::replay::fingerprint;
 use waypost_core::store::ExecutionRecord;
 use waypost_core::{Codec, Error, ExecutionStatus, Payload, StoreError, Workflow};
 
@@ -79,9 +80,12 @@ pub(crate) fn same_input<I: Payload>(codec: &dyn Codec, stored: &[u8], given: &I
     }
 }
 
+/// Whether `workflow` may run (or hand out the result of) the stored execution: the
+/// same name always; the same version and structure unless `allow_changed`.
 pub(crate) fn check_workflow<I, O>(
     workflow: &Workflow<I, O>,
     record: &ExecutionRecord,
+    allow_changed: bool,
 ) -> Result<(), RunError> {
     if record.workflow != workflow.name() {
         return Err(RunError::WorkflowMismatch {
@@ -90,5 +94,16 @@ pub(crate) fn check_workflow<I, O>(
             given: workflow.name().to_owned(),
         });
     }
+    fingerprint::check(
+        &record.id,
+        workflow.name(),
+        (record.version, &record.fingerprint),
+        (workflow.version(), workflow.fingerprint()),
+        if allow_changed {
+            fingerprint::Changed::Allow
+        } else {
+            fingerprint::Changed::Refuse
+        },
+    )?;
     Ok(())
 }

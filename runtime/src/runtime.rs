@@ -172,7 +172,7 @@ impl Runtime {
 
         let (record, created) = store.create(new).await?;
         if !created {
-            check_workflow(workflow, &record)?;
+            check_workflow(workflow, &record, self.inner.config.allow_changed_workflows)?;
             if record.codec != codec.name() || !same_input(&*codec, &record.input, &input) {
                 return Err(RunError::InputMismatch { id });
             }
@@ -204,7 +204,7 @@ impl Runtime {
         id: &str,
     ) -> Result<O, RunError> {
         let record = self.store()?.execution(id).await?;
-        check_workflow(workflow, &record)?;
+        check_workflow(workflow, &record, self.inner.config.allow_changed_workflows)?;
         if record.status.is_finished() {
             return Err(RunError::Finished {
                 id: id.to_owned(),
@@ -252,7 +252,7 @@ impl Runtime {
     ) -> Result<O, RunError> {
         let store = self.store()?;
         let record = store.execution(id).await?;
-        check_workflow(workflow, &record)?;
+        check_workflow(workflow, &record, self.inner.config.allow_changed_workflows)?;
         if record.status != ExecutionStatus::Failed {
             return Err(RunError::NotRedrivable {
                 id: id.to_owned(),

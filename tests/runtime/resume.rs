@@ -243,6 +243,55 @@ async fn a_changed_workflow_is_refused_naming_both_versions_unless_allowed() {
 }
 
 #[tokio::test]
+async fn another_version_is_refused_naming_both_versions_even_with_the_same_structure() {
+    for store in stores() {
+        let (runs, gate) = (Runs::default(), Gate::closed());
+        let version = |v| {
+            Workflow::new(
+                "orders",
+                v,
+                runs.step("a", 1).then(gate.step("gate", &runs)),
+            )
+        };
+        let (v1, v2) = (version(1), version(2));
+        assert_eq!(v1.fingerprint(), v2.fingerprint(), "the same structure");
+        let runtime = store.runtime();
+        let refused = |err: RunError| {
+            let message = err.to_string();
+            assert!(
+                message.contains("was started with workflow `orders` v1, but is being run with v2"),
+                "{}: {message}",
+                store.name
+            );
+        };
+
+        // An interrupted v1 execution is not finished by v2 code.
+        interrupt_when(|| runs.count("gate") == 1, runtime.start(&v1, "o1", 1)).await;
+        refused(runtime.resume(&v2, "o1").await.unwrap_err());
+        refused(runtime.start(&v2, "o1", 1).await.unwrap_err());
+        assert_eq!(runs.count("gate"), 1, "{}: v2 ran nothing", store.name);
+
+        // A finished v1 execution does not hand its result to a v2 caller.
+        gate.open();
+        assert_eq!(runtime.resume(&v1, "o1").await.unwrap(), 2);
+        refused(runtime.start(&v2, "o1", 1).await.unwrap_err());
+        assert_eq!(runtime.start(&v1, "o1", 1).await.unwrap(), 2);
+
+        // Opting in lets v2 have it; the stored version stays the one it ran with.
+        let allowing = Runtime::builder()
+            .shared_store(Arc::clone(&store.store))
+            .config(
+                RuntimeConfig::builder()
+                    .allow_changed_workflows(true)
+                    .build(),
+            )
+            .build();
+        assert_eq!(allowing.start(&v2, "o1", 1).await.unwrap(), 2);
+        assert_eq!(runtime.execution("o1").await.unwrap().version, 1);
+    }
+}
+
+#[tokio::test]
 async fn cancel_stops_a_running_execution() {
     for store in stores() {
         let (runs, gate) = (Runs::default(), Gate::closed());

@@ -74,6 +74,23 @@ pub enum ReplayError {
         /// The fingerprint of that version.
         current: String,
     },
+    /// The workflow's version differs from the one the execution was started with
+    /// (its structure is the same, but its steps' code may not be).
+    #[error(
+        "execution `{execution}` was started with workflow `{workflow}` v{stored_version}, \
+         but is being run with v{current_version}; run it with the version it was started \
+         with, or allow changed workflows"
+    )]
+    VersionMismatch {
+        /// The execution.
+        execution: String,
+        /// The workflow name.
+        workflow: String,
+        /// The version the execution was started with.
+        stored_version: u32,
+        /// The version it is being run with.
+        current_version: u32,
+    },
 }
 
 /// What a redrive of a step failed at `address` resets: the innermost map or parallel
