@@ -67,15 +67,23 @@ pub trait Step: Send + Sync + 'static {
     }
 }
 
-/// A step whose work is a plain blocking function, so it can run on the CPU pool
-/// (see [`par_map`](crate::map::par_map)). `#[step]` on a non-`async` fn implements it.
+/// A step whose work is a plain blocking function. It runs on the runtime's CPU pool
+/// (rayon), never on an async thread: on its own through
+/// [`run_sync_task`](crate::task::run_sync_task), item after item in
+/// [`par_map`](crate::map::par_map). `#[step]` on a non-`async` fn and
+/// [`sync_step_fn`](crate::sync_step_fn()) implement it.
+///
+/// A call on the pool cannot be cancelled: when a [`timeout`](crate::StepExt::timeout)
+/// fires first (or the execution is interrupted), the state fails at once, but the
+/// function runs on to its end on its pool thread and its result is ignored.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a synchronous step",
     label = "`par_map` needs a step made from a plain `fn`",
     note = "use `#[step]` on a non-async fn or `sync_step_fn(..)`; for async steps use `map(..)`"
 )]
 pub trait SyncStep: Step {
-    /// Runs the step's function on the calling thread.
+    /// Runs the step's function on the calling thread (a thread of the CPU pool, when
+    /// called by waypost).
     fn call_sync(&self, cx: &StepContext, input: Self::Input) -> Result<Self::Output, Error>;
 }
 

@@ -64,6 +64,10 @@ pub trait StepExt: Step {
     }
 
     /// Fails this step with a `States.Timeout` error when it runs longer than `limit`.
+    ///
+    /// The step is cancelled when the limit passes — except the call of a sync step
+    /// (a plain `fn`), which cannot be: it runs on to its end on its CPU pool thread and
+    /// its result is ignored (see [`timeout`](crate::timeout)).
     fn timeout(self, limit: Duration) -> Timeout<Self>
     where
         Self: Sized,

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use crate::context::{Context, StepContext};
 use crate::error::Error;
@@ -76,13 +77,25 @@ impl<F, I, O> fmt::Debug for StepFn<F, I, O> {
 /// A step made from a blocking closure; returned by [`sync_step_fn`].
 #[must_use = "steps do nothing until a runtime runs them"]
 pub struct SyncStepFn<F, I, O> {
-    name: String,
-    f: F,
+    name: Arc<str>,
+    // Shared, so that each run clones the step into the CPU pool's job cheaply.
+    f: Arc<F>,
     _types: PhantomData<fn(I) -> O>,
 }
 
-/// A step named `name` that runs the blocking closure `f`; usable in
-/// [`par_map`](crate::map::par_map).
+impl<F, I, O> Clone for SyncStepFn<F, I, O> {
+    fn clone(&self) -> Self {
+        SyncStepFn {
+            name: Arc::clone(&self.name),
+            f: Arc::clone(&self.f),
+            _types: PhantomData,
+        }
+    }
+}
+
+/// A step named `name` that runs the blocking closure `f` on the runtime's CPU pool;
+/// usable in [`par_map`](crate::map::par_map). See [`SyncStep`] for what a timeout does
+/// to it.
 ///
 /// # Examples
 ///
@@ -102,8 +115,8 @@ where
     O: Payload,
 {
     SyncStepFn {
-        name: name.into(),
-        f,
+        name: Arc::from(name.into()),
+        f: Arc::new(f),
         _types: PhantomData,
     }
 }
