@@ -13,7 +13,7 @@
 //!
 //! #[step]
 //! async fn parse(line: String) -> Result<u32, Error> {
-//!     Ok(line.trim().parse()?)       // a ParseIntError becomes an Error named "ParseIntError"
+//!     Ok(line.trim().parse()?)       // a ParseIntError becomes an Error named "std::ParseIntError"
 //! }
 //!
 //! #[step]

@@ -89,12 +89,12 @@ async fn the_function_stays_callable() {
 }
 
 #[tokio::test]
-async fn std_errors_are_named_after_their_type() {
+async fn std_errors_are_named_after_their_crate_and_type() {
     let err = Runtime::new()
         .run(&Workflow::new("p", 1, parse), "12a".into())
         .await
         .unwrap_err();
-    assert_eq!(err.name(), "ParseIntError");
+    assert_eq!(err.name(), "std::ParseIntError");
     assert_eq!(err.message(), "invalid digit found in string");
     assert_eq!(err.address(), Some("0.parse-number"));
 }

@@ -35,12 +35,13 @@ use std::borrow::Cow;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::boxed::BoxStep;
 use crate::context::Context;
 use crate::error::{Error, names};
 use crate::graph::{Describe, NodeKind};
 use crate::history::EventKind;
 use crate::replay::Entry;
-use crate::step::{BoxStep, Payload, Step};
+use crate::step::{Payload, Step};
 use crate::store::CheckpointKind;
 
 /// The label of the `otherwise` branch in addresses and graphs.

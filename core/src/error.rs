@@ -5,12 +5,16 @@
 //! Language), a message, a [`ErrorKind`], and an optional cause chain. It is serializable,
 //! so a failed execution keeps its error in the store.
 //!
-//! Any `std::error::Error` converts into an [`Error`] named after its type (`?` works in
-//! steps). A type that wants another name per variant implements [`NamedError`]; the
-//! `#[step]` macro then uses that name.
+//! Any `std::error::Error` converts into an [`Error`] (`?` works in steps), named by
+//! the rule on [`Error`]: `Io.NotFound` for an I/O error, `serde_json::Error` for
+//! another type. A type that wants another name per variant implements [`NamedError`];
+//! the `#[step]` macro then uses that name.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
+use std::io;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +64,32 @@ pub enum ErrorKind {
 
 /// The error of a step, a combinator or an execution.
 ///
+/// # Names
+///
+/// Retry policies and `catch` match an error by its name, exactly (plus
+/// [`names::ALL`] and [`names::TASK_FAILED`], as in Amazon States Language: a name is
+/// never matched by a prefix). Names come from one of:
+///
+/// - [`Error::new`] and [`Error::terminal`]: the name given (`"PaymentDeclined"`);
+/// - a type implementing [`NamedError`]: the name it chooses, per value;
+/// - `std::io::Error`: `Io.` and its [`kind`](std::io::Error::kind) (`Io.NotFound`,
+///   `Io.PermissionDenied`, `Io.TimedOut`, …; also in a `Box` or an `Arc`), since the
+///   kind is what tells I/O failures apart;
+/// - any other `std::error::Error` (converted by `?` or [`Error::from_std`]): its
+///   crate's name and its type's name, joined by `::` — `serde_json::Error`,
+///   `csv::Error`, `my_app::OrderError` — with the standard library's types under `std`
+///   (`std::ParseIntError`, `std::Utf8Error`). Generic parameters are left out, and a
+///   `Box` or `Arc` around an error is seen through (`Box<csv::Error>` is `csv::Error`).
+///   The two segments tell apart the many types called `Error`; modules are left out
+///   because they are often private (`serde_json::error::Error` is `serde_json::Error`
+///   to its users). Two types of one name in different modules of one crate share a
+///   name: give them their own with [`NamedError`], which is also the way to a name
+///   that no refactoring of the type can change.
+/// - waypost itself: `States.*` (see [`names`]) and `Store.*`.
+///
+/// An error's causes ([`source`](Self::source)) come from the `source()` chain of the
+/// error it was converted from, each named `Cause`.
+///
 /// # Examples
 ///
 /// ```
@@ -70,6 +100,11 @@ pub enum ErrorKind {
 /// assert!(err.matches("PaymentDeclined"));
 /// assert!(err.matches(waypost::error::names::ALL));
 /// assert!(!err.is_terminal());
+///
+/// let missing = std::fs::read("/no/such/file").map_err(Error::from).unwrap_err();
+/// assert_eq!(missing.name(), "Io.NotFound");
+/// let not_a_number: Error = "x".parse::<u32>().unwrap_err().into();
+/// assert_eq!(not_a_number.name(), "std::ParseIntError");
 /// ```
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Error {
@@ -199,13 +234,25 @@ impl Error {
         Self::with_kind(ErrorKind::Panic, names::PANIC, message).at(address)
     }
 
-    /// Wraps any `std::error::Error`, named after its type (`ParseIntError`), keeping its
-    /// `source()` chain as causes.
+    /// Wraps any `std::error::Error`, keeping its `source()` chain as causes. It is
+    /// named by the rule under [Names](Error#names): `Io.NotFound` for an I/O error,
+    /// `std::ParseIntError`, `serde_json::Error`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    ///
+    /// let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+    /// assert_eq!(Error::from_std(denied).name(), "Io.PermissionDenied");
+    /// let bad_json = serde_json::from_str::<u32>("{").unwrap_err();
+    /// assert_eq!(Error::from_std(bad_json).name(), "serde_json::Error");
+    /// ```
     pub fn from_std<E>(err: E) -> Self
     where
         E: std::error::Error + Send + Sync + 'static,
     {
-        Self::from_std_named(short_type_name::<E>(), &err)
+        Self::from_std_named(foreign_name(&err), &err)
     }
 
     fn from_std_named(name: impl Into<Cow<'static, str>>, err: &dyn std::error::Error) -> Self {
@@ -380,11 +427,40 @@ pub trait NamedError: std::error::Error + Send + Sync + 'static {
     }
 }
 
-/// `my_crate::module::PaymentError<T>` -> `PaymentError`.
-fn short_type_name<T: ?Sized>() -> &'static str {
-    let full = std::any::type_name::<T>();
-    let base = full.split('<').next().unwrap_or(full);
-    base.rsplit("::").next().unwrap_or(base)
+/// The name of a foreign error (see [Names](Error#names)): `Io.<kind>` for an I/O
+/// error, else [`type_path_name`].
+fn foreign_name<E: std::error::Error + 'static>(err: &E) -> Cow<'static, str> {
+    let any = err as &dyn Any;
+    let io = any
+        .downcast_ref::<io::Error>()
+        .or_else(|| any.downcast_ref::<Box<io::Error>>().map(|e| &**e))
+        .or_else(|| any.downcast_ref::<Arc<io::Error>>().map(|e| &**e));
+    Cow::Owned(match io {
+        Some(io) => format!("Io.{:?}", io.kind()),
+        None => type_path_name(std::any::type_name::<E>()),
+    })
+}
+
+/// A type's crate and name from its [`type_name`](std::any::type_name):
+/// `serde_json::error::Error` -> `serde_json::Error`, `core::num::error::ParseIntError`
+/// -> `std::ParseIntError`, `alloc::boxed::Box<csv::Error>` -> `csv::Error`,
+/// `my_app::Wrapper<u32>` -> `my_app::Wrapper`.
+fn type_path_name(mut full: &str) -> String {
+    // A pointer to an error is that error, to whoever matches its name.
+    while let Some(inner) = ["alloc::boxed::Box<", "alloc::sync::Arc<"]
+        .iter()
+        .find_map(|pointer| full.strip_prefix(pointer)?.strip_suffix('>'))
+    {
+        full = inner;
+    }
+    let path = full.split('<').next().unwrap_or(full);
+    let name = path.rsplit("::").next().unwrap_or(path);
+    match path.split("::").next() {
+        // `std` re-exports what `core` and `alloc` define: users know them as `std`.
+        Some("core" | "alloc" | "std") => format!("std::{name}"),
+        Some(krate) if krate != name => format!("{krate}::{name}"),
+        _ => name.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -392,11 +468,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn std_errors_are_named_after_their_type() {
+    fn std_errors_are_named_after_their_crate_and_type() {
         let err: Error = "x".parse::<u32>().unwrap_err().into();
-        assert_eq!(err.name(), "ParseIntError");
+        assert_eq!(err.name(), "std::ParseIntError");
         assert_eq!(err.message(), "invalid digit found in string");
         assert_eq!(err.kind(), ErrorKind::Task);
+        let utf8: Error = String::from_utf8(vec![0xff]).unwrap_err().into();
+        assert_eq!(utf8.name(), "std::FromUtf8Error");
+        let json: Error = serde_json::from_str::<u32>("x").unwrap_err().into();
+        assert_eq!(json.name(), "serde_json::Error");
+    }
+
+    #[test]
+    fn io_errors_are_named_after_their_kind() {
+        let names = [
+            (io::ErrorKind::NotFound, "Io.NotFound"),
+            (io::ErrorKind::PermissionDenied, "Io.PermissionDenied"),
+            (io::ErrorKind::TimedOut, "Io.TimedOut"),
+            (io::ErrorKind::UnexpectedEof, "Io.UnexpectedEof"),
+        ];
+        for (kind, name) in names {
+            let err = Error::from(io::Error::new(kind, "x"));
+            assert_eq!(err.name(), name);
+            assert!(err.matches(name) && !err.matches("Io") && !err.matches("std::Error"));
+        }
+        // Behind a pointer, too.
+        let boxed = Error::from(Box::new(io::Error::from(io::ErrorKind::NotFound)));
+        assert_eq!(boxed.name(), "Io.NotFound");
+        let shared = Error::from(Arc::new(io::Error::from(io::ErrorKind::TimedOut)));
+        assert_eq!(shared.name(), "Io.TimedOut");
+    }
+
+    #[test]
+    fn type_path_names_keep_the_crate_and_the_type() {
+        let cases = [
+            ("serde_json::error::Error", "serde_json::Error"),
+            ("csv::error::Error", "csv::Error"),
+            ("core::num::error::ParseIntError", "std::ParseIntError"),
+            ("alloc::string::FromUtf8Error", "std::FromUtf8Error"),
+            ("std::io::error::Error", "std::Error"),
+            ("my_app::orders::OrderError", "my_app::OrderError"),
+            ("my_app::Wrapper<alloc::string::String>", "my_app::Wrapper"),
+            ("alloc::boxed::Box<csv::error::Error>", "csv::Error"),
+            (
+                "alloc::sync::Arc<alloc::boxed::Box<my_app::orders::OrderError>>",
+                "my_app::OrderError",
+            ),
+            ("Local", "Local"),
+        ];
+        for (type_name, name) in cases {
+            assert_eq!(type_path_name(type_name), name, "{type_name}");
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! [waypost]: https://docs.rs/waypost
 #![doc(test(attr(deny(warnings))))]
 
+pub mod address;
+pub mod boxed;
 pub mod catch;
 pub mod choice;
 pub mod codec;
@@ -22,8 +24,11 @@ pub mod pass;
 pub mod replay;
 pub mod retry;
 pub mod step;
+pub mod step_ext;
+pub mod step_fn;
 pub mod store;
 pub mod succeed;
+pub mod task;
 pub mod then;
 pub mod timeout;
 pub mod wait;
@@ -32,10 +37,12 @@ pub mod workflow;
 #[doc(hidden)]
 pub mod private;
 
+pub use address::Address;
+pub use boxed::BoxStep;
 pub use catch::Catch;
 pub use choice::{Choice, ChoiceStart, choice};
 pub use codec::Codec;
-pub use context::{Address, Context, Host, Recorder, StepContext};
+pub use context::{Context, Host, Recorder, StepContext};
 pub use error::{Error, ErrorKind, NamedError};
 pub use fail::{Fail, fail};
 pub use graph::{Graph, Node, NodeKind};
@@ -44,9 +51,9 @@ pub use map::{ItemReader, Map, ParMap, ToleratedFailures, map, par_map, read_ite
 pub use parallel::{Parallel, parallel};
 pub use pass::{Pass, pass};
 pub use retry::{Jitter, Retry, RetryPolicy};
-pub use step::{
-    BoxStep, Payload, Step, StepExt, StepFn, SyncStep, SyncStepFn, step_fn, sync_step_fn,
-};
+pub use step::{Payload, Step, SyncStep};
+pub use step_ext::StepExt;
+pub use step_fn::{StepFn, SyncStepFn, step_fn, sync_step_fn};
 pub use store::{ExecutionStatus, Store, StoreError};
 pub use succeed::{Succeed, succeed};
 pub use then::Then;

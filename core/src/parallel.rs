@@ -27,7 +27,8 @@ use std::future::Future;
 
 use futures::future::try_join_all;
 
-use crate::context::{Address, Context};
+use crate::address::Address;
+use crate::context::Context;
 use crate::durable;
 use crate::error::Error;
 use crate::graph::{BranchSink, Describe, NodeKind};

@@ -4,7 +4,8 @@ use std::cell::Cell;
 
 pub use crate::context::{Context, StepContext};
 pub use crate::error::Error;
-pub use crate::step::{Step, SyncStep, run_sync_task, run_task};
+pub use crate::step::{Step, SyncStep};
+pub use crate::task::{run_sync_task, run_task};
 
 use crate::error::NamedError;
 

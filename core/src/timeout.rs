@@ -3,6 +3,12 @@
 //! When the limit passes first, the step's future is dropped (cancelled) and the state
 //! fails with `States.Timeout`, which retry and catch can match.
 //!
+//! A sync step (a plain `fn`) runs on the CPU pool, so its timeout fires on time too,
+//! but its call cannot be cancelled: a thread cannot be killed, so the function runs on
+//! to its end on its pool thread, and its result is ignored — neither checkpointed nor
+//! handed on. A retry around the timeout may start the next attempt while the
+//! abandoned call still runs.
+//!
 //! # Examples
 //!
 //! ```

@@ -4,9 +4,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::boxed::BoxStep;
 use crate::codec::Codec;
 use crate::graph::Graph;
-use crate::step::{BoxStep, Payload, Step};
+use crate::step::{Payload, Step};
 
 /// A named, versioned workflow from `I` to `O`.
 ///

@@ -138,8 +138,9 @@ fn async_impl(step: &Step, input_ty: &TokenStream, output_ty: &TokenStream) -> T
     )
 }
 
-/// `SyncStep` and `Step` for a plain `fn`: the function is called on the calling thread,
-/// which lets `par_map` run it on the CPU pool.
+/// `SyncStep` and `Step` for a plain `fn`: `call_sync` calls the function on the
+/// calling thread (`par_map` calls it on the CPU pool), and `run` sends that call to the
+/// CPU pool through `run_sync_task`, which clones the unit struct into the job.
 fn sync_impls(step: &Step, input_ty: &TokenStream, output_ty: &TokenStream) -> TokenStream {
     let ident = &step.func.sig.ident;
     let (cx_param, input_param, args) = call_args(step, false);

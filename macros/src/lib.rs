@@ -16,8 +16,9 @@
 //! - `impl Step for name`, with `Input` the argument's type (`()` without one) and
 //!   `Output` the return type, or the `Ok` type of a `Result`; the step name is the
 //!   function's name, or the `name = "..."` argument;
-//! - for a plain (non-`async`) `fn`, also `impl SyncStep for name`, so that `par_map`
-//!   can run it on the CPU pool.
+//! - for a plain (non-`async`) `fn`, also `impl SyncStep for name`: the function runs
+//!   on the runtime's CPU pool (rayon), never on an async thread — on its own through
+//!   `run_sync_task`, item after item in `par_map`.
 //!
 //! A function returning a type whose last path segment is `Result` (`Result<T, E>`,
 //! `anyhow::Result<T>`, `waypost::Result<T>`) is fallible: its error becomes a waypost

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use waypost::prelude::*;
-use waypost::step::run_task;
+use waypost::task::run_task;
 use waypost::{Context, Durability, EventKind, RunError, Store};
 
 use crate::support::{

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
+use crate::address::Address;
 use crate::codec::{Codec, decode, encode};
-use crate::context::{Address, Context};
+use crate::context::Context;
 use crate::error::Error;
 use crate::step::{Payload, Step};
 

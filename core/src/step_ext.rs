@@ -1,0 +1,87 @@
+//! Fluent combinators on every step: [`StepExt`].
+//!
+//! `StepExt` holds every method that builds a combinator from a step (`then`, `retry`,
+//! `catch`, `timeout`, `boxed`); it is implemented for every [`Step`], so implementors
+//! of `Step` write only what the step does.
+
+use std::time::Duration;
+
+use crate::boxed::BoxStep;
+use crate::catch::Catch;
+use crate::error::Error;
+use crate::retry::{Retry, RetryPolicy};
+use crate::step::{Step, assert_step};
+use crate::then::Then;
+use crate::timeout::Timeout;
+
+/// Fluent combinators on every [`Step`].
+pub trait StepExt: Step {
+    /// Runs `next` on this step's output: a sequence.
+    ///
+    /// Compiles only when `next` takes what `self` returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    ///
+    /// #[step]
+    /// fn double(x: u32) -> u32 { x * 2 }
+    /// #[step]
+    /// fn describe(x: u32) -> String { format!("got {x}") }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let wf = Workflow::new("demo", 1, double.then(double).then(describe));
+    /// assert_eq!(Runtime::new().run(&wf, 5).await.unwrap(), "got 20");
+    /// # }
+    /// ```
+    fn then<B>(self, next: B) -> Then<Self, B>
+    where
+        Self: Sized,
+        B: Step<Input = Self::Output>,
+    {
+        assert_step::<Self::Input, B::Output, _>(Then::new(self, next))
+    }
+
+    /// Retries this step by `policy` when it fails with a matching error.
+    fn retry(self, policy: RetryPolicy) -> Retry<Self>
+    where
+        Self: Sized,
+    {
+        assert_step::<Self::Input, Self::Output, _>(Retry::new(self, policy))
+    }
+
+    /// On an error named in `errors`, runs `handler` with the original input and the
+    /// error; the handler must return this step's output type.
+    fn catch<H, N>(self, errors: N, handler: H) -> Catch<Self, H>
+    where
+        Self: Sized,
+        H: Step<Input = (Self::Input, Error), Output = Self::Output>,
+        N: IntoIterator,
+        N::Item: Into<String>,
+    {
+        assert_step::<Self::Input, Self::Output, _>(Catch::new(self, errors, handler))
+    }
+
+    /// Fails this step with a `States.Timeout` error when it runs longer than `limit`.
+    ///
+    /// The step is cancelled when the limit passes — except the call of a sync step
+    /// (a plain `fn`), which cannot be: it runs on to its end on its CPU pool thread and
+    /// its result is ignored (see [`timeout`](crate::timeout)).
+    fn timeout(self, limit: Duration) -> Timeout<Self>
+    where
+        Self: Sized,
+    {
+        assert_step::<Self::Input, Self::Output, _>(Timeout::new(self, limit))
+    }
+
+    /// Erases the type of this step (one allocation and a virtual call per run).
+    fn boxed(self) -> BoxStep<Self::Input, Self::Output>
+    where
+        Self: Sized,
+    {
+        BoxStep::new(self)
+    }
+}
+
+impl<S: Step + ?Sized> StepExt for S {}
