@@ -32,6 +32,10 @@ use waypost::{SqliteStore, Store};
 #[derive(Parser, Debug)]
 #[command(about = "A million flights through one par_map, in bounded memory, resumable")]
 struct Args {
+    /// Print the workflow's graph in this format (mermaid, dot or asl) and exit without
+    /// running anything.
+    #[arg(long, value_name = "FORMAT")]
+    graph: Option<waypost::export::Format>,
     /// A directory with `flights.csv` or `flights.csv.zip` (nycflights13).
     #[arg(long, default_value = "examples/data/nycflights13")]
     data: PathBuf,
@@ -220,6 +224,11 @@ fn peak_memory() -> Option<String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(format) = args.graph {
+        let wf = workflow(args.commit_every);
+        println!("{}", waypost::export::render(wf.graph(), format));
+        return Ok(());
+    }
     if args.fresh {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", args.store.display()));

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --example hello
+//! cargo run --example hello -- --graph mermaid   # or dot, asl: print the graph, run nothing
 //! ```
 //!
 //! Expected output (abridged):
@@ -126,6 +127,16 @@ fn workflow() -> Workflow<Order, String> {
 #[tokio::main]
 async fn main() {
     let wf = workflow();
+    if let Some(format) = std::env::args().skip_while(|a| a != "--graph").nth(1) {
+        match format.parse::<waypost::export::Format>() {
+            Ok(format) => println!("{}", waypost::export::render(wf.graph(), format)),
+            Err(error) => {
+                eprintln!("{error}");
+                std::process::exit(2);
+            }
+        }
+        return;
+    }
     let states: Vec<&str> = wf.graph().nodes().iter().map(|n| n.name.as_str()).collect();
     println!(
         "workflow `{}` v{}, states: {}",

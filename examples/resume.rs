@@ -30,6 +30,10 @@ use waypost::{SqliteStore, Store};
 /// Runs (or resumes) one order execution on a SQLite store.
 #[derive(Debug, Parser)]
 struct Args {
+    /// Print the workflow's graph in this format (mermaid, dot or asl) and exit without
+    /// running anything.
+    #[arg(long, value_name = "FORMAT")]
+    graph: Option<waypost::export::Format>,
     /// The execution id; running the same id again resumes it or shows its result.
     #[arg(long, default_value = "order-1")]
     id: String,
@@ -147,6 +151,10 @@ fn workflow() -> Workflow<Order, String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ARGS.get_or_init(Args::parse);
+    if let Some(format) = args.graph {
+        println!("{}", waypost::export::render(workflow().graph(), format));
+        return Ok(());
+    }
     if let Some(step) = &args.crash_after {
         anyhow::ensure!(
             STEPS.contains(&step.as_str()),

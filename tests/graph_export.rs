@@ -1,13 +1,16 @@
 //! Exports of a workflow's graph: Mermaid, DOT and Amazon States Language, as
-//! snapshots, plus a check of the ASL's structure and a Graphviz render when `dot` is
-//! installed.
+//! snapshots; each export parsed and its flow checked (`support/export.rs`); and the
+//! ASL's handling of values it cannot hold as they are.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::Value;
 use waypost::export;
 use waypost::prelude::*;
+use waypost::{Graph, NodeKind};
+
+#[path = "support/export.rs"]
+mod support;
 
 #[step]
 async fn validate(order: u64) -> u64 {
@@ -91,87 +94,31 @@ fn asl_snapshot() {
     insta::assert_snapshot!(serde_json::to_string_pretty(&export::asl(orders().graph())).unwrap());
 }
 
-/// Checks one `{StartAt, States}` machine and the machines nested in it; collects every
-/// state name into `all`.
-fn check_machine(machine: &Value, all: &mut Vec<String>) {
-    let states = machine["States"].as_object().expect("States is an object");
-    let start = machine["StartAt"].as_str().expect("StartAt is a string");
-    assert!(
-        states.contains_key(start),
-        "StartAt `{start}` is not a state"
+fn check(graph: &Graph) {
+    support::check_exports(
+        &export::mermaid(graph),
+        &export::dot(graph),
+        &export::asl(graph),
     );
-    let exists = |target: &Value, from: &str| {
-        let target = target
-            .as_str()
-            .unwrap_or_else(|| panic!("`{from}` has a non-string target"));
-        assert!(
-            states.contains_key(target),
-            "`{from}` goes to `{target}`, which is not a state here"
-        );
-    };
-    for (name, state) in states {
-        all.push(name.clone());
-        let kind = state["Type"].as_str().unwrap();
-        match kind {
-            "Choice" => {
-                for rule in state["Choices"].as_array().unwrap() {
-                    exists(&rule["Next"], name);
-                }
-                if let Some(default) = state.get("Default") {
-                    exists(default, name);
-                }
-            }
-            "Fail" | "Succeed" => assert!(state.get("Next").is_none(), "`{name}` is terminal"),
-            _ => {
-                let ends = state.get("End") == Some(&Value::Bool(true));
-                match state.get("Next") {
-                    Some(next) => exists(next, name),
-                    None => assert!(ends, "`{name}` neither goes on nor ends"),
-                }
-            }
-        }
-        for catcher in state
-            .get("Catch")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            exists(&catcher["Next"], name);
-        }
-        for branch in state
-            .get("Branches")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            check_machine(branch, all);
-        }
-        if let Some(processor) = state.get("ItemProcessor") {
-            check_machine(processor, all);
-        }
-    }
 }
 
 #[test]
-fn asl_every_next_exists_every_branch_ends_and_names_are_unique() {
-    // Two states named `validate`: the export must tell them apart.
+fn every_export_parses_and_every_state_flows_from_the_start_to_an_end() {
+    check(orders().graph());
+    // Two states named `validate`: the exports must tell them apart.
     let twice = Workflow::new(
         "twice",
         1,
         validate.then(validate).then(parallel((validate, reserve))),
     );
-    for graph in [orders().graph().clone(), twice.graph().clone()] {
-        let asl = export::asl(&graph);
-        let mut names = Vec::new();
-        check_machine(&asl, &mut names);
-        let unique: HashSet<&String> = names.iter().collect();
-        assert_eq!(
-            unique.len(),
-            names.len(),
-            "duplicate state names in {names:?}"
-        );
-        assert_eq!(names.len(), graph.nodes().len(), "one ASL state per node");
-    }
+    check(twice.graph());
+    let asl = export::asl(twice.graph());
+    assert_eq!(
+        support::check_asl(&asl).len(),
+        twice.graph().nodes().len(),
+        "one ASL state per node"
+    );
+
     let asl = export::asl(orders().graph());
     let retry = &asl["States"]["group"]["Branches"][0]["States"]["fulfil"]["Branches"][1]["States"]
         ["charge"]["Retry"][0];
@@ -180,32 +127,178 @@ fn asl_every_next_exists_every_branch_ends_and_names_are_unique() {
         "ASL counts retries, waypost counts attempts"
     );
     assert_eq!(retry["JitterStrategy"], "FULL");
+    assert!(
+        retry.get("Comment").is_none(),
+        "whole seconds need no comment"
+    );
+}
+
+/// The edges of `graph` by name: `(from, to)`.
+fn edges(graph: &Graph) -> Vec<(&str, &str)> {
+    let name = |i: usize| graph.nodes()[i].name.as_str();
+    graph
+        .edges()
+        .iter()
+        .map(|edge| (name(edge.from), name(edge.to)))
+        .collect()
 }
 
 #[test]
-fn dot_renders_with_graphviz_when_it_is_installed() {
-    let Ok(mut child) = std::process::Command::new("dot")
-        .arg("-Tsvg")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-    else {
-        eprintln!("skipped: graphviz `dot` is not installed");
-        return;
-    };
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(export::dot(orders().graph()).as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "dot failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+fn the_ends_of_parallel_branches_and_map_items_lead_to_the_next_state() {
+    let wf = Workflow::new(
+        "joins",
+        1,
+        parallel((validate, reserve.then(charge)))
+            .named("both")
+            .then(pass("first", |(a, _b): (u64, u64)| vec![a]))
+            .then(map(notify).named("each"))
+            .then(pass("count", |items: Vec<u64>| items.len() as u64)),
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("<svg"));
+    let graph = wf.graph();
+    assert_eq!(
+        edges(graph),
+        [
+            ("both", "validate"),
+            ("reserve", "charge"),
+            ("both", "reserve"),
+            ("validate", "first"),
+            ("charge", "first"),
+            ("first", "each"),
+            ("each", "notify"),
+            ("notify", "count"),
+        ]
+    );
+    let ends: Vec<&str> = graph
+        .ends()
+        .iter()
+        .map(|i| graph.nodes()[*i].name.as_str())
+        .collect();
+    assert_eq!(ends, ["count"]);
+    check(graph);
+
+    // A parallel that ends the workflow: its branches lead to the end.
+    let last = Workflow::new("last", 1, parallel((validate, reserve)));
+    let ends: Vec<&str> = last
+        .graph()
+        .ends()
+        .iter()
+        .map(|i| last.graph().nodes()[*i].name.as_str())
+        .collect();
+    assert_eq!(ends, ["validate", "reserve"]);
+    check(last.graph());
+}
+
+#[test]
+fn a_fail_state_goes_on_only_through_its_catch() {
+    let recover = pass("recover", |(x, _error): (u64, Error)| x);
+    let wf = Workflow::new(
+        "caught",
+        1,
+        fail::<u64, u64>("Boom", "no")
+            .catch(["Boom"], recover)
+            .then(pass("after", |x: u64| x)),
+    );
+    assert_eq!(
+        edges(wf.graph()),
+        [("fail", "recover"), ("recover", "after")]
+    );
+    check(wf.graph());
+}
+
+#[test]
+fn states_that_share_an_address_keep_their_own_asl_state() {
+    // A retried sequence inside a timed-out one: both groups are `0.group`.
+    let policy = RetryPolicy::builder().build();
+    let wf = Workflow::new(
+        "nested",
+        1,
+        validate
+            .then(reserve)
+            .retry(policy)
+            .then(charge)
+            .timeout(Duration::from_secs(3)),
+    );
+    let groups: Vec<&str> = wf
+        .graph()
+        .nodes()
+        .iter()
+        .filter(|n| n.kind == NodeKind::Group)
+        .map(|n| n.address.as_str())
+        .collect();
+    assert_eq!(groups, ["0.group", "0.group"]);
+    let names = support::check_asl(&export::asl(wf.graph()));
+    assert_eq!(names.len(), wf.graph().nodes().len(), "{names:?}");
+    check(wf.graph());
+
+    // A step named as the export would name a duplicate.
+    let wf = Workflow::new(
+        "lookalike",
+        1,
+        validate
+            .then(pass("validate (0.validate)", |x: u64| x))
+            .then(validate),
+    );
+    let names = support::check_asl(&export::asl(wf.graph()));
+    assert_eq!(
+        names.keys().collect::<Vec<_>>(),
+        [
+            "validate (0.validate)",
+            "validate (0.validate, 2)",
+            "validate (2.validate)"
+        ]
+    );
+    check(wf.graph());
+}
+
+#[test]
+fn asl_rounds_what_it_cannot_hold_and_says_so() {
+    let policy = RetryPolicy::builder()
+        .errors(["Transient"])
+        .max_attempts(3)
+        .interval(Duration::from_millis(200))
+        .backoff_rate(0.5)
+        .max_delay(Duration::from_millis(1500))
+        .build();
+    let wf = Workflow::new(
+        "fractions",
+        1,
+        validate
+            .retry(policy)
+            .timeout(Duration::from_millis(500))
+            .then(wait(Duration::from_millis(2500)))
+            .then(wait(Duration::ZERO))
+            .catch(["Boom"], pass("handle", |(x, _error): (u64, Error)| x)),
+    );
+    let asl = export::asl(wf.graph());
+    support::check_asl(&asl);
+    let states = &asl["States"]["group"]["Branches"][0]["States"];
+    let retry = &states["validate"]["Retry"][0];
+    assert_eq!(retry["IntervalSeconds"], 1);
+    assert_eq!(retry["MaxDelaySeconds"], 2);
+    assert_eq!(retry["BackoffRate"], 1.0);
+    assert_eq!(
+        retry["Comment"],
+        "IntervalSeconds: 200ms in waypost, rounded up (ASL takes whole seconds, at least 1); \
+         BackoffRate: 0.5 in waypost, raised to 1 (ASL's smallest); \
+         MaxDelaySeconds: 1.5s in waypost, rounded up (ASL takes whole seconds, at least 1)"
+    );
+    assert_eq!(states["validate"]["TimeoutSeconds"], 1);
+    assert_eq!(
+        states["validate"]["Comment"],
+        "TimeoutSeconds: 500ms in waypost, rounded up (ASL takes whole seconds, at least 1)"
+    );
+    let wait = &states["wait (1.wait)"];
+    assert_eq!(wait["Seconds"], 3);
+    assert_eq!(
+        wait["Comment"],
+        "Seconds: 2.5s in waypost, rounded up (ASL takes whole seconds)"
+    );
+    let zero = &states["wait (2.wait)"];
+    assert_eq!(
+        (zero["Seconds"].clone(), zero.get("Comment")),
+        (Value::from(0), None)
+    );
+    let catch = &asl["States"]["group"]["Catch"][0];
+    assert_eq!(catch["ResultPath"], "$.error");
+    assert_eq!(catch["Next"], "handle");
 }

@@ -5,6 +5,7 @@
 //! [`Graph`] holds that tree and derives the flat view — numbered nodes and labelled
 //! edges — that exports (Mermaid, DOT, Amazon States Language) and the CLI draw from.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -251,6 +252,9 @@ pub struct Edge {
 
 /// A workflow's states as a tree, with a flat numbered view and flow edges.
 ///
+/// Control enters at [`start`](Self::start) and the workflow succeeds after any of its
+/// [`ends`](Self::ends); a [`NodeKind::Fail`] state with no catch ends it with an error.
+///
 /// # Examples
 ///
 /// ```
@@ -268,6 +272,7 @@ pub struct Edge {
 /// assert_eq!(graph.nodes()[1].address.as_str(), "1.double");
 /// assert_eq!(graph.edges()[0].from, 0);
 /// assert_eq!(graph.edges()[0].to, 1);
+/// assert_eq!((graph.start(), graph.ends()), (Some(0), &[1][..]));
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(from = "Vec<Node>", into = "Vec<Node>")]
@@ -275,6 +280,8 @@ pub struct Graph {
     states: Vec<Node>,
     flat: Vec<Node>,
     edges: Vec<Edge>,
+    start: Option<usize>,
+    ends: Vec<usize>,
 }
 
 impl From<Vec<Node>> for Graph {
@@ -301,11 +308,13 @@ impl Graph {
     pub fn from_states(states: Vec<Node>) -> Self {
         let mut flat = Vec::new();
         let mut edges = Vec::new();
-        flatten(&states, &mut flat, &mut edges);
+        let (start, ends) = flatten(&states, &mut flat, &mut edges);
         Graph {
             states,
             flat,
             edges,
+            start,
+            ends,
         }
     }
 
@@ -322,6 +331,18 @@ impl Graph {
     /// The flow edges between [`nodes`](Self::nodes).
     pub fn edges(&self) -> &[Edge] {
         &self.edges
+    }
+
+    /// The index in [`nodes`](Self::nodes) of the state that runs first, if there is one.
+    pub fn start(&self) -> Option<usize> {
+        self.start
+    }
+
+    /// The indices in [`nodes`](Self::nodes) of the states after which the workflow is
+    /// done: its last state, or the last states of the branches of a choice, a parallel
+    /// or a map that ends it, and of catch handlers there.
+    pub fn ends(&self) -> &[usize] {
+        &self.ends
     }
 }
 
@@ -353,11 +374,10 @@ fn flatten(
         }
         entry.get_or_insert(index);
 
+        // Control leaves a state with branches from the ends of its branches: a choice's
+        // from whichever branch ran, a parallel's, map's or group's once all are done. A
+        // fail state goes on only through its catches.
         let mut node_exits = Vec::new();
-        let joins = matches!(
-            node.kind,
-            NodeKind::Parallel | NodeKind::Map | NodeKind::Group
-        );
         for branch in &node.branches {
             let (first, ends) = flatten(&branch.states, flat, edges);
             match first {
@@ -372,12 +392,9 @@ fn flatten(
                 None => node_exits.push(index),
             }
         }
-        // A parallel, map or group continues once all branches are done: draw the flow
-        // out of the container itself; a choice continues from whichever branch ran.
-        if joins || node.branches.is_empty() {
-            node_exits = vec![index];
+        if node.branches.is_empty() && node.kind != NodeKind::Fail {
+            node_exits.push(index);
         }
-        let terminal = node.kind == NodeKind::Fail;
         for catch in &node.catch {
             let (first, ends) = flatten(&catch.handler, flat, edges);
             if let Some(first) = first {
@@ -387,11 +404,12 @@ fn flatten(
                     label: Some(catch.errors.join(", ")),
                 });
                 node_exits.extend(ends);
+            } else {
+                node_exits.push(index);
             }
         }
-        if terminal && node.catch.is_empty() {
-            node_exits.clear();
-        }
+        let mut seen = HashSet::new();
+        node_exits.retain(|exit| seen.insert(*exit));
         exits = node_exits;
     }
     (entry, exits)

@@ -59,7 +59,7 @@ pub use succeed::{Succeed, succeed};
 pub use then::Then;
 pub use timeout::Timeout;
 pub use wait::{Wait, wait};
-pub use workflow::Workflow;
+pub use workflow::{Workflow, WorkflowError};
 
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

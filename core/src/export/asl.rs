@@ -1,10 +1,10 @@
 //! Amazon States Language JSON.
 
-use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::{name_of, state_names};
+use super::Names;
 use crate::choice::OTHERWISE;
 use crate::graph::{Graph, Node, NodeKind, RetrySpec};
 
@@ -13,16 +13,40 @@ use crate::graph::{Graph, Node, NodeKind, RetrySpec};
 /// `Branches`, `Map` `ItemProcessor` with `MaxConcurrency`, and `Choice` rules shown by
 /// their labels (their conditions are Rust code). Tasks name their step as
 /// `waypost:task:<name>`.
+///
+/// Nothing is changed silently: where ASL cannot hold a value as waypost has it (ASL
+/// counts whole seconds, at least 1 for `IntervalSeconds`, `MaxDelaySeconds` and
+/// `TimeoutSeconds`; `BackoffRate` is at least 1), the value is rounded up and the
+/// retrier's or state's `Comment` gives the real one. A `Catch` has `"ResultPath":
+/// "$.error"`: a waypost catch handler gets the state's input along with the error.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use waypost::export;
+/// use waypost::prelude::*;
+///
+/// let policy = RetryPolicy::builder().interval(Duration::from_millis(200)).build();
+/// let ping = step_fn("ping", |x: u32| async move { Ok(x) });
+/// let wf = Workflow::new("quick", 1, ping.retry(policy));
+/// let retrier = &export::asl(wf.graph())["States"]["ping"]["Retry"][0];
+/// assert_eq!(retrier["IntervalSeconds"], 1);
+/// assert_eq!(
+///     retrier["Comment"],
+///     "IntervalSeconds: 200ms in waypost, rounded up (ASL takes whole seconds, at least 1)"
+/// );
+/// ```
 pub fn asl(graph: &Graph) -> Value {
-    let names = state_names(graph);
+    let names = Names::new(graph);
     machine(graph.states(), &names)
 }
 
 /// A `{ StartAt, States }` object for one sequence and everything below it.
-fn machine(sequence: &[Node], names: &HashMap<String, String>) -> Value {
+fn machine(sequence: &[Node], names: &Names) -> Value {
     let mut states = Map::new();
     add_sequence(sequence, None, &mut states, names);
-    let start = sequence.first().map_or("", |node| name_of(names, node));
+    let start = sequence.first().map_or("", |node| names.of(node));
     json!({ "StartAt": start, "States": states })
 }
 
@@ -31,29 +55,20 @@ fn add_sequence(
     sequence: &[Node],
     after: Option<&str>,
     states: &mut Map<String, Value>,
-    names: &HashMap<String, String>,
+    names: &Names,
 ) {
     for (i, node) in sequence.iter().enumerate() {
-        let next = sequence.get(i + 1).map(|n| name_of(names, n)).or(after);
+        let next = sequence.get(i + 1).map(|n| names.of(n)).or(after);
         add_state(node, next, states, names);
     }
 }
 
 /// The first state of `sequence`, or `after` when it is empty.
-fn entry<'a>(
-    sequence: &'a [Node],
-    after: Option<&'a str>,
-    names: &'a HashMap<String, String>,
-) -> Option<&'a str> {
-    sequence.first().map(|n| name_of(names, n)).or(after)
+fn entry<'a>(sequence: &'a [Node], after: Option<&'a str>, names: &'a Names) -> Option<&'a str> {
+    sequence.first().map(|n| names.of(n)).or(after)
 }
 
-fn add_state(
-    node: &Node,
-    next: Option<&str>,
-    states: &mut Map<String, Value>,
-    names: &HashMap<String, String>,
-) {
+fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, names: &Names) {
     let mut state = Map::new();
     let detail = |key: &str| {
         node.details
@@ -62,6 +77,7 @@ fn add_state(
             .map(|(_, v)| v.as_str())
     };
     let mut ends_flow = false;
+    let mut comments = Vec::new();
     match node.kind {
         NodeKind::Task => {
             state.insert("Type".into(), "Task".into());
@@ -77,14 +93,22 @@ fn add_state(
         // ASL `Succeed` would stop the whole machine, so it is drawn as a `Pass`.
         NodeKind::Succeed => {
             state.insert("Type".into(), "Pass".into());
-            state.insert("Comment".into(), "succeed: the end of this branch".into());
+            comments.push("succeed: the end of this branch".to_owned());
         }
         NodeKind::Wait => {
             state.insert("Type".into(), "Wait".into());
-            let seconds: f64 = detail("seconds")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0.0);
-            state.insert("Seconds".into(), json!(seconds.ceil() as u64));
+            let exact = detail("seconds").and_then(|s| s.parse::<f64>().ok());
+            match exact.and_then(|s| Duration::try_from_secs_f64(s).ok()) {
+                Some(exact) => {
+                    let (seconds, note) = whole_seconds("Seconds", exact, 0);
+                    state.insert("Seconds".into(), seconds.into());
+                    comments.extend(note);
+                }
+                None => comments.push(format!(
+                    "Seconds: `{}` in waypost, not a duration",
+                    detail("seconds").unwrap_or_default()
+                )),
+            }
         }
         NodeKind::Fail => {
             state.insert("Type".into(), "Fail".into());
@@ -138,10 +162,9 @@ fn add_state(
         }
     }
     if let Some(timeout) = node.timeout {
-        state.insert(
-            "TimeoutSeconds".into(),
-            json!(timeout.as_secs_f64().ceil() as u64),
-        );
+        let (seconds, note) = whole_seconds("TimeoutSeconds", timeout, 1);
+        state.insert("TimeoutSeconds".into(), seconds.into());
+        comments.extend(note);
     }
     if !node.retry.is_empty() {
         let retry: Vec<Value> = node.retry.iter().map(retrier).collect();
@@ -153,10 +176,14 @@ fn add_state(
             catchers.push(json!({
                 "ErrorEquals": catch.errors,
                 "Next": entry(&catch.handler, next, names),
+                "ResultPath": "$.error",
             }));
             add_sequence(&catch.handler, next, states, names);
         }
         state.insert("Catch".into(), catchers.into());
+    }
+    if !comments.is_empty() {
+        state.insert("Comment".into(), comments.join("; ").into());
     }
     if !ends_flow {
         match next {
@@ -164,21 +191,66 @@ fn add_state(
             None => state.insert("End".into(), true.into()),
         };
     }
-    states.insert(name_of(names, node).to_owned(), Value::Object(state));
+    states.insert(names.of(node).to_owned(), Value::Object(state));
 }
 
+/// The most retries an ASL `Retrier` takes (`MaxAttempts`).
+const MAX_RETRIES: u32 = 99_999_999;
+
 /// An ASL `Retrier`. waypost counts the first attempt in `max_attempts`; ASL's
-/// `MaxAttempts` counts retries.
+/// `MaxAttempts` counts retries. Values ASL cannot hold are rounded, and the retrier's
+/// `Comment` says so.
 fn retrier(spec: &RetrySpec) -> Value {
+    let mut notes = Vec::new();
+    let (interval, note) = whole_seconds("IntervalSeconds", spec.interval, 1);
+    notes.extend(note);
+    let retries = spec.max_attempts.saturating_sub(1);
+    if retries > MAX_RETRIES {
+        notes.push(format!(
+            "MaxAttempts: {retries} retries in waypost, capped at ASL's limit"
+        ));
+    }
+    // `f64::max` is 1.0 for NaN too.
+    let backoff_rate = spec.backoff_rate.max(1.0);
+    if backoff_rate != spec.backoff_rate {
+        notes.push(format!(
+            "BackoffRate: {} in waypost, raised to 1 (ASL's smallest)",
+            spec.backoff_rate
+        ));
+    }
     let mut retrier = json!({
         "ErrorEquals": spec.errors,
-        "IntervalSeconds": spec.interval.as_secs_f64().ceil() as u64,
-        "MaxAttempts": spec.max_attempts.saturating_sub(1),
-        "BackoffRate": spec.backoff_rate,
+        "IntervalSeconds": interval,
+        "MaxAttempts": retries.min(MAX_RETRIES),
+        "BackoffRate": backoff_rate,
         "JitterStrategy": if spec.jitter { "FULL" } else { "NONE" },
     });
     if let Some(max) = spec.max_delay {
-        retrier["MaxDelaySeconds"] = json!(max.as_secs_f64().ceil() as u64);
+        let (max, note) = whole_seconds("MaxDelaySeconds", max, 1);
+        retrier["MaxDelaySeconds"] = max.into();
+        notes.extend(note);
+    }
+    if !notes.is_empty() {
+        retrier["Comment"] = notes.join("; ").into();
     }
     retrier
+}
+
+/// `exact` in the whole seconds (at least `min`) of the ASL field `field`, and a note
+/// giving the real value when that is not `exact`.
+fn whole_seconds(field: &str, exact: Duration, min: u64) -> (u64, Option<String>) {
+    let mut seconds = exact.as_secs();
+    if exact.subsec_nanos() > 0 {
+        seconds += 1;
+    }
+    let seconds = seconds.max(min);
+    let note = (Duration::from_secs(seconds) != exact).then(|| {
+        let at_least = if min > 0 {
+            format!(", at least {min}")
+        } else {
+            String::new()
+        };
+        format!("{field}: {exact:?} in waypost, rounded up (ASL takes whole seconds{at_least})")
+    });
+    (seconds, note)
 }

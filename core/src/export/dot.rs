@@ -2,11 +2,13 @@
 
 use std::fmt::Write as _;
 
-use super::{StateStatus, name_of, state_names};
+use super::{Names, StateStatus};
 use crate::graph::{Graph, Node, NodeKind};
 
-/// The graph as a Graphviz `digraph`, one node per state (shaped by kind) and one edge
-/// per flow edge.
+/// The graph as a Graphviz `digraph`: a `start` and an `end` node, one node per state
+/// (shaped by kind, labelled with its name) and one edge per flow edge. Node ids are
+/// generated (`n0`, `n1`, … in the order of [`Graph::nodes`]); names only ever appear
+/// as quoted labels, so any name draws.
 pub fn dot(graph: &Graph) -> String {
     render(graph, &|_| None)
 }
@@ -19,9 +21,10 @@ pub fn dot_styled(graph: &Graph, status: impl Fn(&Node) -> Option<StateStatus>) 
 }
 
 fn render(graph: &Graph, status: &dyn Fn(&Node) -> Option<StateStatus>) -> String {
-    let names = state_names(graph);
+    let names = Names::new(graph);
     let mut out =
         String::from("digraph workflow {\n    rankdir=TB;\n    node [fontname=\"Helvetica\"];\n");
+    out.push_str("    start [label=\"start\", shape=oval];\n");
     for (i, node) in graph.nodes().iter().enumerate() {
         let shape = match node.kind {
             NodeKind::Choice => "diamond",
@@ -48,8 +51,14 @@ fn render(graph: &Graph, status: &dyn Fn(&Node) -> Option<StateStatus>) -> Strin
         let _ = writeln!(
             out,
             "    n{i} [label={}, shape={shape}{style}];",
-            quote(name_of(&names, node))
+            quote(names.at(i))
         );
+    }
+    out.push_str("    end [label=\"end\", shape=oval];\n");
+    if let Some(first) = graph.start() {
+        let _ = writeln!(out, "    start -> n{first};");
+    } else {
+        out.push_str("    start -> end;\n");
     }
     for edge in graph.edges() {
         match &edge.label {
@@ -67,11 +76,30 @@ fn render(graph: &Graph, status: &dyn Fn(&Node) -> Option<StateStatus>) -> Strin
             }
         }
     }
+    for last in graph.ends() {
+        let _ = writeln!(out, "    n{last} -> end;");
+    }
     out.push_str("}\n");
     out
 }
 
-/// A DOT string literal.
+/// A DOT string literal. Quotes and backslashes are escaped (so that `\N`, `\n`, `\l`
+/// in a name are drawn as written, not as Graphviz escapes); a control character, which
+/// a workflow's names cannot hold but a graph read from an old store might, is drawn as
+/// its `\u{…}` escape, since Graphviz rejects some of them (NUL) outright.
 fn quote(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c if c.is_control() => {
+                let _ = write!(out, "\\\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

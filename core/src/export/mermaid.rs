@@ -2,13 +2,17 @@
 
 use std::fmt::Write as _;
 
-use super::{StateStatus, name_of, state_names};
+use super::{Names, StateStatus};
 use crate::graph::{Graph, Node, NodeKind};
 
-/// The graph as a Mermaid `flowchart TD`: tasks as boxes, choices as diamonds,
-/// parallels, maps and groups as subroutines, waits as stadiums, passes as
-/// parallelograms, succeed and fail as circles; edges carry choice labels, branch
-/// indices and caught error names.
+/// The graph as a Mermaid `flowchart TD`: `start` and `end` as rounded boxes, tasks as
+/// boxes, choices as diamonds, parallels, maps and groups as subroutines, waits as
+/// stadiums, passes as parallelograms, succeed and fail as circles; edges carry choice
+/// labels, branch indices and caught error names.
+///
+/// Node ids are generated (`n0`, `n1`, … in the order of [`Graph::nodes`], and `start`
+/// and `finish`, since `end` is a Mermaid keyword); names only ever appear as quoted
+/// labels (`n0["…"]`) with Mermaid's entity escapes, so any name draws as written.
 pub fn mermaid(graph: &Graph) -> String {
     render(graph, &|_| None)
 }
@@ -21,12 +25,12 @@ pub fn mermaid_styled(graph: &Graph, status: impl Fn(&Node) -> Option<StateStatu
 }
 
 fn render(graph: &Graph, status: &dyn Fn(&Node) -> Option<StateStatus>) -> String {
-    let names = state_names(graph);
-    let mut out = String::from("flowchart TD\n");
+    let names = Names::new(graph);
+    let mut out = String::from("flowchart TD\n    start(\"start\")\n");
     let mut classes: Vec<(StateStatus, Vec<String>)> =
         StateStatus::ALL.iter().map(|s| (*s, Vec::new())).collect();
     for (i, node) in graph.nodes().iter().enumerate() {
-        let label = escape(name_of(&names, node));
+        let label = escape(names.at(i));
         let (open, close) = match node.kind {
             NodeKind::Choice => ("{", "}"),
             NodeKind::Parallel | NodeKind::Map | NodeKind::Group => ("[[", "]]"),
@@ -41,6 +45,13 @@ fn render(graph: &Graph, status: &dyn Fn(&Node) -> Option<StateStatus>) -> Strin
         {
             ids.push(format!("n{i}"));
         }
+    }
+    out.push_str("    finish(\"end\")\n");
+    match graph.start() {
+        Some(first) => {
+            let _ = writeln!(out, "    start --> n{first}");
+        }
+        None => out.push_str("    start --> finish\n"),
     }
     for edge in graph.edges() {
         match &edge.label {
@@ -58,6 +69,9 @@ fn render(graph: &Graph, status: &dyn Fn(&Node) -> Option<StateStatus>) -> Strin
             }
         }
     }
+    for last in graph.ends() {
+        let _ = writeln!(out, "    n{last} --> finish");
+    }
     for (now, ids) in classes.iter().filter(|(_, ids)| !ids.is_empty()) {
         let colours = now.colours();
         let _ = writeln!(
@@ -73,7 +87,38 @@ fn render(graph: &Graph, status: &dyn Fn(&Node) -> Option<StateStatus>) -> Strin
     out
 }
 
-/// Mermaid labels are quoted; quotes inside become entities.
+/// The text of a quoted Mermaid label, drawn as written. Inside quotes only `"` ends
+/// the label; the rest is escaped with Mermaid's entity codes because Mermaid reads
+/// more into a label: `#…;` is an entity (so `#` itself is escaped), labels are HTML
+/// (`<`, `>`, `&`), a leading backtick starts Markdown, and a line with `style` or
+/// `classDef`, a colon and then `#…;` loses its last `;` before parsing (so `:` is
+/// escaped too); `%%{…}%%` anywhere is a directive (so `%` is escaped); spaces around a
+/// label are trimmed (so they are escaped there). A control character, which a
+/// workflow's names cannot hold but a graph read from an old store might, is drawn as
+/// its `\u{…}` escape: a newline would end the statement.
 fn escape(text: &str) -> String {
-    text.replace('"', "#quot;")
+    let mut out = String::with_capacity(text.len());
+    // Bytes [lead, trail) are the label without the spaces around it.
+    let lead = text.len() - text.trim_start().len();
+    let trail = text.trim_end().len();
+    for (at, c) in text.char_indices() {
+        match c {
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c if c.is_whitespace() && (at < lead || at >= trail) => {
+                let _ = write!(out, "#{};", u32::from(c));
+            }
+            '"' => out.push_str("#quot;"),
+            '#' => out.push_str("#35;"),
+            '&' => out.push_str("#amp;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '`' => out.push_str("#96;"),
+            ':' => out.push_str("#58;"),
+            '%' => out.push_str("#37;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -50,7 +50,7 @@ pub use asl::asl;
 pub use dot::{dot, dot_styled};
 pub use mermaid::{mermaid, mermaid_styled};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde_json::Value;
@@ -141,11 +141,12 @@ pub(crate) struct Colours {
 /// for which `status` returns `None` are left as they are. ASL has no colours, and
 /// `Comment` is the one free-text field every state type accepts.
 pub fn asl_styled(graph: &Graph, status: impl Fn(&Node) -> Option<StateStatus>) -> Value {
-    let names = state_names(graph);
+    let names = Names::new(graph);
     let by_name: HashMap<&str, &Node> = graph
         .nodes()
         .iter()
-        .map(|node| (name_of(&names, node), node))
+        .enumerate()
+        .map(|(i, node)| (names.at(i), node))
         .collect();
     let mut machine = asl(graph);
     comment_statuses(&mut machine, &by_name, &status);
@@ -231,32 +232,81 @@ pub fn render(graph: &Graph, format: Format) -> String {
     }
 }
 
-/// A unique display name per state: its step name, or `name (address)` where two states
-/// share a name (ASL requires unique state names across the whole machine).
-pub(crate) fn state_names(graph: &Graph) -> HashMap<String, String> {
-    let mut count: HashMap<&str, usize> = HashMap::new();
-    for node in graph.nodes() {
-        *count.entry(node.name.as_str()).or_default() += 1;
-    }
-    graph
-        .nodes()
-        .iter()
-        .map(|node| {
-            let name = if count[node.name.as_str()] > 1 {
-                format!("{} ({})", node.name, node.address)
-            } else {
-                node.name.clone()
-            };
-            (node.address.to_string(), name)
-        })
-        .collect()
+/// The display name of every state, unique across the whole graph (ASL requires unique
+/// state names across the whole machine): its step name, or `name (address)` where
+/// several states share a name, with a number added in the rare case that this is
+/// taken too (a group has the address of its first state, and a step may be named
+/// `a (1.a)`).
+pub(crate) struct Names {
+    /// By position in [`Graph::nodes`].
+    names: Vec<String>,
+    /// The position in [`Graph::nodes`] of each state of the tree, by identity.
+    positions: HashMap<*const Node, usize>,
 }
 
-/// The name shown for `node`.
-pub(crate) fn name_of<'a>(names: &'a HashMap<String, String>, node: &'a Node) -> &'a str {
-    names
-        .get(node.address.as_str())
-        .map_or(node.name.as_str(), String::as_str)
+impl Names {
+    pub(crate) fn new(graph: &Graph) -> Self {
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        for node in graph.nodes() {
+            *count.entry(node.name.as_str()).or_default() += 1;
+        }
+        let mut taken: HashSet<String> = count
+            .iter()
+            .filter(|(_, n)| **n == 1)
+            .map(|(name, _)| (*name).to_owned())
+            .collect();
+        let names = graph
+            .nodes()
+            .iter()
+            .map(|node| {
+                if count[node.name.as_str()] == 1 {
+                    return node.name.clone();
+                }
+                let mut name = format!("{} ({})", node.name, node.address);
+                let mut n = 2;
+                while taken.contains(&name) {
+                    name = format!("{} ({}, {n})", node.name, node.address);
+                    n += 1;
+                }
+                taken.insert(name.clone());
+                name
+            })
+            .collect();
+        let mut tree = Vec::new();
+        tree_order(graph.states(), &mut tree);
+        debug_assert_eq!(tree.len(), graph.nodes().len());
+        let positions = tree
+            .into_iter()
+            .enumerate()
+            .map(|(i, node)| (std::ptr::from_ref(node), i))
+            .collect();
+        Names { names, positions }
+    }
+
+    /// The name of the state at `position` in [`Graph::nodes`].
+    pub(crate) fn at(&self, position: usize) -> &str {
+        &self.names[position]
+    }
+
+    /// The name of `node`, a state of the tree ([`Graph::states`] and below) of the graph
+    /// these names were made for.
+    pub(crate) fn of(&self, node: &Node) -> &str {
+        self.at(self.positions[&std::ptr::from_ref(node)])
+    }
+}
+
+/// The states below `sequence` in the order [`Graph::nodes`] lists them: each state,
+/// then its branches, then its catch handlers.
+fn tree_order<'g>(sequence: &'g [Node], out: &mut Vec<&'g Node>) {
+    for node in sequence {
+        out.push(node);
+        for branch in &node.branches {
+            tree_order(&branch.states, out);
+        }
+        for catch in &node.catch {
+            tree_order(&catch.handler, out);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -343,6 +393,24 @@ mod tests {
             "succeed: the end of this branch; status: running"
         );
         assert_eq!(states["recover"]["Comment"], "status: succeeded");
+    }
+
+    /// A graph read from a store written before names were checked may hold any name.
+    #[test]
+    fn control_characters_in_an_unchecked_graph_are_drawn_escaped() {
+        let graph = Graph::of(&pass("a\0b\nc\u{85}", |x: u32| x).then(pass("next", |x: u32| x)));
+        // DOT doubles the backslash, which Graphviz draws as one.
+        for (text, shown) in [
+            (mermaid(&graph), r"a\u{0}b\u{a}c\u{85}"),
+            (dot(&graph), r"a\\u{0}b\\u{a}c\\u{85}"),
+        ] {
+            assert!(text.contains(shown), "{text}");
+            assert!(
+                text.chars().all(|c| c == '\n' || !c.is_control()),
+                "{text:?}"
+            );
+            assert!(text.lines().any(|l| l.contains("n0 -") && l.contains("n1")));
+        }
     }
 
     #[test]

@@ -1,4 +1,11 @@
-//! [`Workflow`]: a named, versioned root step and its graph.
+//! [`Workflow`]: a named, versioned root step and its graph; the rule its names follow
+//! ([`check_name`]) and the error when they do not ([`WorkflowError`]).
+
+mod error;
+mod names;
+
+pub use error::{NameOf, NameProblem, WorkflowError};
+pub use names::{MAX_NAME_BYTES, check_name};
 
 use std::borrow::Cow;
 use std::fmt;
@@ -50,21 +57,76 @@ impl<I, O> Clone for Workflow<I, O> {
 
 impl<I: Payload, O: Payload> Workflow<I, O> {
     /// A workflow named `name` at `version`, running `root`.
+    ///
+    /// # Panics
+    ///
+    /// When a name in the workflow breaks the rule of [`check_name`], with the message
+    /// of the [`WorkflowError`] that [`try_new`](Self::try_new) returns. Names are
+    /// usually literals in the code, so a bad one is a bug found the first time the
+    /// workflow is built, as with an invalid regex literal; use `try_new` for names that
+    /// come from elsewhere.
+    ///
+    /// ```should_panic
+    /// use waypost::prelude::*;
+    ///
+    /// // panics: "invalid step name \"a\\0b\" at `0.a\\u{0}b`: it holds U+0000, a control character, …"
+    /// let _workflow = Workflow::new("orders", 1, pass("a\0b", |x: u32| x));
+    /// ```
+    #[track_caller]
     pub fn new<S>(name: impl Into<Cow<'static, str>>, version: u32, root: S) -> Self
     where
         S: Step<Input = I, Output = O>,
     {
+        match Self::try_new(name, version, root) {
+            Ok(workflow) => workflow,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// A workflow named `name` at `version`, running `root`, or why it cannot be one.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkflowError::InvalidName`] when the workflow's name or a name in its graph
+    /// (a step name, a choice label, an error name of a fail state, retry policy or
+    /// catch) breaks the rule of [`check_name`]: the first such name in flow order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    ///
+    /// let label = "express\u{202e}"; // e.g. read from a configuration file
+    /// let route = choice()
+    ///     .when(label, |x: &u32| *x > 10, pass("fast", |x: u32| x))
+    ///     .otherwise(pass("slow", |x: u32| x));
+    /// let error = Workflow::try_new("route", 1, route).unwrap_err();
+    /// assert!(error.to_string().starts_with(
+    ///     "invalid choice label \"express\\u{202e}\" of the choice at `0.choice`: it holds \
+    ///      U+202E, a bidirectional formatting character, at byte 7"
+    /// ));
+    /// ```
+    pub fn try_new<S>(
+        name: impl Into<Cow<'static, str>>,
+        version: u32,
+        root: S,
+    ) -> Result<Self, WorkflowError>
+    where
+        S: Step<Input = I, Output = O>,
+    {
+        let name = name.into();
         let graph = Graph::of(&root);
+        names::check_workflow(&name, &graph)?;
         let json = serde_json::to_string(&graph).expect("a graph serializes to JSON");
         let fingerprint = blake3::hash(json.as_bytes()).to_hex()[..16].to_owned();
-        Workflow {
-            name: name.into(),
+        Ok(Workflow {
+            name,
             version,
             root: BoxStep::new(root),
             graph: Arc::new(graph),
             shape: Arc::new((json, fingerprint)),
             codec: None,
-        }
+        })
     }
 
     /// Stores this workflow's payloads with `codec` instead of the runtime's default
