@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::context::Address;
+use crate::address::Address;
 
 use super::names::{MAX_NAME_BYTES, forbidden};
 

@@ -1,7 +1,7 @@
 //! The rule every name in a workflow follows, and the check of a workflow's names when
 //! it is built.
 
-use crate::context::Address;
+use crate::address::Address;
 use crate::graph::{Graph, Node, NodeKind};
 
 use super::error::{NameOf, NameProblem, WorkflowError};
