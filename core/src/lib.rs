@@ -24,6 +24,7 @@ pub mod retry;
 pub mod step;
 pub mod store;
 pub mod succeed;
+pub mod text;
 pub mod then;
 pub mod timeout;
 pub mod wait;
