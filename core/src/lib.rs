@@ -16,6 +16,7 @@ pub mod export;
 pub mod fail;
 pub mod graph;
 pub mod history;
+pub mod inspect;
 pub mod map;
 pub mod parallel;
 pub mod pass;

@@ -87,7 +87,13 @@ mod tests {
 
     #[test]
     fn safe_text_is_borrowed() {
-        for text in ["", "order-42", "1.map/3/0.charge#2", "naïve café ✓ 東京", "C:\\tmp"] {
+        for text in [
+            "",
+            "order-42",
+            "1.map/3/0.charge#2",
+            "naïve café ✓ 東京",
+            "C:\\tmp",
+        ] {
             assert!(matches!(printable(text), Cow::Borrowed(t) if t == text));
         }
     }
@@ -122,7 +128,11 @@ mod tests {
             let mut buffer = [0; 4];
             let shown = printable(c.encode_utf8(&mut buffer)).into_owned();
             assert!(!shown.contains(is_unsafe), "{c:?} -> {shown:?}");
-            assert_eq!(shown.chars().count() > 1, is_unsafe(c), "{c:?} -> {shown:?}");
+            assert_eq!(
+                shown.chars().count() > 1,
+                is_unsafe(c),
+                "{c:?} -> {shown:?}"
+            );
         }
     }
 }

@@ -2,9 +2,9 @@
 //! the description stored with its executions.
 //!
 //! For an execution id, each state is coloured by its status in that execution
-//! (succeeded, failed, caught, cancelled, running, not reached; see `status.rs`); ASL has
-//! no colours, so each state's `Comment` says its status. For a workflow name, the graph
-//! of its newest execution, uncoloured.
+//! (succeeded, failed, caught, cancelled, running, not reached; see
+//! `waypost_core::inspect`); ASL has no colours, so each state's `Comment` says its
+//! status. For a workflow name, the graph of its newest execution, uncoloured.
 
 use std::io::Write;
 
@@ -14,8 +14,8 @@ use waypost_core::export;
 use waypost_core::store::{ListFilter, Store as _, StoreError};
 use waypost_runtime::SqliteStore;
 
-use crate::status::States;
 use crate::store;
+use waypost_core::inspect::States;
 
 /// Arguments of `graph`.
 #[derive(Debug, clap::Args)]

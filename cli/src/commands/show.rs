@@ -8,8 +8,8 @@ use waypost_core::store::ExecutionStatus;
 use waypost_runtime::SqliteStore;
 
 use crate::format::{self, Fields};
-use crate::status::Progress;
 use crate::store;
+use waypost_core::inspect::Progress;
 
 /// Arguments of `show`.
 #[derive(Debug, clap::Args)]

@@ -14,8 +14,8 @@ use waypost_core::history::EventKind;
 use waypost_core::store::{ExecutionStatus, ListFilter};
 use waypost_runtime::SqliteStore;
 
-use crate::status::Addresses;
 use crate::{format, store};
+use waypost_core::inspect::Addresses;
 
 /// Arguments of `stats`.
 #[derive(Debug, clap::Args)]

@@ -18,8 +18,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use waypost_core::store::{ExecutionRecord, ExecutionStatus};
 use waypost_runtime::SqliteStore;
 
-use crate::status::Progress;
 use crate::{format, store};
+use waypost_core::inspect::Progress;
 
 /// Arguments of `watch`.
 #[derive(Debug, clap::Args)]

@@ -1,4 +1,8 @@
-//! How far each state of a workflow got in one execution, from its history.
+//! What an execution's history says: how far each state got, and what runs now.
+//!
+//! The read model of executions that the `waypost` CLI shows, and a console would:
+//! derived from the stored [`ExecutionRecord`] and history alone, without the
+//! workflow's code, so that every view of a store says the same thing.
 //!
 //! Events name *run-time* addresses, which carry a map item's index where the graph has
 //! the map's item branch (`1.load/3/0.parse` runs the state `1.load/item/0.parse`);
@@ -21,20 +25,47 @@
 
 use std::collections::{HashMap, HashSet};
 
-use waypost_core::export::StateStatus;
-use waypost_core::graph::{Graph, Node, NodeKind};
-use waypost_core::history::{Event, EventKind};
-use waypost_core::store::{ExecutionRecord, ExecutionStatus};
+use crate::export::StateStatus;
+use crate::graph::{Graph, Node, NodeKind};
+use crate::history::{Event, EventKind};
+use crate::store::{ExecutionRecord, ExecutionStatus};
 
 /// Every state's status in one execution, by graph address.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+/// use waypost::MemoryStore;
+/// use waypost::export::StateStatus;
+/// use waypost::inspect::States;
+///
+/// #[step]
+/// async fn check(x: u32) -> Result<u32, Error> { Ok(x) }
+/// #[step]
+/// async fn charge(_x: u32) -> Result<u32, Error> { Err(Error::new("Declined", "no funds")) }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let runtime = Runtime::builder().store(MemoryStore::new()).build();
+/// let workflow = Workflow::new("pay", 1, check.then(charge));
+/// runtime.start(&workflow, "pay-1", 5).await.unwrap_err();
+///
+/// let record = runtime.execution("pay-1").await.unwrap();
+/// let history = runtime.history("pay-1").await.unwrap();
+/// let graph = workflow.graph();
+/// let states = States::of(graph, &record, &history);
+/// assert_eq!(states.status(&graph.nodes()[0]), StateStatus::Succeeded);
+/// assert_eq!(states.status(&graph.nodes()[1]), StateStatus::Failed);
+/// # }
+/// ```
 #[derive(Debug)]
-pub(crate) struct States {
+pub struct States {
     by_address: HashMap<String, StateStatus>,
 }
 
 impl States {
     /// Derives the status of every state of `graph` from the execution's history.
-    pub(crate) fn of(graph: &Graph, record: &ExecutionRecord, history: &[Event]) -> Self {
+    pub fn of(graph: &Graph, record: &ExecutionRecord, history: &[Event]) -> Self {
         let addresses = Addresses::of(graph);
         let finished = record.status.is_finished();
         let mut per_raw: HashMap<&str, StateStatus> = HashMap::new();
@@ -132,7 +163,7 @@ impl States {
     }
 
     /// The status of `node` (a node of the graph it was derived from).
-    pub(crate) fn status(&self, node: &Node) -> StateStatus {
+    pub fn status(&self, node: &Node) -> StateStatus {
         self.by_address
             .get(node.address.as_str())
             .copied()
@@ -257,8 +288,23 @@ fn worse(a: Option<StateStatus>, b: Option<StateStatus>) -> Option<StateStatus> 
 
 /// Maps run-time addresses onto graph addresses: a map item's index becomes the label of
 /// the map's item branch.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+/// use waypost::inspect::Addresses;
+///
+/// #[step]
+/// async fn price(x: u32) -> u32 { x * 2 }
+///
+/// let workflow = Workflow::new("pricing", 1, map(price));
+/// let addresses = Addresses::of(workflow.graph());
+/// assert_eq!(addresses.normalize("0.map/17/0.price"), "0.map/item/0.price");
+/// assert_eq!(addresses.name_of("0.map/17/0.price"), "price");
+/// ```
 #[derive(Debug)]
-pub(crate) struct Addresses {
+pub struct Addresses {
     /// Map address → the label of its item branch.
     maps: HashMap<String, String>,
     /// Graph address → step name.
@@ -267,7 +313,7 @@ pub(crate) struct Addresses {
 
 impl Addresses {
     /// The maps and names of `graph`.
-    pub(crate) fn of(graph: &Graph) -> Self {
+    pub fn of(graph: &Graph) -> Self {
         let mut maps = HashMap::new();
         let mut names = HashMap::new();
         for node in graph.nodes() {
@@ -282,7 +328,7 @@ impl Addresses {
     }
 
     /// The graph address of the run-time address `raw`.
-    pub(crate) fn normalize(&self, raw: &str) -> String {
+    pub fn normalize(&self, raw: &str) -> String {
         let mut out = String::with_capacity(raw.len());
         let mut item_label: Option<&str> = None;
         for segment in raw.split('/') {
@@ -304,7 +350,7 @@ impl Addresses {
 
     /// The step name at the run-time address `raw`: from the graph, or else the address's
     /// last `{slot}.{name}` segment.
-    pub(crate) fn name_of(&self, raw: &str) -> String {
+    pub fn name_of(&self, raw: &str) -> String {
         if let Some(name) = self.names.get(&self.normalize(raw)) {
             return name.clone();
         }
@@ -316,41 +362,67 @@ impl Addresses {
 }
 
 /// What an execution is doing now, from its history.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+/// use waypost::MemoryStore;
+/// use waypost::inspect::Progress;
+///
+/// #[step]
+/// async fn double(x: u32) -> u32 { x * 2 }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let runtime = Runtime::builder().store(MemoryStore::new()).build();
+/// let workflow = Workflow::new("double", 1, map(double));
+/// runtime.start(&workflow, "d-1", vec![1, 2, 3]).await.unwrap();
+///
+/// let progress = Progress::of(&runtime.history("d-1").await.unwrap());
+/// let step = progress.step.unwrap();
+/// assert_eq!(step.address, "0.map/2/0.double");
+/// assert!(!step.in_flight);
+/// assert!(progress.map.is_none(), "the map finished");
+/// # }
+/// ```
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Progress {
+#[non_exhaustive]
+pub struct Progress {
     /// The step last started or finished.
-    pub(crate) step: Option<StepNow>,
+    pub step: Option<StepNow>,
     /// The innermost map in flight.
-    pub(crate) map: Option<MapNow>,
+    pub map: Option<MapNow>,
     /// When the last event happened, in milliseconds since the Unix epoch.
-    pub(crate) last_event_ms: Option<u64>,
+    pub last_event_ms: Option<u64>,
 }
 
 /// The step an execution last started or finished.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct StepNow {
+#[non_exhaustive]
+pub struct StepNow {
     /// Its run-time address.
-    pub(crate) address: String,
+    pub address: String,
     /// Its attempt.
-    pub(crate) attempt: u32,
+    pub attempt: u32,
     /// Whether it started and has not finished (as far as the stored history says).
-    pub(crate) in_flight: bool,
+    pub in_flight: bool,
 }
 
 /// A map in flight.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct MapNow {
+#[non_exhaustive]
+pub struct MapNow {
     /// Its run-time address.
-    pub(crate) address: String,
+    pub address: String,
     /// Items finished so far.
-    pub(crate) done: u64,
+    pub done: u64,
     /// Items in all.
-    pub(crate) total: u64,
+    pub total: u64,
 }
 
 impl Progress {
     /// Reads `history` for the current step and map.
-    pub(crate) fn of(history: &[Event]) -> Self {
+    pub fn of(history: &[Event]) -> Self {
         let mut progress = Progress {
             last_event_ms: history.last().map(|e| e.at_ms),
             ..Progress::default()
@@ -391,12 +463,12 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
-    use waypost_core::{Error, StepExt, map, parallel, pass, step_fn};
+    use crate::{Error, StepExt, map, parallel, pass, step_fn};
 
     use super::*;
 
     /// A task step named `name` from `u32` to `u32`.
-    fn task(name: &str) -> impl waypost_core::Step<Input = u32, Output = u32> + use<> {
+    fn task(name: &str) -> impl crate::Step<Input = u32, Output = u32> + use<> {
         step_fn(name.to_owned(), |x: u32| async move { Ok::<_, Error>(x) })
     }
 
