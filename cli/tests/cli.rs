@@ -487,7 +487,7 @@ fn history_as_json_lines() {
             "address",
             "attempt",
             "duration_ms",
-            "detail",
+            "details",
         ] {
             assert!(event.get(key).is_some(), "{key} missing in {line}");
         }

@@ -38,7 +38,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::context::Context;
 use crate::error::{Error, names};
 use crate::graph::{Describe, NodeKind};
-use crate::history::EventKind;
+use crate::history::{EventDetails, EventKind};
 use crate::replay::Entry;
 use crate::step::{BoxStep, Payload, Step};
 use crate::store::CheckpointKind;
@@ -245,7 +245,10 @@ impl<I: Payload, O: Payload> Step for Choice<I, O> {
             EventKind::BranchChosen,
             address.as_str(),
             None,
-            Some(label.to_owned()),
+            EventDetails {
+                branch: Some(label.to_owned()),
+                ..EventDetails::default()
+            },
         );
         branch.run(&cx.nested(address.branch(label)), input).await
     }

@@ -88,7 +88,9 @@ impl States {
                     StateStatus::Succeeded
                 }
                 EventKind::BranchChosen => {
-                    if let Some(label) = &event.detail {
+                    // An event stored before details had fields has the label as its text.
+                    let details = &event.details;
+                    if let Some(label) = details.branch.as_ref().or(details.detail.as_ref()) {
                         chosen
                             .entry(addresses.normalize(&event.address))
                             .or_default()
@@ -171,13 +173,16 @@ impl States {
     }
 }
 
-/// The item count of a `MapStarted` event (its detail reads `4 items`).
+/// The item count of a `MapStarted` event; an event stored before details had fields
+/// says it in its text (`4 items`).
 fn item_count(event: &Event) -> u64 {
     event
-        .detail
-        .as_deref()
-        .and_then(|d| d.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
+        .details
+        .items
+        .or_else(|| {
+            let text = event.details.detail.as_deref()?;
+            text.split_whitespace().next()?.parse().ok()
+        })
         .unwrap_or(0)
 }
 
@@ -463,6 +468,7 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
+    use crate::history::EventDetails;
     use crate::{Error, StepExt, map, parallel, pass, step_fn};
 
     use super::*;
@@ -509,9 +515,9 @@ mod tests {
         );
         let graph = Graph::of(&parallel((task("a"), task("b"))).then(after));
         let history = [
-            event(EventKind::StepStarted, "0.parallel/0/0.a", None),
-            event(EventKind::StepStarted, "0.parallel/1/0.b", None),
-            event(EventKind::StepFailed, "0.parallel/1/0.b", Some("E: no")),
+            event(EventKind::StepStarted, "0.parallel/0/0.a", none()),
+            event(EventKind::StepStarted, "0.parallel/1/0.b", none()),
+            event(EventKind::StepFailed, "0.parallel/1/0.b", failure()),
         ];
         let error = Error::new("E", "no").at("0.parallel/1/0.b");
         assert_eq!(
@@ -539,9 +545,9 @@ mod tests {
                 .then(pass("done", |x: u32| x)),
         );
         let history = [
-            event(EventKind::StepSucceeded, "0.a", None),
-            event(EventKind::StepFailed, "1.b", Some("E: no")),
-            event(EventKind::ErrorCaught, "1.b", Some("E: no")),
+            event(EventKind::StepSucceeded, "0.a", none()),
+            event(EventKind::StepFailed, "1.b", failure()),
+            event(EventKind::ErrorCaught, "1.b", failure()),
         ];
         assert_eq!(
             statuses(&graph, &record(ExecutionStatus::Succeeded, None), &history),
@@ -565,10 +571,10 @@ mod tests {
         assert_eq!(addresses.normalize("0.first"), "0.first");
         assert_eq!(addresses.name_of("1.map/3/0.item"), "item");
         let history = [
-            event(EventKind::StepSucceeded, "0.first", None),
-            event(EventKind::MapStarted, "1.map", Some("2 items")),
-            event(EventKind::StepSucceeded, "1.map/0/0.item", None),
-            event(EventKind::StepStarted, "1.map/1/0.item", None),
+            event(EventKind::StepSucceeded, "0.first", none()),
+            event(EventKind::MapStarted, "1.map", items(2)),
+            event(EventKind::StepSucceeded, "1.map/0/0.item", none()),
+            event(EventKind::StepStarted, "1.map/1/0.item", none()),
         ];
         assert_eq!(
             statuses(&graph, &record(ExecutionStatus::Running, None), &history),
@@ -596,7 +602,7 @@ mod tests {
                 .then(task("t"))
                 .then(pass("q", |x: u32| x)),
         );
-        let history = [event(EventKind::StepSucceeded, "1.t", None)];
+        let history = [event(EventKind::StepSucceeded, "1.t", none())];
         assert_eq!(
             statuses(&graph, &record(ExecutionStatus::Running, None), &history),
             ["p succeeded", "t succeeded", "q not reached"]
@@ -607,7 +613,7 @@ mod tests {
         );
     }
 
-    fn event(kind: EventKind, address: &str, detail: Option<&str>) -> Event {
+    fn event(kind: EventKind, address: &str, details: EventDetails) -> Event {
         Event {
             seq: 0,
             at_ms: 0,
@@ -615,18 +621,41 @@ mod tests {
             address: address.to_owned(),
             attempt: 1,
             duration_ms: None,
-            detail: detail.map(str::to_owned),
+            details,
+        }
+    }
+
+    fn none() -> EventDetails {
+        EventDetails::default()
+    }
+
+    fn failure() -> EventDetails {
+        EventDetails::error(&Error::new("E", "no"))
+    }
+
+    fn items(count: u64) -> EventDetails {
+        EventDetails {
+            items: Some(count),
+            ..EventDetails::default()
+        }
+    }
+
+    /// The free text of an event stored before details had fields.
+    fn legacy(text: &str) -> EventDetails {
+        EventDetails {
+            detail: Some(text.to_owned()),
+            ..EventDetails::default()
         }
     }
 
     #[test]
     fn progress_follows_the_innermost_map_in_flight() {
         let history = [
-            event(EventKind::MapStarted, "0.rows", Some("4 items")),
-            event(EventKind::StepStarted, "0.rows/0/0.parse", None),
-            event(EventKind::StepSucceeded, "0.rows/0/0.parse", None),
-            event(EventKind::MapItemFinished, "0.rows/0", Some("succeeded")),
-            event(EventKind::StepStarted, "0.rows/1/0.parse", None),
+            event(EventKind::MapStarted, "0.rows", items(4)),
+            event(EventKind::StepStarted, "0.rows/0/0.parse", none()),
+            event(EventKind::StepSucceeded, "0.rows/0/0.parse", none()),
+            event(EventKind::MapItemFinished, "0.rows/0", none()),
+            event(EventKind::StepStarted, "0.rows/1/0.parse", none()),
         ];
         let progress = Progress::of(&history);
         let map = MapNow {
@@ -643,7 +672,31 @@ mod tests {
         assert_eq!(progress.step, Some(step));
 
         let mut done = history.to_vec();
-        done.push(event(EventKind::MapFinished, "0.rows", None));
+        done.push(event(EventKind::MapFinished, "0.rows", none()));
         assert_eq!(Progress::of(&done).map, None);
+    }
+
+    #[test]
+    fn events_of_older_stores_are_read_from_their_text() {
+        let history = [
+            event(EventKind::MapStarted, "0.rows", legacy("4 items")),
+            event(EventKind::MapItemFinished, "0.rows/0", legacy("succeeded")),
+        ];
+        let map = Progress::of(&history).map.unwrap();
+        assert_eq!((map.done, map.total), (1, 4));
+
+        let graph = Graph::of(
+            &crate::choice()
+                .when("big", |x: &u32| *x > 1, task("big"))
+                .otherwise(task("small")),
+        );
+        let history = [
+            event(EventKind::BranchChosen, "0.choice", legacy("big")),
+            event(EventKind::StepSucceeded, "0.choice/big/0.big", none()),
+        ];
+        assert_eq!(
+            statuses(&graph, &record(ExecutionStatus::Succeeded, None), &history),
+            ["choice succeeded", "big succeeded", "small not reached"]
+        );
     }
 }

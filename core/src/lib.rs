@@ -41,7 +41,7 @@ pub use context::{Address, Context, Host, Recorder, StepContext};
 pub use error::{Error, ErrorKind, NamedError};
 pub use fail::{Fail, fail};
 pub use graph::{Graph, Node, NodeKind};
-pub use history::{Event, EventKind, HistoryLevel};
+pub use history::{Event, EventDetails, EventError, EventKind, HistoryLevel};
 pub use map::{ItemReader, Map, ParMap, ToleratedFailures, map, par_map, read_items, vec_items};
 pub use parallel::{Parallel, parallel};
 pub use pass::{Pass, pass};

@@ -23,7 +23,7 @@ use crate::context::{Context, StepContext};
 use crate::durable;
 use crate::error::Error;
 use crate::graph::{Describe, NodeKind};
-use crate::history::EventKind;
+use crate::history::{EventDetails, EventKind};
 use crate::retry::{Retry, RetryPolicy};
 use crate::then::Then;
 use crate::timeout::Timeout;
@@ -274,7 +274,12 @@ where
         attempt = cx.attempt()
     );
     let started = cx.host().now();
-    cx.emit(EventKind::StepStarted, address.as_str(), None, None);
+    cx.emit(
+        EventKind::StepStarted,
+        address.as_str(),
+        None,
+        EventDetails::default(),
+    );
     // Call `work` inside the guarded future: a sync step does all its work in the call.
     let result = match AssertUnwindSafe(async move { work(scx, input).await })
         .catch_unwind()
@@ -286,12 +291,17 @@ where
     };
     let took = cx.millis_since(started);
     match &result {
-        Ok(_) => cx.emit(EventKind::StepSucceeded, address.as_str(), took, None),
+        Ok(_) => cx.emit(
+            EventKind::StepSucceeded,
+            address.as_str(),
+            took,
+            EventDetails::default(),
+        ),
         Err(error) => cx.emit(
             EventKind::StepFailed,
             address.as_str(),
             took,
-            Some(error.to_string()),
+            EventDetails::error(error),
         ),
     }
     match key {

@@ -12,7 +12,9 @@ pub(crate) struct Args {
     /// The execution id.
     id: String,
     /// Print the events as JSON lines (one object per event, in order) instead of a
-    /// table: `seq`, `at_ms`, `kind`, `address`, `attempt`, `duration_ms`, `detail`.
+    /// table: `seq`, `at_ms`, `kind`, `address`, `attempt`, `duration_ms`, and
+    /// `details`, an object of the fields the event has (`error` with its `name` and
+    /// `message`, `branch`, `delay_ms`, `items`, `run`, ...).
     #[arg(long)]
     json: bool,
 }
@@ -51,7 +53,7 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
             event.address.clone(),
             attempt,
             event.duration_ms.map(format::duration).unwrap_or_default(),
-            event.detail.clone().unwrap_or_default(),
+            event.summary(),
         ]);
     }
     writeln!(

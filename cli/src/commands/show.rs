@@ -121,7 +121,7 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
                 out,
                 "  {}  {}",
                 format::timestamp(event.at_ms),
-                event.detail.as_deref().unwrap_or("")
+                event.summary()
             )?;
         }
     }
