@@ -21,8 +21,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -684,4 +684,108 @@ fn the_cli_never_writes_the_store() {
         run(args);
     }
     assert_eq!(std::fs::read(fixture()).unwrap(), before);
+}
+
+// ---------------------------------------------------------------------------------------
+// Recoveries and re-runs.
+
+/// The standard output of a successful run over `store`.
+fn run_on(store: &Path, args: &[&str]) -> String {
+    let output = waypost(store, args);
+    assert!(
+        output.status.success(),
+        "waypost {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recoveries_and_re_runs_are_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("recovered.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let runtime = Runtime::builder().store(store.clone()).build();
+    let held = Arc::new(AtomicBool::new(true));
+    let slow = {
+        let held = Arc::clone(&held);
+        step_fn("slow", move |x: u32| {
+            let held = Arc::clone(&held);
+            async move {
+                while held.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                Ok::<_, Error>(x)
+            }
+        })
+    };
+    let fast = step_fn("fast", |x: u32| async move { Ok::<_, Error>(x) });
+    let workflow = Workflow::new(
+        "recovering",
+        1,
+        parallel((slow, fast)).then(pass("sum", |(a, b): (u32, u32)| a + b)),
+    );
+    // The fast branch's checkpoint stores the slow step's start; then the process
+    // running it dies, holding the lease until it runs out.
+    let run = tokio::spawn({
+        let (runtime, workflow) = (runtime.clone(), workflow.clone());
+        async move { runtime.start(&workflow, "rec-1", 2).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !store.history("rec-1").await.is_ok_and(|history| {
+        history
+            .iter()
+            .any(|e| e.kind == waypost::EventKind::StepStarted && e.address.ends_with("0.slow"))
+    }) {
+        assert!(Instant::now() < deadline, "the slow step never started");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    run.abort();
+    let _ = run.await;
+    let crashed = "another-host.invalid:4242:dead";
+    while store
+        .acquire_lease("rec-1", crashed, Duration::from_millis(1))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the lease was never released");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    held.store(false, Ordering::SeqCst);
+    assert_eq!(runtime.resume(&workflow, "rec-1").await.unwrap(), 4);
+    drop(runtime);
+    store.close();
+
+    let show = run_on(&path, &["show", "rec-1"]);
+    assert!(show.contains("\nrecoveries  1\n"), "{show}");
+    let history = run_on(&path, &["history", "rec-1"]);
+    let recovered = history
+        .lines()
+        .find(|line| line.contains("ExecutionRecovered"))
+        .unwrap_or_else(|| panic!("{history}"));
+    assert!(
+        recovered.contains(&format!("taken over from `{crashed}`"))
+            && recovered.ends_with("; recovery 1"),
+        "{recovered}"
+    );
+    let reruns: Vec<&str> = history.lines().filter(|l| l.ends_with("run 2")).collect();
+    assert_eq!(
+        reruns.len(),
+        2,
+        "the slow step's second start and end:\n{history}"
+    );
+    let stats = run_on(&path, &["stats", "recovering"]);
+    assert!(
+        stats.starts_with("workflow `recovering`: 1 execution (1 succeeded), recovered 1 time\n"),
+        "{stats}"
+    );
+    let slow_row: Vec<&str> = stats
+        .lines()
+        .find(|line| line.starts_with("slow "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // STEP RUNS RERUNS FAILURES RETRIES ...
+    assert_eq!(slow_row[..5], ["slow", "2", "1", "0", "0"], "{stats}");
 }

@@ -1,5 +1,6 @@
-//! `waypost show ID`: one execution — status, workflow, timings, input, output, and for
-//! a failed one the failed step and its error with its causes.
+//! `waypost show ID`: one execution — status, workflow, timings, how often it was
+//! redriven and recovered, input, output, and for a failed one the failed step and its
+//! error with its causes.
 
 use std::io::Write;
 
@@ -61,8 +62,22 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
             fields.add("map", text);
         }
     }
+    // Recoveries are counted since the last redrive (which resets them); the history
+    // keeps every one.
+    let recovered = history
+        .iter()
+        .filter(|e| e.kind == EventKind::ExecutionRecovered)
+        .count();
+    let recoveries = match recovered.saturating_sub(record.recoveries as usize) {
+        0 => record.recoveries.to_string(),
+        before => format!(
+            "{} ({before} more before the last redrive)",
+            record.recoveries
+        ),
+    };
     fields
         .add("redrives", record.redrives.to_string())
+        .add("recoveries", recoveries)
         .add("codec", record.codec.as_str())
         .add("events", history.len().to_string());
     out.write_all(fields.render("").as_bytes())?;
