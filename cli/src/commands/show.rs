@@ -5,12 +5,13 @@
 use std::io::Write;
 
 use waypost_core::history::EventKind;
+use waypost_core::inspect::Progress;
 use waypost_core::store::ExecutionStatus;
+use waypost_core::text::printable;
 use waypost_runtime::SqliteStore;
 
 use crate::format::{self, Fields};
 use crate::store;
-use waypost_core::inspect::Progress;
 
 /// Arguments of `show`.
 #[derive(Debug, clap::Args)]
@@ -110,11 +111,11 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
         format::error_fields(error, &mut fields);
         out.write_all(fields.render("  ").as_bytes())?;
         if record.status == ExecutionStatus::Failed {
-            writeln!(
-                out,
-                "\nredrive it from the program that defines workflow `{}`: Runtime::redrive(&workflow, {:?})",
+            let line = format!(
+                "redrive it from the program that defines workflow `{}`: Runtime::redrive(&workflow, {:?})",
                 record.workflow, record.id
-            )?;
+            );
+            writeln!(out, "\n{}", printable(&line))?;
         }
     }
     // A redrive clears the error; the history still has each earlier failure.
@@ -136,7 +137,7 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
                 out,
                 "  {}  {}",
                 format::timestamp(event.at_ms),
-                event.summary()
+                printable(&event.summary())
             )?;
         }
     }

@@ -19,11 +19,12 @@ use std::io::Write;
 
 use anyhow::bail;
 use waypost_core::history::EventKind;
+use waypost_core::inspect::Addresses;
 use waypost_core::store::{ExecutionStatus, ListFilter};
+use waypost_core::text::printable;
 use waypost_runtime::SqliteStore;
 
 use crate::{format, store};
-use waypost_core::inspect::Addresses;
 
 /// Arguments of `stats`.
 #[derive(Debug, clap::Args)]
@@ -118,7 +119,7 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
     writeln!(
         out,
         "workflow `{}`: {} execution{} ({}){recovered}",
-        args.workflow,
+        printable(&args.workflow),
         records.len(),
         plural(records.len()),
         counts.join(", ")
@@ -144,16 +145,19 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
         let at = |p: u64| {
             percentile(&stats.durations, p).map_or_else(|| "-".to_owned(), format::duration)
         };
-        table.add_row(vec![
-            name.clone(),
-            stats.runs.to_string(),
-            stats.reruns.to_string(),
-            stats.failures.to_string(),
-            stats.retries.to_string(),
-            at(50),
-            at(95),
-            at(100),
-        ]);
+        format::add_row(
+            &mut table,
+            [
+                name.clone(),
+                stats.runs.to_string(),
+                stats.reruns.to_string(),
+                stats.failures.to_string(),
+                stats.retries.to_string(),
+                at(50),
+                at(95),
+                at(100),
+            ],
+        );
     }
     out.write_all(format::render(&table).as_bytes())?;
     Ok(())
