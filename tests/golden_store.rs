@@ -2,7 +2,10 @@
 //! `tests/golden/`, and every later build must still read and resume it. One file per
 //! store schema version (see [`GOLDEN`]); each holds a succeeded, a failed and an
 //! interrupted execution of [`golden`]. In `store-v4.db` the interrupted one was also
-//! taken over once after its owner's lease lapsed (it counts one recovery).
+//! taken over once after its owner's lease lapsed (it counts one recovery). Since
+//! `store-v5.db`, events have typed details (older ones keep their text as `detail`),
+//! the takeover is an `ExecutionRecovered` event of the history, and the execution
+//! `details` of [`detailed`] holds one event of each shape of details.
 //!
 //! Write the file of a new schema version (only then, never to make a test pass, and
 //! never over an existing file): point [`CURRENT`] at it and run
@@ -14,7 +17,7 @@ use std::time::Duration;
 
 use waypost::prelude::*;
 use waypost::replay::ReplayError;
-use waypost::{SqliteStore, Store};
+use waypost::{Event, EventKind, SqliteStore, Store};
 
 static RUNS_A: AtomicU32 = AtomicU32::new(0);
 static RUNS_B: AtomicU32 = AtomicU32::new(0);
@@ -45,11 +48,57 @@ fn golden() -> Workflow<u64, u64> {
     Workflow::new("golden", 1, step_a.then(step_b))
 }
 
+#[step]
+async fn flaky(cx: &StepContext, x: u64) -> Result<u64, Error> {
+    if cx.attempt() == 1 {
+        return Err(
+            Error::new("Transient", "first attempt fails").caused_by(Error::new("Io", "reset"))
+        );
+    }
+    Ok(x)
+}
+
+#[step]
+async fn half(x: u64) -> Result<u64, Error> {
+    if x % 2 == 1 {
+        return Err(Error::new("Odd", format!("{x} is odd")));
+    }
+    Ok(x / 2)
+}
+
+/// The workflow of the execution `details` (since `store-v5.db`): a retry, a choice, a
+/// timer, and a map with a tolerated failure.
+fn detailed() -> Workflow<u64, Vec<Result<u64, Error>>> {
+    Workflow::new(
+        "detailed",
+        1,
+        flaky
+            .retry(
+                RetryPolicy::builder()
+                    .max_attempts(2)
+                    .interval(Duration::from_millis(3))
+                    .build(),
+            )
+            .then(
+                choice()
+                    .when("small", |x: &u64| *x < 10, pass("keep", |x: u64| x))
+                    .otherwise(pass("cap", |_: u64| 10)),
+            )
+            .then(wait(Duration::from_millis(2)))
+            .then(pass("items", |x: u64| vec![x, x + 1, x + 2]))
+            .then(
+                map(half)
+                    .max_concurrency(1)
+                    .tolerate(ToleratedFailures::Count(1)),
+            ),
+    )
+}
+
 /// Every golden file, oldest schema first: (file, schema version).
-const GOLDEN: &[(&str, u32)] = &[("store-v3.db", 3), ("store-v4.db", 4)];
+const GOLDEN: &[(&str, u32)] = &[("store-v3.db", 3), ("store-v4.db", 4), ("store-v5.db", 5)];
 
 /// The golden file of the schema this build writes.
-const CURRENT: &str = "store-v4.db";
+const CURRENT: &str = "store-v5.db";
 
 fn golden_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -109,6 +158,9 @@ async fn write_golden_store() {
             .await
             .unwrap();
         assert_eq!(store.execution("interrupted").await.unwrap().recoveries, 1);
+        // Since schema v5: an execution with one event of each shape of details.
+        let runtime = Runtime::builder().store(store).build();
+        runtime.start(&detailed(), "details", 4).await.unwrap();
     }
     // Closing the last connection folds the WAL into the file.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -141,6 +193,7 @@ async fn read_and_resume(name: &str, version: u32) {
     // Recoveries are counted since schema v4; older executions start at 0.
     let recoveries = runtime.execution("interrupted").await.unwrap().recoveries;
     assert_eq!(recoveries, u32::from(version >= 4), "{name}");
+    check_details(&runtime, name, version).await;
 
     let (a, b) = (RUNS_A.load(Ordering::SeqCst), RUNS_B.load(Ordering::SeqCst));
     assert_eq!(runtime.resume(&wf, "interrupted").await.unwrap(), 50);
@@ -154,6 +207,89 @@ async fn read_and_resume(name: &str, version: u32) {
         "{name}: {err}"
     );
     assert_eq!(runtime.execution("failed").await.unwrap().redrives, 1);
+}
+
+/// The details of the golden events: typed since schema v5, the text of older ones
+/// kept as `detail`.
+async fn check_details(runtime: &Runtime, name: &str, version: u32) {
+    let failed = runtime.history("failed").await.unwrap();
+    let started = &failed[0];
+    let step_failed = failed
+        .iter()
+        .find(|e| e.kind == EventKind::StepFailed)
+        .unwrap();
+    let recovered: Vec<Event> = runtime
+        .history("interrupted")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::ExecutionRecovered)
+        .collect();
+    assert_eq!(started.summary(), "workflow `golden` v1", "{name}");
+    assert_eq!(step_failed.summary(), "Unlucky: 13 is refused", "{name}");
+    if version < 5 {
+        assert_eq!(
+            started.details.detail.as_deref(),
+            Some("workflow `golden` v1"),
+            "{name}"
+        );
+        assert_eq!(
+            step_failed.details.detail.as_deref(),
+            Some("Unlucky: 13 is refused"),
+            "{name}"
+        );
+        assert!(started.details.workflow.is_none(), "{name}");
+        // The recovery of `store-v4.db` was counted before recoveries were events.
+        assert!(recovered.is_empty(), "{name}");
+        assert!(runtime.execution("details").await.is_err(), "{name}");
+        return;
+    }
+    assert_eq!(started.details.workflow.as_deref(), Some("golden"));
+    assert_eq!(started.details.version, Some(1));
+    let error = step_failed.details.error.as_ref().unwrap();
+    assert_eq!(
+        (error.name.as_str(), error.message.as_str()),
+        ("Unlucky", "13 is refused")
+    );
+    assert_eq!(error.address.as_deref(), Some("0.step_a"));
+    assert_eq!(recovered.len(), 1, "{name}");
+    let details = &recovered[0].details;
+    assert_eq!(
+        (
+            details.owner.as_deref(),
+            details.previous_owner.as_deref(),
+            details.recoveries
+        ),
+        (Some("recovered"), Some("lapsed"), Some(1))
+    );
+
+    let history = runtime.history("details").await.unwrap();
+    let summaries: Vec<String> = history
+        .iter()
+        .map(|e| format!("{} {} {}", e.kind, e.address, e.summary()))
+        .collect();
+    let has = |line: &str| {
+        assert!(
+            summaries.iter().any(|s| s == line),
+            "{line} not in {summaries:#?}"
+        );
+    };
+    has("StepFailed 0.flaky Transient: first attempt fails: Io: reset");
+    has("RetryScheduled 0.flaky retry in 3ms after Transient");
+    has("BranchChosen 1.choice small");
+    has("TimerStarted 2.wait 2ms");
+    has("MapStarted 4.map 3 items");
+    has("MapItemFinished 4.map/1 failed: Odd");
+    has("MapItemFinished 4.map/0 succeeded");
+    has("MapFinished 4.map 1 of 3 items failed");
+    let retry = history
+        .iter()
+        .find(|e| e.kind == EventKind::RetryScheduled)
+        .unwrap();
+    let error = retry.details.error.as_ref().unwrap();
+    assert_eq!(error.cause.as_ref().unwrap().name, "Io");
+    assert_eq!(retry.details.delay_ms, Some(3));
+    assert!(history.iter().all(|e| e.details.detail.is_none()));
 }
 
 #[tokio::test]
@@ -173,7 +309,7 @@ async fn refuse_changed_workflow(name: &str, version: u32) {
     if name == CURRENT {
         assert!(before == std::fs::read(golden_file(name)).unwrap());
     } else {
-        assert!(version < 4);
+        assert!(version < GOLDEN[GOLDEN.len() - 1].1);
     }
     {
         let store = SqliteStore::open(&path).unwrap();

@@ -296,17 +296,26 @@ async fn sigkill_at_random_moments_then_resume_gives_the_same_output_and_reruns_
                 "run {run}: `{key}` ran but its checkpoint is missing"
             );
         }
-        // Each kill of a process that held the lease counts one recovery, no more.
-        let recoveries = SqliteStore::open(&store)
-            .unwrap()
-            .execution(EXECUTION)
-            .await
-            .unwrap()
-            .recoveries;
+        // Each kill of a process that held the lease counts one recovery, no more, and
+        // the history records each.
+        let opened = SqliteStore::open(&store).unwrap();
+        let recoveries = opened.execution(EXECUTION).await.unwrap().recoveries;
         assert!(
             recoveries <= kills as u32,
             "run {run}: {recoveries} recoveries"
         );
+        let recorded = opened
+            .history(EXECUTION)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == waypost::EventKind::ExecutionRecovered)
+            .count();
+        assert_eq!(
+            recorded, recoveries as usize,
+            "run {run}: every recovery is an event of the history"
+        );
+        opened.close();
         total_recoveries += recoveries;
     }
     // 60 kills spread over the run: each phase with durable state in flight was hit.

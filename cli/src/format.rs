@@ -4,9 +4,21 @@
 //! `0.012s`, `4m05s`, `2h03m`; offsets from an execution's first event read `+0.012s`.
 //! Tables have no borders, columns two spaces apart and no trailing spaces, so that they
 //! read well in a terminal and still go through `grep` and `awk`.
+//!
+//! Text from the store (ids, names, labels, errors, payloads) can hold control
+//! characters and bidirectional overrides that a terminal would act on. Table cells
+//! ([`add_row`]) and [`Fields`] values pass through
+//! [`printable`](waypost_core::text::printable), which escapes them visibly; a command
+//! that writes such text any other way escapes it itself. JSON goes out through
+//! [`write_json`], which escapes the same characters as `\uXXXX`.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
 
 use comfy_table::{CellAlignment, Table, TableStyle};
+use serde::Serialize;
 use waypost_core::Error;
+use waypost_core::text::{is_unsafe, printable};
 
 /// Milliseconds since the Unix epoch as an RFC 3339 UTC time, to the second.
 pub(crate) fn timestamp(ms: u64) -> String {
@@ -74,6 +86,17 @@ pub(crate) fn table(headers: &[&str], right: &[usize]) -> Table {
     table
 }
 
+/// Adds a row to `table`, each cell made [`printable`]: a newline in a cell would split
+/// the row, an escape sequence would reach the terminal.
+pub(crate) fn add_row<S: AsRef<str>>(table: &mut Table, cells: impl IntoIterator<Item = S>) {
+    table.add_row(
+        cells
+            .into_iter()
+            .map(|cell| printable(cell.as_ref()).into_owned())
+            .collect::<Vec<_>>(),
+    );
+}
+
 /// The table as text, with a newline at the end and no trailing spaces.
 pub(crate) fn render(table: &Table) -> String {
     let mut text = table.trim_fmt();
@@ -88,14 +111,15 @@ pub(crate) struct Fields {
 }
 
 impl Fields {
-    /// Adds a row.
-    pub(crate) fn add(&mut self, label: &str, value: impl Into<String>) -> &mut Self {
-        self.rows.push((label.to_owned(), value.into()));
+    /// Adds a row of one line: the value is made [`printable`] (a newline in it shows
+    /// as `\n`).
+    pub(crate) fn add(&mut self, label: &str, value: impl AsRef<str>) -> &mut Self {
+        let value = printable(value.as_ref()).into_owned();
+        self.rows.push((label.to_owned(), value));
         self
     }
 
     /// The rows, labels padded to the widest, each line starting with `indent`.
-    /// A value of several lines continues under the first one.
     pub(crate) fn render(&self, indent: &str) -> String {
         let width = self
             .rows
@@ -105,31 +129,63 @@ impl Fields {
             .unwrap_or(0);
         let mut out = String::new();
         for (label, value) in &self.rows {
-            let mut lines = value.lines();
-            let first = lines.next().unwrap_or("");
-            out.push_str(format!("{indent}{label:<width$}  {first}").trim_end());
+            out.push_str(format!("{indent}{label:<width$}  {value}").trim_end());
             out.push('\n');
-            for line in lines {
-                let pad = " ".repeat(width + 2);
-                out.push_str(format!("{indent}{pad}{line}").trim_end());
-                out.push('\n');
-            }
         }
         out
     }
 }
 
 /// A payload for people: pretty JSON for the `json` codec; otherwise its size and codec,
-/// since a binary payload cannot be decoded without the workflow's types.
+/// since a binary payload cannot be decoded without the workflow's types. Each line is
+/// [`printable`] (JSON escapes control characters in its strings, but not DEL, C1
+/// controls or bidirectional overrides).
 pub(crate) fn payload(codec: &str, bytes: &[u8]) -> String {
     let size = bytes_text(bytes.len());
-    if codec == "json" {
+    let text = if codec == "json" {
         match serde_json::from_slice::<serde_json::Value>(bytes) {
             Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string()),
             Err(err) => format!("({size} of json that does not parse: {err})"),
         }
     } else {
         format!("({size}, {codec}: decoding it needs the workflow's types)")
+    };
+    text.lines()
+        .map(printable)
+        .collect::<Vec<Cow<'_, str>>>()
+        .join("\n")
+}
+
+/// Writes `value` as one line of JSON, with the characters a terminal would act on
+/// ([`is_unsafe`]) escaped as `\uXXXX`: serde_json escapes the control characters
+/// below U+0020, and this the rest (DEL, C1 controls, bidirectional overrides, line
+/// separators). The JSON means the same; only its spelling is safer to print.
+pub(crate) fn write_json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, SafeJson);
+    value.serialize(&mut serializer).map_err(io::Error::from)?;
+    out.write_all(b"\n")
+}
+
+/// The JSON formatter of [`write_json`].
+struct SafeJson;
+
+impl serde_json::ser::Formatter for SafeJson {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut rest = fragment;
+        while let Some(at) = rest.find(is_unsafe) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            let c = rest[at..].chars().next().unwrap_or_default();
+            let mut units = [0; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(writer, "\\u{unit:04x}")?;
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
     }
 }
 
@@ -211,14 +267,40 @@ mod tests {
     }
 
     #[test]
-    fn fields_align_and_continue_long_values() {
+    fn fields_align_and_keep_each_value_on_its_line() {
         let mut fields = Fields::default();
         fields
             .add("status", "failed")
-            .add("input", "{\n  \"a\": 1\n}");
+            .add("message", "two\nlines \u{1b}[2J");
         assert_eq!(
             fields.render("  "),
-            "  status  failed\n  input   {\n            \"a\": 1\n          }\n"
+            "  status   failed\n  message  two\\nlines \\e[2J\n"
         );
+    }
+
+    #[test]
+    fn table_cells_stay_on_their_row() {
+        let mut table = table(&["ID", "NAME"], &[]);
+        add_row(&mut table, ["a\nb", "\u{202e}x"]);
+        assert_eq!(render(&table), "ID    NAME\na\\nb  \\u{202e}x\n");
+    }
+
+    #[test]
+    fn payload_lines_are_printable() {
+        let json = "{\"a\":\"\u{202e}\u{7f}\\u001b\"}".as_bytes();
+        assert_eq!(
+            payload("json", json),
+            "{\n  \"a\": \"\\u{202e}\\u{7f}\\u001b\"\n}"
+        );
+    }
+
+    #[test]
+    fn json_escapes_what_a_terminal_acts_on() {
+        let mut out = Vec::new();
+        write_json(&mut out, &["\u{1b}[2J\u{7}", "\u{202e}é\u{9b}", "ok"]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "[\"\\u001b[2J\\u0007\",\"\\u202eé\\u009b\",\"ok\"]\n");
+        let back: Vec<String> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, ["\u{1b}[2J\u{7}", "\u{202e}é\u{9b}", "ok"]);
     }
 }

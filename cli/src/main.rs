@@ -13,12 +13,12 @@
 //!
 //! Layout: this file parses the command line and dispatches; `commands/` holds one module
 //! per command; `store.rs` opens the store and turns store errors into messages;
-//! `status.rs` derives each state's status from a history; `format.rs` holds the shared
-//! formatting (times, durations, tables, payloads, errors).
+//! `format.rs` holds the shared formatting (times, durations, tables, payloads, errors).
+//! What an execution's history says (each state's status, the step and map in flight)
+//! is `waypost_core::inspect`, shared with any other view of a store.
 
 mod commands;
 mod format;
-mod status;
 mod store;
 
 use std::io::{self, Write as _};

@@ -21,8 +21,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -487,7 +487,7 @@ fn history_as_json_lines() {
             "address",
             "attempt",
             "duration_ms",
-            "detail",
+            "details",
         ] {
             assert!(event.get(key).is_some(), "{key} missing in {line}");
         }
@@ -684,4 +684,334 @@ fn the_cli_never_writes_the_store() {
         run(args);
     }
     assert_eq!(std::fs::read(fixture()).unwrap(), before);
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostile text: control characters and bidirectional overrides in what a store holds.
+
+/// What a terminal would act on: clear the screen, set the window title, ring the bell,
+/// a NUL, line breaks, a tab, DEL, a C1 CSI, bidirectional controls, a line separator.
+const EVIL: &str =
+    "\u{1b}[2J\u{1b}]0;pwned\u{7}\0\n\r\t\u{7f}\u{9b}31m\u{202e}\u{2066}\u{200f}\u{61c}\u{2028}!";
+
+/// `EVIL` without its NUL, which a command-line argument cannot hold.
+fn evil_arg() -> String {
+    EVIL.replace('\0', "")
+}
+
+/// The hostile store: executions whose ids, workflow name, step names, branch label,
+/// error names and messages and payloads all hold [`EVIL`] (ids and the workflow name
+/// without its NUL, so that a command line can name them). Returns the directory, the
+/// store's path, and the ids: a failed one, a succeeded one, and one interrupted inside
+/// its map.
+async fn hostile_store() -> (tempfile::TempDir, PathBuf, [String; 3]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let runtime = Runtime::builder().store(store.clone()).build();
+    let evil = evil_arg();
+    let ids = [
+        format!("failed-{evil}"),
+        format!("done-{evil}"),
+        format!("running-{evil}"),
+    ];
+
+    let fails = step_fn(format!("fails-{EVIL}"), |x: String| async move {
+        Err::<String, _>(
+            Error::new(format!("Bad{EVIL}Name"), format!("message {EVIL} {x}"))
+                .caused_by(Error::new(format!("Cause{EVIL}"), EVIL)),
+        )
+    });
+    let echo = || {
+        step_fn(format!("echo-{EVIL}"), |x: String| async move {
+            Ok::<_, Error>(format!("{x}{EVIL}"))
+        })
+    };
+    let held = Arc::new(AtomicBool::new(true));
+    let hold = {
+        let held = Arc::clone(&held);
+        step_fn(format!("item-{EVIL}"), move |x: String| {
+            let held = Arc::clone(&held);
+            async move {
+                if x.ends_with('2') {
+                    while held.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+                Ok::<_, Error>(x)
+            }
+        })
+    };
+    let workflow = |tail: BoxStep<String, String>| {
+        Workflow::new(
+            format!("wf-{evil}"),
+            1,
+            choice()
+                .named(format!("route-{EVIL}"))
+                .when(
+                    format!("label-{EVIL}"),
+                    |x: &String| x.starts_with('f'),
+                    tail,
+                )
+                .otherwise(echo().boxed()),
+        )
+        .with_codec(JsonCodec)
+    };
+    runtime
+        .start(
+            &workflow(
+                echo()
+                    .then(
+                        fails.retry(
+                            RetryPolicy::builder()
+                                .errors([format!("Bad{EVIL}Name")])
+                                .max_attempts(2)
+                                .interval(Duration::from_millis(1))
+                                .build(),
+                        ),
+                    )
+                    .boxed(),
+            ),
+            ids[0].clone(),
+            format!("f{EVIL}"),
+        )
+        .await
+        .unwrap_err();
+    runtime
+        .start(
+            &workflow(echo().boxed()),
+            ids[1].clone(),
+            format!("d{EVIL}"),
+        )
+        .await
+        .unwrap();
+    let items = Workflow::new(
+        format!("wf-{evil}"),
+        1,
+        pass(format!("split-{EVIL}"), |x: String| {
+            vec![format!("{x}-1"), format!("{x}-2")]
+        })
+        .then(map(hold).max_concurrency(1).named(format!("map-{EVIL}"))),
+    )
+    .with_codec(JsonCodec);
+    let run = tokio::spawn({
+        let (runtime, id) = (runtime.clone(), ids[2].clone());
+        async move { runtime.start(&items, id, format!("r{EVIL}")).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !store.history(&ids[2]).await.is_ok_and(|history| {
+        history
+            .iter()
+            .any(|e| e.kind == waypost::EventKind::StepSucceeded && e.address.contains("/0/"))
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the map never finished its first item"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    run.abort();
+    let _ = run.await;
+    held.store(false, Ordering::SeqCst);
+    drop(runtime);
+    store.close();
+    (dir, path, ids)
+}
+
+/// The standard output of a successful run over `store`, checked to hold nothing a
+/// terminal would act on but its own line ends.
+fn run_safely(store: &Path, args: &[&str]) -> String {
+    let output = waypost(store, args);
+    assert!(
+        output.status.success(),
+        "waypost {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    for (at, c) in text.char_indices() {
+        assert!(
+            c == '\n' || !waypost::text::is_unsafe(c),
+            "waypost {args:?} printed {c:?} at byte {at}:\n{text}"
+        );
+    }
+    assert!(!text.bytes().any(|b| b < 0x20 && b != b'\n'), "{text}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_command_prints_a_control_character_from_the_store() {
+    let (_dir, path, [failed, done, running]) = hostile_store().await;
+    let path = path.as_path();
+    let workflow = format!("wf-{}", evil_arg());
+    // What the escapes look like.
+    let escaped = r"\e[2J\e]0;pwned\u{7}";
+    let bidi = r"\u{202e}\u{2066}\u{200f}\u{61c}\u{2028}";
+
+    let list = run_safely(path, &["list"]);
+    assert_eq!(list.lines().count(), 4, "one row per execution:\n{list}");
+    assert!(list.contains(escaped) && list.contains(bidi), "{list}");
+    let list = run_safely(path, &["list", "--workflow", &workflow]);
+    assert_eq!(list.lines().count(), 4, "{list}");
+    let none = run_safely(path, &["list", "--workflow", &format!("{workflow}?")]);
+    assert!(none.contains(escaped), "{none}");
+
+    for id in [&failed, &done, &running] {
+        let show = run_safely(path, &["show", id]);
+        assert!(show.contains(escaped) && show.contains(bidi), "{show}");
+        let history = run_safely(path, &["history", id]);
+        assert!(
+            history.contains(escaped) && history.contains(bidi),
+            "{history}"
+        );
+        // One line for the heading, one for the header, one per event.
+        let events = run_safely(path, &["history", id, "--json"]);
+        assert_eq!(
+            history.lines().count(),
+            2 + events.lines().count(),
+            "{history}"
+        );
+        for line in events.lines() {
+            serde_json::from_str::<waypost::Event>(line).unwrap();
+        }
+        for format in ["mermaid", "dot", "asl"] {
+            let graph = run_safely(path, &["graph", id, "--format", format]);
+            assert!(graph.contains("pwned"), "{graph}");
+        }
+    }
+    let show = run_safely(path, &["show", &failed]);
+    assert!(show.contains(r"message \e[2J"), "{show}");
+    assert!(show.contains(r"caused by  Cause\e[2J"), "{show}");
+    let show = run_safely(path, &["show", &running]);
+    assert!(
+        show.contains(r"last finished  1.map-\e[2J") && show.contains(r"map            1.map-"),
+        "{show}"
+    );
+    // The JSON means what the store holds.
+    let json = run_safely(path, &["history", &failed, "--json"]);
+    let failures: Vec<waypost::Event> = json
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .filter(|e: &waypost::Event| e.kind == waypost::EventKind::StepFailed)
+        .collect();
+    let error = failures[0].details.error.as_ref().unwrap();
+    assert_eq!(error.name, format!("Bad{EVIL}Name"));
+    assert!(error.message.starts_with(&format!("message {EVIL}")));
+
+    for format in ["mermaid", "dot", "asl"] {
+        run_safely(path, &["graph", &workflow, "--format", format]);
+    }
+    let asl: serde_json::Value =
+        serde_json::from_str(&run_safely(path, &["graph", &failed, "--format", "asl"])).unwrap();
+    assert!(
+        asl["States"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("route-"))
+    );
+
+    let stats = run_safely(path, &["stats", &workflow]);
+    assert!(stats.contains(escaped) && stats.contains(bidi), "{stats}");
+    // The heading, the table's header, and one row per step that ran.
+    assert_eq!(stats.lines().count(), 2 + 3, "{stats}");
+
+    let watched = run_safely(path, &["watch", &failed]);
+    assert_eq!(watched.lines().count(), 1, "{watched}");
+    assert!(
+        watched.contains(escaped) && watched.contains(bidi),
+        "{watched}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Recoveries and re-runs.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recoveries_and_re_runs_are_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("recovered.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let runtime = Runtime::builder().store(store.clone()).build();
+    let held = Arc::new(AtomicBool::new(true));
+    let slow = {
+        let held = Arc::clone(&held);
+        step_fn("slow", move |x: u32| {
+            let held = Arc::clone(&held);
+            async move {
+                while held.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                Ok::<_, Error>(x)
+            }
+        })
+    };
+    let fast = step_fn("fast", |x: u32| async move { Ok::<_, Error>(x) });
+    let workflow = Workflow::new(
+        "recovering",
+        1,
+        parallel((slow, fast)).then(pass("sum", |(a, b): (u32, u32)| a + b)),
+    );
+    // The fast branch's checkpoint stores the slow step's start; then the process
+    // running it dies, holding the lease until it runs out.
+    let run = tokio::spawn({
+        let (runtime, workflow) = (runtime.clone(), workflow.clone());
+        async move { runtime.start(&workflow, "rec-1", 2).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !store.history("rec-1").await.is_ok_and(|history| {
+        history
+            .iter()
+            .any(|e| e.kind == waypost::EventKind::StepStarted && e.address.ends_with("0.slow"))
+    }) {
+        assert!(Instant::now() < deadline, "the slow step never started");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    run.abort();
+    let _ = run.await;
+    let crashed = "another-host.invalid:4242:dead";
+    while store
+        .acquire_lease("rec-1", crashed, Duration::from_millis(1))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the lease was never released");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    held.store(false, Ordering::SeqCst);
+    assert_eq!(runtime.resume(&workflow, "rec-1").await.unwrap(), 4);
+    drop(runtime);
+    store.close();
+
+    let show = run_safely(&path, &["show", "rec-1"]);
+    assert!(show.contains("\nrecoveries  1\n"), "{show}");
+    let history = run_safely(&path, &["history", "rec-1"]);
+    let recovered = history
+        .lines()
+        .find(|line| line.contains("ExecutionRecovered"))
+        .unwrap_or_else(|| panic!("{history}"));
+    assert!(
+        recovered.contains(&format!("taken over from `{crashed}`"))
+            && recovered.ends_with("; recovery 1"),
+        "{recovered}"
+    );
+    let reruns: Vec<&str> = history.lines().filter(|l| l.ends_with("run 2")).collect();
+    assert_eq!(
+        reruns.len(),
+        2,
+        "the slow step's second start and end:\n{history}"
+    );
+    let stats = run_safely(&path, &["stats", "recovering"]);
+    assert!(
+        stats.starts_with("workflow `recovering`: 1 execution (1 succeeded), recovered 1 time\n"),
+        "{stats}"
+    );
+    let slow_row: Vec<&str> = stats
+        .lines()
+        .find(|line| line.starts_with("slow "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // STEP RUNS RERUNS FAILURES RETRIES ...
+    assert_eq!(slow_row[..5], ["slow", "2", "1", "0", "0"], "{stats}");
 }

@@ -27,7 +27,7 @@
 use crate::context::Context;
 use crate::error::Error;
 use crate::graph::{CatchSpec, Describe};
-use crate::history::EventKind;
+use crate::history::{EventDetails, EventKind};
 use crate::step::Step;
 
 /// Step returned by [`StepExt::catch`](crate::StepExt::catch).
@@ -86,7 +86,12 @@ where
             Some(at) => at.to_owned(),
             None => cx.address(self.inner.name()).to_string(),
         };
-        cx.emit(EventKind::ErrorCaught, &at, None, Some(error.to_string()));
+        cx.emit(
+            EventKind::ErrorCaught,
+            &at,
+            None,
+            EventDetails::error(&error),
+        );
         self.handler
             .run(&cx.shifted(self.inner_slots), (input, error))
             .await

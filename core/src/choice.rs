@@ -39,7 +39,7 @@ use crate::boxed::BoxStep;
 use crate::context::Context;
 use crate::error::{Error, names};
 use crate::graph::{Describe, NodeKind};
-use crate::history::EventKind;
+use crate::history::{EventDetails, EventKind};
 use crate::replay::Entry;
 use crate::step::{Payload, Step};
 use crate::store::CheckpointKind;
@@ -246,7 +246,10 @@ impl<I: Payload, O: Payload> Step for Choice<I, O> {
             EventKind::BranchChosen,
             address.as_str(),
             None,
-            Some(label.to_owned()),
+            EventDetails {
+                branch: Some(label.to_owned()),
+                ..EventDetails::default()
+            },
         );
         branch.run(&cx.nested(address.branch(label)), input).await
     }

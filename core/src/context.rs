@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use crate::address::Address;
 use crate::codec::Codec;
 use crate::error::Error;
-use crate::history::{Event, EventKind};
+use crate::history::{Event, EventDetails, EventKind};
 use crate::replay::Entry;
 use crate::store::CheckpointKind;
 
@@ -60,7 +60,10 @@ pub trait Recorder: Send + Sync + fmt::Debug + 'static {
 
     /// Adds an event to the execution's history. It is stored with the next checkpoint
     /// (or the execution's end), in the same transaction. An event already in the
-    /// history (same kind, address and attempt: a replay) is not added again.
+    /// history (same kind, address and attempt: a replay) is not added again, except a
+    /// task step's `StepStarted`, which a step reports only when it really runs: each is
+    /// a new run of the attempt, numbered in its details (`run`) from the second on,
+    /// as are that run's `StepSucceeded` or `StepFailed`.
     fn event(&self, event: Event);
 
     /// How many times the execution was redriven; 0 until the first redrive.
@@ -202,14 +205,15 @@ impl Context {
         kind: EventKind,
         address: &str,
         duration_ms: Option<u64>,
-        detail: Option<String>,
+        details: EventDetails,
     ) {
+        // The summary is only made when the event is logged.
         tracing::debug!(
             execution_id = %self.execution_id(),
             address,
             attempt = self.attempt,
             duration_ms,
-            detail = detail.as_deref().unwrap_or(""),
+            details = %crate::history::summary(kind, &details),
             "{kind}"
         );
         if let Some(recorder) = self.recorder() {
@@ -230,7 +234,7 @@ impl Context {
                 },
                 attempt: self.attempt,
                 duration_ms,
-                detail,
+                details,
             });
         }
     }

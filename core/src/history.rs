@@ -4,10 +4,18 @@
 //! stores the events in the same transaction as the checkpoint they describe (no extra
 //! fsync), so the history of an execution is exactly as far as its checkpoints.
 //! [`HistoryLevel`] says how much is kept.
+//!
+//! What an event says beyond its kind, address and attempt is in typed fields
+//! ([`EventDetails`]: the error, the branch, the delay, item counts, ...), stored as they
+//! are (a SQLite store keeps them as one JSON column) and printed by `history --json`.
+//! [`Event::summary`] puts them in one line for people.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -25,6 +33,9 @@ pub enum EventKind {
     ExecutionFailed,
     /// The execution was cancelled.
     ExecutionCancelled,
+    /// A run took the execution over from an owner that stopped without finishing it
+    /// (its process crashed or lost its lease); the store records it with the takeover.
+    ExecutionRecovered,
     /// A task step started an attempt.
     StepStarted,
     /// A task step's attempt succeeded.
@@ -51,13 +62,14 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::ExecutionStarted,
         EventKind::ExecutionResumed,
         EventKind::ExecutionRedriven,
         EventKind::ExecutionSucceeded,
         EventKind::ExecutionFailed,
         EventKind::ExecutionCancelled,
+        EventKind::ExecutionRecovered,
         EventKind::StepStarted,
         EventKind::StepSucceeded,
         EventKind::StepFailed,
@@ -80,6 +92,7 @@ impl EventKind {
             EventKind::ExecutionSucceeded => "ExecutionSucceeded",
             EventKind::ExecutionFailed => "ExecutionFailed",
             EventKind::ExecutionCancelled => "ExecutionCancelled",
+            EventKind::ExecutionRecovered => "ExecutionRecovered",
             EventKind::StepStarted => "StepStarted",
             EventKind::StepSucceeded => "StepSucceeded",
             EventKind::StepFailed => "StepFailed",
@@ -122,6 +135,7 @@ impl EventKind {
                 | EventKind::ExecutionSucceeded
                 | EventKind::ExecutionFailed
                 | EventKind::ExecutionCancelled
+                | EventKind::ExecutionRecovered
         )
     }
 }
@@ -149,8 +163,271 @@ pub struct Event {
     pub attempt: u32,
     /// How long the attempt, map or timer took, for events that end something.
     pub duration_ms: Option<u64>,
-    /// What else there is to say: an error, a branch label, a delay, an item count.
+    /// What else there is to say: an error, a branch label, a delay, item counts.
+    #[serde(default)]
+    pub details: EventDetails,
+}
+
+impl Event {
+    /// The details in one line for people, as `waypost history` shows them:
+    /// ``workflow `orders` v1``, `retry in 200ms after Transient`, `3 items`,
+    /// `PaymentDeclined: card declined`, `run 2`, ... (empty when there is nothing to
+    /// say). An event stored before details had fields shows its text as it was.
+    ///
+    /// The text is the store's, unescaped: pass it through
+    /// [`text::printable`](crate::text::printable) before a terminal shows it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    /// use waypost::MemoryStore;
+    ///
+    /// #[step]
+    /// async fn pick(x: u32) -> u32 { x }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let runtime = Runtime::builder().store(MemoryStore::new()).build();
+    /// let route = choice().when("big", |x: &u32| *x > 10, pick).otherwise(pick);
+    /// runtime.start(&Workflow::new("route", 1, route), "r-1", 42).await.unwrap();
+    ///
+    /// let lines: Vec<String> = runtime
+    ///     .history("r-1")
+    ///     .await
+    ///     .unwrap()
+    ///     .iter()
+    ///     .map(|event| format!("{} {}", event.kind, event.summary()))
+    ///     .collect();
+    /// assert_eq!(lines[0], "ExecutionStarted workflow `route` v1");
+    /// assert_eq!(lines[1], "BranchChosen big");
+    /// # }
+    /// ```
+    pub fn summary(&self) -> String {
+        summary(self.kind, &self.details)
+    }
+}
+
+/// [`Event::summary`] of an event of `kind` with details `d`.
+pub(crate) fn summary(kind: EventKind, d: &EventDetails) -> String {
+    if let Some(detail) = &d.detail {
+        return detail.clone();
+    }
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(run) = d.run {
+        parts.push(format!("run {run}"));
+    }
+    let delay = |ms: u64| format!("{:?}", Duration::from_millis(ms));
+    match kind {
+        EventKind::ExecutionRecovered => {
+            if let Some(previous) = &d.previous_owner {
+                parts.push(format!("taken over from `{previous}`"));
+            }
+            if let Some(owner) = &d.owner {
+                parts.push(format!("by `{owner}`"));
+            }
+            if let Some(n) = d.recoveries {
+                parts.push(format!("recovery {n}"));
+            }
+        }
+        EventKind::RetryScheduled => match (d.delay_ms, &d.error) {
+            (Some(ms), Some(error)) => {
+                parts.push(format!("retry in {} after {}", delay(ms), error.name));
+            }
+            (Some(ms), None) => parts.push(format!("retry in {}", delay(ms))),
+            (None, Some(error)) => parts.push(format!("retry after {}", error.name)),
+            (None, None) => {}
+        },
+        EventKind::TimerStarted => parts.extend(d.delay_ms.map(delay)),
+        EventKind::MapStarted => {
+            let items = d
+                .items
+                .map_or_else(|| "items read lazily".to_owned(), |n| format!("{n} items"));
+            parts.push(match d.committed {
+                Some(done) if done > 0 => format!("{items}, {done} committed"),
+                _ => items,
+            });
+        }
+        EventKind::MapItemFinished => parts.push(match &d.error {
+            Some(error) => format!("failed: {}", error.name),
+            None => "succeeded".to_owned(),
+        }),
+        EventKind::MapFinished => {
+            if let (Some(failed), Some(items)) = (d.failed, d.items) {
+                parts.push(format!("{failed} of {items} items failed"));
+            }
+        }
+        _ => {
+            if let (Some(workflow), Some(version)) = (&d.workflow, d.version) {
+                parts.push(format!("workflow `{workflow}` v{version}"));
+            }
+            if let Some(branch) = &d.branch {
+                parts.push(branch.clone());
+            }
+            if let Some(error) = &d.error {
+                parts.push(error.to_string());
+            }
+        }
+    }
+    parts.join("; ")
+}
+
+/// What an [`Event`] says beyond its kind, address and attempt: typed fields, each set
+/// by the kinds it belongs to and `None` for the others.
+///
+/// Serialized (in a store, in `waypost history --json`) as an object that holds only
+/// the fields that are set, so that `json_extract(details, '$.error.name')` in the
+/// sqlite3 shell finds the error of every failure. Build one with
+/// `..EventDetails::default()` for the fields an event does not have, so that it keeps
+/// compiling when fields are added.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+/// use waypost::MemoryStore;
+/// use waypost::EventKind;
+///
+/// #[step]
+/// async fn charge(_cents: u64) -> Result<u64, Error> {
+///     Err(Error::new("Declined", "card declined"))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let runtime = Runtime::builder().store(MemoryStore::new()).build();
+/// runtime.start(&Workflow::new("pay", 1, charge), "pay-1", 500).await.unwrap_err();
+///
+/// let history = runtime.history("pay-1").await.unwrap();
+/// let failed = history.iter().find(|e| e.kind == EventKind::StepFailed).unwrap();
+/// let error = failed.details.error.as_ref().unwrap();
+/// assert_eq!((error.name.as_str(), error.message.as_str()), ("Declined", "card declined"));
+/// # }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventDetails {
+    /// The error: of a failed step (`StepFailed`), of the failure a retry follows
+    /// (`RetryScheduled`), that a catch handled (`ErrorCaught`), of a failed map item
+    /// (`MapItemFinished`), or that ended the execution (`ExecutionFailed`,
+    /// `ExecutionCancelled`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<EventError>,
+    /// The label of the branch a choice took (`BranchChosen`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The delay before a retry (`RetryScheduled`) or of a timer (`TimerStarted`), in
+    /// milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// How many items a map has (`MapStarted`; `None` when they are read lazily), or
+    /// how many it finished (`MapFinished`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<u64>,
+    /// How many items of a map an earlier run committed (`MapStarted` of a resumed
+    /// map).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed: Option<u64>,
+    /// How many items of a map failed (`MapFinished`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<u64>,
+    /// Which run of this attempt of this step the event belongs to, from 2 on: the
+    /// attempt had started before, and was interrupted (its process crashed or
+    /// stopped) before its result was stored, so it runs again (`StepStarted`,
+    /// `StepSucceeded`, `StepFailed`). `None` for the first run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<u32>,
+    /// The workflow's name (`ExecutionStarted`, `ExecutionResumed`,
+    /// `ExecutionRedriven`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// The workflow's version (with `workflow`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The owner that took the execution over (`ExecutionRecovered`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The owner it was taken over from (`ExecutionRecovered`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_owner: Option<String>,
+    /// How many times the execution has been recovered since it started or was last
+    /// redriven, this time included (`ExecutionRecovered`; see
+    /// [`ExecutionRecord::recoveries`](crate::store::ExecutionRecord::recoveries)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recoveries: Option<u32>,
+    /// The free text of an event stored before details had fields (by a store of
+    /// schema version 4 or older), kept as it was; `None` for every newer event.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+impl EventDetails {
+    /// Details with only `error` set.
+    pub fn error(error: &Error) -> Self {
+        EventDetails {
+            error: Some(EventError::from(error)),
+            ..EventDetails::default()
+        }
+    }
+
+    /// Whether no field is set.
+    pub fn is_empty(&self) -> bool {
+        *self == EventDetails::default()
+    }
+}
+
+/// An error as an [`Event`] keeps it: name, message, where it was raised, and its
+/// cause.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+/// use waypost::history::EventError;
+///
+/// let error = Error::new("Declined", "card declined")
+///     .at("1.charge")
+///     .caused_by(Error::new("Gateway", "answered 05"));
+/// let kept = EventError::from(&error);
+/// assert_eq!(kept.address.as_deref(), Some("1.charge"));
+/// assert_eq!(kept.cause.as_ref().unwrap().name, "Gateway");
+/// assert_eq!(kept.to_string(), error.to_string());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct EventError {
+    /// The error's name, as retry and catch match it.
+    pub name: String,
+    /// The error's message.
+    pub message: String,
+    /// The address it was raised at, if it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The error that caused it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Box<EventError>>,
+}
+
+impl From<&Error> for EventError {
+    fn from(error: &Error) -> Self {
+        EventError {
+            name: error.name().to_owned(),
+            message: error.message().to_owned(),
+            address: error.address().map(str::to_owned),
+            cause: error
+                .source()
+                .map(|cause| Box::new(EventError::from(cause))),
+        }
+    }
+}
+
+/// `name: message`, then `: ` and each cause in turn, as [`Error`] displays itself.
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.message)?;
+        if let Some(cause) = &self.cause {
+            write!(f, ": {cause}")?;
+        }
+        Ok(())
+    }
 }
 
 /// How much history an execution keeps (Step Functions' log level).
@@ -189,11 +466,153 @@ mod tests {
     }
 
     #[test]
+    fn details_serialize_only_what_is_set_and_read_back() {
+        assert_eq!(
+            serde_json::to_string(&EventDetails::default()).unwrap(),
+            "{}"
+        );
+        let error = Error::new("Outer", "o")
+            .at("0.a")
+            .caused_by(Error::new("Inner", "i"));
+        let details = EventDetails {
+            delay_ms: Some(250),
+            ..EventDetails::error(&error)
+        };
+        let json = serde_json::to_string(&details).unwrap();
+        assert_eq!(
+            json,
+            r#"{"error":{"name":"Outer","message":"o","address":"0.a","cause":{"name":"Inner","message":"i"}},"delay_ms":250}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<EventDetails>(&json).unwrap(),
+            details
+        );
+        // An event serialized without details (older JSON) reads back with none.
+        let event: Event = serde_json::from_str(
+            r#"{"seq":1,"at_ms":2,"kind":"StepStarted","address":"0.a","attempt":1,"duration_ms":null}"#,
+        )
+        .unwrap();
+        assert!(event.details.is_empty());
+    }
+
+    #[test]
+    fn summaries_read_like_the_old_free_text() {
+        let event = |kind, details| Event {
+            seq: 1,
+            at_ms: 0,
+            kind,
+            address: "0.a".to_owned(),
+            attempt: 1,
+            duration_ms: None,
+            details,
+        };
+        let error = Error::new("Transient", "timed out").caused_by(Error::new("Io", "reset"));
+        let cases = [
+            (
+                event(
+                    EventKind::ExecutionStarted,
+                    EventDetails {
+                        workflow: Some("orders".into()),
+                        version: Some(2),
+                        ..EventDetails::default()
+                    },
+                ),
+                "workflow `orders` v2",
+            ),
+            (
+                event(EventKind::StepFailed, EventDetails::error(&error)),
+                "Transient: timed out: Io: reset",
+            ),
+            (
+                event(
+                    EventKind::RetryScheduled,
+                    EventDetails {
+                        delay_ms: Some(1500),
+                        ..EventDetails::error(&error)
+                    },
+                ),
+                "retry in 1.5s after Transient",
+            ),
+            (
+                event(
+                    EventKind::MapStarted,
+                    EventDetails {
+                        items: Some(4),
+                        committed: Some(2),
+                        ..EventDetails::default()
+                    },
+                ),
+                "4 items, 2 committed",
+            ),
+            (
+                event(EventKind::MapStarted, EventDetails::default()),
+                "items read lazily",
+            ),
+            (
+                event(EventKind::MapItemFinished, EventDetails::error(&error)),
+                "failed: Transient",
+            ),
+            (
+                event(EventKind::MapItemFinished, EventDetails::default()),
+                "succeeded",
+            ),
+            (
+                event(
+                    EventKind::MapFinished,
+                    EventDetails {
+                        items: Some(4),
+                        failed: Some(1),
+                        ..EventDetails::default()
+                    },
+                ),
+                "1 of 4 items failed",
+            ),
+            (
+                event(
+                    EventKind::StepFailed,
+                    EventDetails {
+                        run: Some(2),
+                        ..EventDetails::error(&error)
+                    },
+                ),
+                "run 2; Transient: timed out: Io: reset",
+            ),
+            (
+                event(
+                    EventKind::ExecutionRecovered,
+                    EventDetails {
+                        owner: Some("b".into()),
+                        previous_owner: Some("a".into()),
+                        recoveries: Some(3),
+                        ..EventDetails::default()
+                    },
+                ),
+                "taken over from `a`; by `b`; recovery 3",
+            ),
+            (
+                event(
+                    EventKind::BranchChosen,
+                    EventDetails {
+                        detail: Some("stored by v4".into()),
+                        ..EventDetails::default()
+                    },
+                ),
+                "stored by v4",
+            ),
+            (event(EventKind::StepSucceeded, EventDetails::default()), ""),
+        ];
+        for (event, summary) in cases {
+            assert_eq!(event.summary(), summary, "{:?}", event.kind);
+        }
+    }
+
+    #[test]
     fn levels_keep_what_they_say() {
         assert!(HistoryLevel::All.keeps(EventKind::StepStarted));
         assert!(!HistoryLevel::Errors.keeps(EventKind::StepStarted));
         assert!(HistoryLevel::Errors.keeps(EventKind::StepFailed));
         assert!(HistoryLevel::Off.keeps(EventKind::ExecutionFailed));
+        assert!(HistoryLevel::Off.keeps(EventKind::ExecutionRecovered));
         assert!(!HistoryLevel::Off.keeps(EventKind::StepFailed));
     }
 }

@@ -17,7 +17,7 @@ use tracing::{Instrument as _, Span};
 use crate::context::{Context, Host, StepContext};
 use crate::durable;
 use crate::error::Error;
-use crate::history::EventKind;
+use crate::history::{EventDetails, EventKind};
 use crate::step::{Payload, SyncStep};
 
 /// Runs the work of a task step at the position `cx`: gives it its [`StepContext`], and
@@ -61,7 +61,12 @@ where
         attempt = cx.attempt()
     );
     let started = cx.host().now();
-    cx.emit(EventKind::StepStarted, address.as_str(), None, None);
+    cx.emit(
+        EventKind::StepStarted,
+        address.as_str(),
+        None,
+        EventDetails::default(),
+    );
     // Call `work` inside the guarded future, so that a panic in the call is caught too.
     let entered = span.clone();
     let result = match AssertUnwindSafe(async move { work(scx, input, entered).await })
@@ -74,12 +79,17 @@ where
     };
     let took = cx.millis_since(started);
     match &result {
-        Ok(_) => cx.emit(EventKind::StepSucceeded, address.as_str(), took, None),
+        Ok(_) => cx.emit(
+            EventKind::StepSucceeded,
+            address.as_str(),
+            took,
+            EventDetails::default(),
+        ),
         Err(error) => cx.emit(
             EventKind::StepFailed,
             address.as_str(),
             took,
-            Some(error.to_string()),
+            EventDetails::error(error),
         ),
     }
     match key {

@@ -34,7 +34,7 @@ use crate::context::Context;
 use crate::durable;
 use crate::error::Error;
 use crate::graph::Describe;
-use crate::history::EventKind;
+use crate::history::{EventDetails, EventKind};
 use crate::step::Step;
 
 /// Step returned by [`StepExt::timeout`](crate::StepExt::timeout).
@@ -90,7 +90,7 @@ impl<S: Step> Step for Timeout<S> {
                     EventKind::StepFailed,
                     address.as_str(),
                     Some(took),
-                    Some(error.to_string()),
+                    EventDetails::error(&error),
                 );
                 match key {
                     Some(key) => durable::record_result(cx, key, Err(error)).await,

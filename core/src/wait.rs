@@ -23,7 +23,7 @@ use crate::context::Context;
 use crate::durable;
 use crate::error::Error;
 use crate::graph::{Describe, NodeKind};
-use crate::history::EventKind;
+use crate::history::{EventDetails, EventKind};
 use crate::step::{Payload, Step};
 
 /// A wait state of `duration` that passes its input through.
@@ -51,15 +51,23 @@ impl<T: Payload> Step for Wait<T> {
 
     async fn run(&self, cx: &Context, input: T) -> Result<T, Error> {
         let address = cx.address("wait");
-        let detail = format!("{:?}", self.duration);
+        let delay_ms = u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX);
         cx.emit(
             EventKind::TimerStarted,
             address.as_str(),
             None,
-            Some(detail),
+            EventDetails {
+                delay_ms: Some(delay_ms),
+                ..EventDetails::default()
+            },
         );
         durable::durable_sleep(cx, cx.key("wait"), self.duration).await?;
-        cx.emit(EventKind::TimerFired, address.as_str(), None, None);
+        cx.emit(
+            EventKind::TimerFired,
+            address.as_str(),
+            None,
+            EventDetails::default(),
+        );
         Ok(input)
     }
 

@@ -11,7 +11,8 @@ use waypost_core::codec::{decode, encode};
 use waypost_core::replay::{Journal, within};
 use waypost_core::store::{ExecutionRecord, Snapshot, Write};
 use waypost_core::{
-    Codec, Context, Error, Event, EventKind, ExecutionStatus, Payload, Step, StoreError, Workflow,
+    Codec, Context, Error, Event, EventDetails, EventKind, ExecutionStatus, Payload, Step,
+    StoreError, Workflow,
 };
 
 use crate::codec::codec_for;
@@ -127,6 +128,17 @@ async fn execute<I: Payload, O: Payload>(
         store.release_lease(&id, &owner).await?;
         return outcome_of(&record).map(encoded);
     }
+    // The store recorded a takeover by this run as the history's newest event.
+    if let Some(recovered) = history.last().filter(|e| {
+        e.kind == EventKind::ExecutionRecovered && e.details.owner.as_deref() == Some(&owner)
+    }) {
+        tracing::warn!(
+            execution_id = %id,
+            previous_owner = recovered.details.previous_owner.as_deref().unwrap_or(""),
+            recoveries = record.recoveries,
+            "execution recovered: taken over from an owner that stopped without finishing it"
+        );
+    }
     if record.recoveries > inner.config.max_recoveries {
         let outcome = park(&runtime, &record).await;
         store.release_lease(&id, &owner).await?;
@@ -185,8 +197,12 @@ async fn execute<I: Payload, O: Payload>(
         id.clone(),
         Some(Arc::clone(&recorder) as _),
     );
-    let detail = format!("workflow `{}` v{}", workflow.name(), workflow.version());
-    cx.with_attempt(number).emit(kind, "", None, Some(detail));
+    let details = EventDetails {
+        workflow: Some(workflow.name().to_owned()),
+        version: Some(workflow.version()),
+        ..EventDetails::default()
+    };
+    cx.with_attempt(number).emit(kind, "", None, details);
     let span = tracing::info_span!("execution", execution_id = %id, workflow = %workflow.name());
     let result = workflow.root().run(&cx, input).instrument(span).await;
 
@@ -254,14 +270,16 @@ async fn finish<O: Payload>(
         }
         Err(error) => Err(error.clone()),
     };
-    let ended = |kind: EventKind, detail: Option<String>| {
+    let ended = |kind: EventKind, details: EventDetails| {
         let mut writes = recorder.take_events();
-        writes.push(Write::Event(execution_event(kind, at_ms, detail)));
+        writes.push(Write::Event(Box::new(execution_event(
+            kind, at_ms, details,
+        ))));
         writes
     };
     match output {
         Ok(bytes) => {
-            let mut writes = ended(EventKind::ExecutionSucceeded, None);
+            let mut writes = ended(EventKind::ExecutionSucceeded, EventDetails::default());
             writes.push(Write::Status {
                 status: ExecutionStatus::Succeeded,
                 output: Some(bytes.clone()),
@@ -287,7 +305,7 @@ async fn finish<O: Payload>(
             })
         }
         Err(error) => {
-            let mut writes = ended(EventKind::ExecutionFailed, Some(error.to_string()));
+            let mut writes = ended(EventKind::ExecutionFailed, EventDetails::error(&error));
             writes.push(Write::Status {
                 status: ExecutionStatus::Failed,
                 output: None,
@@ -327,11 +345,11 @@ async fn park(runtime: &Runtime, record: &ExecutionRecord) -> Outcome {
     .into_terminal();
     let at_ms = millis(SystemTime::now());
     let writes = vec![
-        Write::Event(execution_event(
+        Write::Event(Box::new(execution_event(
             EventKind::ExecutionFailed,
             at_ms,
-            Some(error.to_string()),
-        )),
+            EventDetails::error(&error),
+        ))),
         Write::Status {
             status: ExecutionStatus::Failed,
             output: None,
@@ -353,7 +371,7 @@ async fn park(runtime: &Runtime, record: &ExecutionRecord) -> Outcome {
 }
 
 /// An event about the execution as a whole.
-pub(crate) fn execution_event(kind: EventKind, at_ms: u64, detail: Option<String>) -> Event {
+pub(crate) fn execution_event(kind: EventKind, at_ms: u64, details: EventDetails) -> Event {
     Event {
         seq: 0,
         at_ms,
@@ -361,6 +379,6 @@ pub(crate) fn execution_event(kind: EventKind, at_ms: u64, detail: Option<String
         address: String::new(),
         attempt: 1,
         duration_ms: None,
-        detail,
+        details,
     }
 }

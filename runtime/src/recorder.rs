@@ -1,7 +1,7 @@
 //! [`StoreRecorder`]: replays an execution's journal and writes new checkpoints to its
 //! store.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -23,12 +23,30 @@ pub(crate) struct StoreRecorder {
 }
 
 /// Events waiting for the next commit, and what the history already holds.
+///
+/// A replayed state reports its events again (a choice its branch, a map its start),
+/// and they must not be stored twice: an event is stored once per kind, address,
+/// attempt and run. A task step is different: it reports `StepStarted` only when it
+/// really runs (a step replayed from its checkpoint reports nothing), so each
+/// `StepStarted` is stored, as the next *run* of that attempt — the attempt started
+/// before and was interrupted (its process crashed, or its run was dropped) before its
+/// result was stored. Runs from the second on are numbered in the events' details,
+/// with the step's end events.
 struct History {
     level: HistoryLevel,
     pending: Vec<Event>,
-    /// (kind, address, attempt) of every event stored or pending: a replayed step
-    /// reports its events again, and they must not be stored twice.
-    seen: HashSet<(EventKind, String, u32)>,
+    /// (kind, address, attempt, run) of every event stored or pending.
+    seen: HashSet<(EventKind, String, u32, u32)>,
+    /// The last run of each task attempt, by (address, attempt).
+    runs: HashMap<(String, u32), u32>,
+}
+
+/// Whether `kind` is an event of a task step's run.
+fn is_step_run(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::StepStarted | EventKind::StepSucceeded | EventKind::StepFailed
+    )
 }
 
 impl StoreRecorder {
@@ -41,10 +59,16 @@ impl StoreRecorder {
         level: HistoryLevel,
         stored: impl IntoIterator<Item = &'a Event>,
     ) -> Self {
-        let seen = stored
-            .into_iter()
-            .map(|e| (e.kind, e.address.clone(), e.attempt))
-            .collect();
+        let mut seen = HashSet::new();
+        let mut runs: HashMap<(String, u32), u32> = HashMap::new();
+        for e in stored {
+            let run = e.details.run.unwrap_or(1);
+            seen.insert((e.kind, e.address.clone(), e.attempt, run));
+            if is_step_run(e.kind) {
+                let last = runs.entry((e.address.clone(), e.attempt)).or_default();
+                *last = (*last).max(run);
+            }
+        }
         StoreRecorder {
             id: Arc::from(id),
             store,
@@ -55,6 +79,7 @@ impl StoreRecorder {
                 level,
                 pending: Vec::new(),
                 seen,
+                runs,
             }),
         }
     }
@@ -62,7 +87,11 @@ impl StoreRecorder {
     /// The events waiting to be stored, as writes for the next commit.
     pub(crate) fn take_events(&self) -> Vec<Write> {
         let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
-        history.pending.drain(..).map(Write::Event).collect()
+        history
+            .pending
+            .drain(..)
+            .map(|event| Write::Event(Box::new(event)))
+            .collect()
     }
 }
 
@@ -140,14 +169,29 @@ impl Recorder for StoreRecorder {
         journal.generation()
     }
 
-    fn event(&self, event: Event) {
+    fn event(&self, mut event: Event) {
         let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        // Counted whether or not the history level keeps the event, so that the end
+        // events it keeps name their run.
+        if is_step_run(event.kind) {
+            let key = (event.address.clone(), event.attempt);
+            let run = match event.kind {
+                EventKind::StepStarted => {
+                    let last = history.runs.entry(key).or_default();
+                    *last += 1;
+                    *last
+                }
+                _ => history.runs.get(&key).copied().unwrap_or(1),
+            };
+            event.details.run = Some(run).filter(|&run| run > 1);
+        }
         if !history.level.keeps(event.kind) {
             return;
         }
+        let run = event.details.run.unwrap_or(1);
         if history
             .seen
-            .insert((event.kind, event.address.clone(), event.attempt))
+            .insert((event.kind, event.address.clone(), event.attempt, run))
         {
             history.pending.push(event);
         }

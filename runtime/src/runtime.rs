@@ -13,8 +13,8 @@ use waypost_core::store::{
     Checkpoint, CheckpointKind, ExecutionRecord, ListFilter, NewExecution, Write,
 };
 use waypost_core::{
-    Context, Error, Event, EventKind, ExecutionStatus, Host, Payload, Step, Store, StoreError,
-    Workflow,
+    Context, Error, Event, EventDetails, EventKind, ExecutionStatus, Host, Payload, Step, Store,
+    StoreError, Workflow,
 };
 
 use crate::builder::RuntimeBuilder;
@@ -353,23 +353,27 @@ impl Runtime {
                 status: record.status,
             });
         }
-        let write = Write::Status {
-            status: ExecutionStatus::Cancelled,
-            output: None,
-            error: Some(Error::with_kind(
-                waypost_core::ErrorKind::Cancelled,
-                waypost_core::error::names::CANCELLED,
-                format!("execution `{id}` was cancelled"),
-            )),
-            redrive: false,
-            at_ms: millis(SystemTime::now()),
-        };
+        let error = Error::with_kind(
+            waypost_core::ErrorKind::Cancelled,
+            waypost_core::error::names::CANCELLED,
+            format!("execution `{id}` was cancelled"),
+        );
         let event = execution_event(
             EventKind::ExecutionCancelled,
             millis(SystemTime::now()),
-            None,
+            EventDetails::error(&error),
         );
-        match store.commit(id, vec![Write::Event(event), write]).await {
+        let write = Write::Status {
+            status: ExecutionStatus::Cancelled,
+            output: None,
+            error: Some(error),
+            redrive: false,
+            at_ms: millis(SystemTime::now()),
+        };
+        match store
+            .commit(id, vec![Write::Event(Box::new(event)), write])
+            .await
+        {
             Ok(()) => {}
             // It finished between the read above and this write.
             Err(StoreError::NotRunning { status, .. }) => {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use waypost_core::error::Error;
-use waypost_core::history::{Event, EventKind};
+use waypost_core::history::{Event, EventDetails, EventError, EventKind};
 use waypost_core::store::{
     Checkpoint, CheckpointKind, ExecutionStatus, ListFilter, NewExecution, Store, StoreError, Write,
 };
@@ -65,6 +65,8 @@ conformance!(
     a_redrive_of_a_succeeded_execution_is_refused,
     final_events_commit_with_the_final_status,
     takeovers_count_recoveries_and_a_redrive_resets_them,
+    each_recovery_is_an_event_of_the_takeover,
+    a_takeover_of_a_finished_execution_is_no_recovery,
 );
 
 /// Runs `check` on a fresh SQLite store in a temporary directory, then checks the file.
@@ -129,12 +131,12 @@ fn event(kind: EventKind, address: &str, at_ms: u64) -> Event {
         address: address.to_owned(),
         attempt: 1,
         duration_ms: None,
-        detail: None,
+        details: EventDetails::default(),
     }
 }
 
 fn record(event: Event) -> Write {
-    Write::Event(event)
+    Write::Event(Box::new(event))
 }
 
 /// `(seq, kind, address)` of every event, for short assertions.
@@ -877,6 +879,13 @@ async fn an_event_with_every_field_round_trips(store: &dyn Store) {
         .create(new_execution("e1", "orders", 1))
         .await
         .unwrap();
+    let error = Error::new(
+        "Timeout",
+        "no answer in 5s\nretrying — \"quoted\" \u{1b}[2J",
+    )
+    .at("map/3/charge ✓")
+    .caused_by(Error::new("Io", "reset by peer \u{202e}").caused_by(Error::new("", "")));
+    // Every field set, to its largest value where it has one.
     let full = Event {
         seq: 0,
         at_ms: i64::MAX as u64,
@@ -884,7 +893,21 @@ async fn an_event_with_every_field_round_trips(store: &dyn Store) {
         address: "map/3/charge ✓".to_owned(),
         attempt: u32::MAX,
         duration_ms: Some(1_234_567_890_123),
-        detail: Some("Timeout: no answer in 5s\nretrying in 2s — \"quoted\"".to_owned()),
+        details: EventDetails {
+            error: Some(EventError::from(&error)),
+            branch: Some("big \u{0}\"spender\"".to_owned()),
+            delay_ms: Some(u64::MAX),
+            items: Some(u64::MAX),
+            committed: Some(7),
+            failed: Some(0),
+            run: Some(u32::MAX),
+            workflow: Some("orders\r\n".to_owned()),
+            version: Some(u32::MAX),
+            owner: Some("host/4026531836:12:ab".to_owned()),
+            previous_owner: Some("host/4026531836:11:cd".to_owned()),
+            recoveries: Some(u32::MAX),
+            detail: Some("Timeout: no answer in 5s\nretrying in 2s — \"quoted\"".to_owned()),
+        },
     };
     let empty = Event {
         seq: 0,
@@ -893,7 +916,11 @@ async fn an_event_with_every_field_round_trips(store: &dyn Store) {
         address: String::new(),
         attempt: 0,
         duration_ms: Some(0),
-        detail: Some(String::new()),
+        details: EventDetails {
+            detail: Some(String::new()),
+            branch: Some(String::new()),
+            ..EventDetails::default()
+        },
     };
     // Every kind, by its name.
     let mut writes = vec![record(full.clone()), record(empty.clone())];
@@ -1326,6 +1353,135 @@ fn stores_are_debug_and_clone() {
     assert_traits::<MemoryStore>();
     assert_traits::<SqliteStore>();
     assert!(format!("{:?}", MemoryStore::new()).contains("MemoryStore"));
+}
+
+/// `(owner, previous owner, recoveries)` of every `ExecutionRecovered` event of `e1`,
+/// after checking that each is an execution event of its own.
+async fn recoveries_in_history(store: &dyn Store) -> Vec<(String, String, u32)> {
+    let history = store.history("e1").await.unwrap();
+    for (i, event) in history.iter().enumerate() {
+        assert_eq!(event.seq, i as u64 + 1, "{history:?}");
+    }
+    history
+        .into_iter()
+        .filter(|e| e.kind == EventKind::ExecutionRecovered)
+        .map(|e| {
+            assert_eq!((e.address.as_str(), e.attempt), ("", 1));
+            assert!(e.at_ms > 0);
+            let d = e.details;
+            (
+                d.owner.unwrap(),
+                d.previous_owner.unwrap(),
+                d.recoveries.unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn each_recovery_is_an_event_of_the_takeover(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    let hour = Duration::from_secs(3600);
+    store
+        .commit(
+            "e1",
+            vec![record(event(EventKind::ExecutionStarted, "", 1))],
+        )
+        .await
+        .unwrap();
+    // Free leases, renewals and refused takeovers record nothing.
+    store.acquire_lease("e1", "alpha", hour).await.unwrap();
+    store.acquire_lease("e1", "alpha", hour).await.unwrap();
+    assert!(store.acquire_lease("e1", "beta", hour).await.is_err());
+    store.release_lease("e1", "alpha").await.unwrap();
+    store
+        .acquire_lease("e1", "beta", Duration::from_millis(1))
+        .await
+        .unwrap();
+    assert!(recoveries_in_history(store).await.is_empty());
+
+    // Each takeover is one event, after the events committed before it, carrying the
+    // count it made.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store
+        .acquire_lease("e1", "gamma", Duration::from_millis(1))
+        .await
+        .unwrap();
+    store
+        .commit("e1", vec![record(event(EventKind::StepStarted, "a", 2))])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store.acquire_lease("e1", "delta", hour).await.unwrap();
+    assert_eq!(
+        recoveries_in_history(store).await,
+        [
+            ("gamma".to_owned(), "beta".to_owned(), 1),
+            ("delta".to_owned(), "gamma".to_owned(), 2),
+        ]
+    );
+    assert_eq!(
+        history_summary(store, "e1")
+            .await
+            .into_iter()
+            .map(|(_, kind, _)| kind)
+            .collect::<Vec<_>>(),
+        [
+            EventKind::ExecutionStarted,
+            EventKind::ExecutionRecovered,
+            EventKind::StepStarted,
+            EventKind::ExecutionRecovered,
+        ]
+    );
+    assert_eq!(store.execution("e1").await.unwrap().recoveries, 2);
+
+    // After a redrive the count starts again; the history keeps every recovery.
+    let error = Error::new("Boom", "failed");
+    store
+        .commit("e1", vec![ended_with(ExecutionStatus::Failed, &error, 10)])
+        .await
+        .unwrap();
+    store.commit("e1", vec![redrive(20)]).await.unwrap();
+    store.release_lease("e1", "delta").await.unwrap();
+    store
+        .acquire_lease("e1", "epsilon", Duration::from_millis(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store.acquire_lease("e1", "zeta", hour).await.unwrap();
+    let recorded = recoveries_in_history(store).await;
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded[2], ("zeta".to_owned(), "epsilon".to_owned(), 1));
+}
+
+async fn a_takeover_of_a_finished_execution_is_no_recovery(store: &dyn Store) {
+    for (id, status) in [
+        ("e1", ExecutionStatus::Succeeded),
+        ("e2", ExecutionStatus::Failed),
+        ("e3", ExecutionStatus::Cancelled),
+    ] {
+        store.create(new_execution(id, "orders", 1)).await.unwrap();
+        store
+            .acquire_lease(id, "alpha", Duration::from_millis(1))
+            .await
+            .unwrap();
+        let end = match status {
+            ExecutionStatus::Succeeded => succeeded_with(b"out", 5),
+            _ => ended_with(status, &Error::new("Boom", "ended"), 5),
+        };
+        store.commit(id, vec![end]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // The lease is left behind (its owner stopped before releasing it) and taken.
+        store
+            .acquire_lease(id, "beta", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let record = store.execution(id).await.unwrap();
+        assert_eq!((record.status, record.recoveries), (status, 0), "{id}");
+        assert!(store.history(id).await.unwrap().is_empty(), "{id}");
+    }
 }
 
 async fn takeovers_count_recoveries_and_a_redrive_resets_them(store: &dyn Store) {

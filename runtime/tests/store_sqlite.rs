@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use waypost_core::history::{Event, EventKind};
+use waypost_core::history::{Event, EventDetails, EventKind};
 use waypost_core::store::{
     Checkpoint, CheckpointKind, ExecutionStatus, ListFilter, NewExecution, Store, StoreError, Write,
 };
@@ -38,15 +38,15 @@ fn output(key: &str, payload: &[u8]) -> Write {
 }
 
 fn event(kind: EventKind, address: &str) -> Write {
-    Write::Event(Event {
+    Write::Event(Box::new(Event {
         seq: 0,
         at_ms: 2_000,
         kind,
         address: address.to_owned(),
         attempt: 1,
         duration_ms: None,
-        detail: None,
-    })
+        details: EventDetails::default(),
+    }))
 }
 
 fn kinds(history: &[Event]) -> Vec<(u64, EventKind)> {
@@ -223,7 +223,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_data() {
     assert_eq!(user_version(&path), 1);
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), 5);
 
     // The old data is intact.
     let record = store.execution("e1").await.unwrap();
@@ -288,7 +288,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_data() {
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.history("e1").await.unwrap().len(), 2);
     assert_eq!(store.checkpoints("e1").await.unwrap().len(), 3);
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -471,7 +471,7 @@ async fn a_newer_schema_is_refused_and_left_alone() {
         } => {
             assert!(p.ends_with("store.db"));
             assert_eq!(found, 99);
-            assert_eq!(supported, 4);
+            assert_eq!(supported, 5);
         }
         other => panic!("expected NewerSchema, got {other:?}"),
     }
@@ -676,6 +676,23 @@ async fn damaged_rows_are_corrupt_not_panics() {
         matches!(&err, StoreError::Corrupt { detail } if detail.contains("duration_ms")),
         "{err:?}"
     );
+    // Details that are not the JSON of event details (edited in the sqlite3 shell).
+    for details in ["not json", r#"{"items": "three"}"#, "42"] {
+        edit.execute(
+            "UPDATE events SET duration_ms = NULL, details = ?1 WHERE execution_id = 'e3'",
+            [details],
+        )
+        .unwrap();
+        let err = store.history("e3").await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt { detail }
+                if detail.contains("e3") && detail.contains("event 1") && detail.contains("details")),
+            "{details}: {err:?}"
+        );
+    }
+    edit.execute_batch("UPDATE events SET details = '{}' WHERE execution_id = 'e3'")
+        .unwrap();
+    assert_eq!(store.history("e3").await.unwrap().len(), 2);
 
     edit.execute_batch(
         "UPDATE executions SET status = 'running', error = 'not json', created_ms = -5 WHERE id = 'e1'",
@@ -760,6 +777,17 @@ async fn the_file_is_plain_sql() {
                 output("a", b"1"),
                 output("b", b"2"),
                 event(EventKind::StepSucceeded, "b"),
+                Write::Event(Box::new(Event {
+                    seq: 0,
+                    at_ms: 2_000,
+                    kind: EventKind::StepFailed,
+                    address: "c".to_owned(),
+                    attempt: 2,
+                    duration_ms: Some(5),
+                    details: EventDetails::error(
+                        &waypost_core::Error::new("Declined", "card declined").at("c"),
+                    ),
+                })),
             ],
         )
         .await
@@ -775,7 +803,7 @@ async fn the_file_is_plain_sql() {
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .unwrap();
-    assert_eq!(header, (0x5750_5354, 4, "wal".to_owned()));
+    assert_eq!(header, (0x5750_5354, 5, "wal".to_owned()));
     let (status, workflow): (String, String) = conn
         .query_row(
             "SELECT status, workflow FROM executions WHERE id = 'e1'",
@@ -800,14 +828,50 @@ async fn the_file_is_plain_sql() {
             (2, "b".to_owned(), 0, b"2".to_vec())
         ]
     );
-    let events: (i64, String, String, i64) = conn
+    let events: Vec<(i64, String, String, i64, Option<String>)> = conn
+        .prepare(
+            "SELECT seq, kind, address, attempt, details FROM events \
+             WHERE execution_id = 'e1' ORDER BY seq",
+        )
+        .unwrap()
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        events,
+        [
+            (1, "StepSucceeded".to_owned(), "b".to_owned(), 1, None),
+            (
+                2,
+                "StepFailed".to_owned(),
+                "c".to_owned(),
+                2,
+                Some(
+                    r#"{"error":{"name":"Declined","message":"card declined","address":"c"}}"#
+                        .to_owned()
+                )
+            ),
+        ]
+    );
+    // The details are JSON that the sqlite3 shell's functions read.
+    let declined: String = conn
         .query_row(
-            "SELECT seq, kind, address, attempt FROM events WHERE execution_id = 'e1'",
+            "SELECT json_extract(details, '$.error.name') FROM events \
+             WHERE execution_id = 'e1' AND kind = 'StepFailed'",
             [],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            |row| row.get(0),
         )
         .unwrap();
-    assert_eq!(events, (1, "StepSucceeded".to_owned(), "b".to_owned(), 1));
+    assert_eq!(declined, "Declined");
 }
 
 #[test]
@@ -995,7 +1059,7 @@ async fn read_only_opening_refuses_what_it_cannot_read_and_changes_nothing() {
     match refused(&path) {
         StoreError::NewerSchema {
             found, supported, ..
-        } => assert_eq!((found, supported), (99, 4)),
+        } => assert_eq!((found, supported), (99, 5)),
         other => panic!("expected NewerSchema, got {other:?}"),
     }
 

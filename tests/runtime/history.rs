@@ -9,14 +9,15 @@ use waypost::{Event, EventKind, HistoryLevel, RuntimeConfig};
 
 use crate::support::{Gate, Runs, TestStore, interrupt_when, stores};
 
-/// One line per event, without times: `kind address #attempt detail`.
+/// One line per event, without times: `kind address #attempt summary`.
 fn lines(events: &[Event]) -> String {
     let mut out = String::new();
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.seq, i as u64 + 1, "seq counts from 1 without gaps");
         out.push_str(&format!("{} {} #{}", e.kind, e.address, e.attempt));
-        if let Some(detail) = &e.detail {
-            out.push_str(&format!(" {detail}"));
+        let summary = e.summary();
+        if !summary.is_empty() {
+            out.push_str(&format!(" {summary}"));
         }
         out.push('\n');
     }
@@ -235,4 +236,169 @@ async fn a_nested_retry_keeps_the_events_of_every_outer_attempt() {
         .collect();
     // Inner fails, succeeds, check fails; inner fails, succeeds, check succeeds.
     assert_eq!(outcomes.len(), 6, "{}", lines(&history));
+}
+
+/// Waits until `store` hands the lease of `id` to `owner` for `ttl`: the interrupted run
+/// of this process gives its lease up on a task of its own.
+async fn take_lease(store: &dyn waypost::Store, id: &str, owner: &str, ttl: Duration) {
+    for _ in 0..2_000 {
+        match store.acquire_lease(id, owner, ttl).await {
+            Ok(()) => return,
+            Err(waypost::StoreError::Leased { .. }) => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(other) => panic!("taking the lease of `{id}`: {other}"),
+        }
+    }
+    panic!("the lease of `{id}` was never released");
+}
+
+/// A parallel of a step that waits at `gate` and one that finishes at once: the fast
+/// branch's checkpoint stores the slow one's `StepStarted` with it, so that an
+/// interruption of the slow step leaves its start in the history.
+fn half_done(gate: &Gate, runs: &Runs, store: &Arc<dyn waypost::Store>) -> Workflow<u64, u64> {
+    let (gate, runs, store) = (gate.clone(), runs.clone(), Arc::clone(store));
+    let slow = step_fn("slow", move |x: u64| {
+        let (runs, store) = (runs.clone(), Arc::clone(&store));
+        let gate = gate.clone();
+        async move {
+            runs.bump("slow");
+            if runs.count("slow") > 1 {
+                // A later run starts only once the recovery is stored, if there was one.
+                let recovered = store
+                    .history("h")
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|e| e.kind == EventKind::ExecutionRecovered);
+                runs.bump(if recovered {
+                    "slow after a stored recovery"
+                } else {
+                    "slow without a stored recovery"
+                });
+            }
+            gate.wait().await;
+            Ok::<_, Error>(x)
+        }
+    });
+    let fast = step_fn("fast", |x: u64| async move { Ok::<_, Error>(x + 1) });
+    Workflow::new(
+        "half-done",
+        1,
+        parallel((slow, fast)).then(pass("sum", |(a, b): (u64, u64)| a + b)),
+    )
+}
+
+/// Runs `half_done` until the slow step's start is stored, then drops the run.
+async fn interrupt_half_done(store: &TestStore, runtime: &Runtime, wf: &Workflow<u64, u64>) {
+    let started = || async {
+        store.store.history("h").await.is_ok_and(|history| {
+            history
+                .iter()
+                .any(|e| e.kind == EventKind::StepStarted && e.address.ends_with("0.slow"))
+        })
+    };
+    let run = runtime.start(wf, "h", 1);
+    tokio::select! {
+        _ = run => panic!("the execution finished before the interruption point"),
+        () = async { while !started().await { tokio::time::sleep(Duration::from_millis(1)).await; } } => {}
+    }
+}
+
+/// `(kind, run)` of the slow step's events.
+fn slow_runs(history: &[Event]) -> Vec<(EventKind, Option<u32>)> {
+    history
+        .iter()
+        .filter(|e| e.address.ends_with("0.slow"))
+        .map(|e| (e.kind, e.details.run))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_step_that_runs_again_after_an_interruption_shows_each_run() {
+    for store in stores() {
+        let (runs, gate) = (Runs::default(), Gate::closed());
+        let wf = half_done(&gate, &runs, &store.store);
+        let runtime = store.runtime();
+        interrupt_half_done(&store, &runtime, &wf).await;
+        gate.open();
+        assert_eq!(runtime.resume(&wf, "h").await.unwrap(), 3, "{}", store.name);
+        assert_eq!(runs.count("slow"), 2);
+
+        let history = runtime.history("h").await.unwrap();
+        assert_eq!(
+            slow_runs(&history),
+            [
+                (EventKind::StepStarted, None),
+                (EventKind::StepStarted, Some(2)),
+                (EventKind::StepSucceeded, Some(2)),
+            ],
+            "{}: {}",
+            store.name,
+            lines(&history)
+        );
+        // The replayed branch and the resumed execution add nothing twice.
+        let count = |kind| history.iter().filter(|e| e.kind == kind).count();
+        assert_eq!(count(EventKind::StepSucceeded), 2, "{}", lines(&history));
+        assert_eq!(count(EventKind::ExecutionResumed), 1);
+        // A resume in the same process took no lease over: no recovery.
+        assert_eq!(count(EventKind::ExecutionRecovered), 0);
+        assert_eq!(runtime.execution("h").await.unwrap().recoveries, 0);
+    }
+}
+
+#[tokio::test]
+async fn a_recovery_is_stored_before_the_run_goes_on() {
+    for store in stores() {
+        let (runs, gate) = (Runs::default(), Gate::closed());
+        let wf = half_done(&gate, &runs, &store.store);
+        let runtime = store.runtime();
+        interrupt_half_done(&store, &runtime, &wf).await;
+        // The process that ran it dies holding the lease, which runs out.
+        let crashed = "another-host.invalid:4242:dead";
+        take_lease(&*store.store, "h", crashed, Duration::from_millis(1)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+
+        gate.open();
+        assert_eq!(runtime.resume(&wf, "h").await.unwrap(), 3, "{}", store.name);
+        assert_eq!(
+            runs.count("slow after a stored recovery"),
+            1,
+            "{}",
+            store.name
+        );
+        assert_eq!(runs.count("slow without a stored recovery"), 0);
+
+        let history = runtime.history("h").await.unwrap();
+        let recovered: Vec<&Event> = history
+            .iter()
+            .filter(|e| e.kind == EventKind::ExecutionRecovered)
+            .collect();
+        assert_eq!(recovered.len(), 1, "{}: {}", store.name, lines(&history));
+        let details = &recovered[0].details;
+        assert_eq!(details.previous_owner.as_deref(), Some(crashed));
+        assert_eq!(details.recoveries, Some(1));
+        let owner = details.owner.as_deref().unwrap();
+        assert!(owner != crashed && !owner.is_empty(), "{owner}");
+        assert_eq!(runtime.execution("h").await.unwrap().recoveries, 1);
+        // In order: the takeover, the resume, then the run of what was interrupted.
+        let position = |kind, run| {
+            history
+                .iter()
+                .position(|e| e.kind == kind && (run == 0 || e.details.run == Some(run)))
+                .unwrap()
+        };
+        assert!(
+            position(EventKind::ExecutionRecovered, 0) < position(EventKind::ExecutionResumed, 0)
+        );
+        assert!(position(EventKind::ExecutionResumed, 0) < position(EventKind::StepStarted, 2));
+        assert_eq!(
+            slow_runs(&history),
+            [
+                (EventKind::StepStarted, None),
+                (EventKind::StepStarted, Some(2)),
+                (EventKind::StepSucceeded, Some(2)),
+            ]
+        );
+    }
 }

@@ -114,6 +114,13 @@ impl Gate {
         self.0.store(false, Ordering::SeqCst);
     }
 
+    /// Returns once the gate is open.
+    pub(crate) async fn wait(&self) {
+        while self.0.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// A step named `name` that counts its runs and never finishes while the gate is
     /// closed.
     pub(crate) fn step(
@@ -126,9 +133,7 @@ impl Gate {
             let (gate, runs) = (gate.clone(), runs.clone());
             async move {
                 runs.bump(name);
-                while gate.0.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
+                gate.wait().await;
                 Ok::<_, Error>(x)
             }
         })

@@ -2,19 +2,26 @@
 //! the description stored with its executions.
 //!
 //! For an execution id, each state is coloured by its status in that execution
-//! (succeeded, failed, caught, cancelled, running, not reached; see `status.rs`); ASL has
-//! no colours, so each state's `Comment` says its status. For a workflow name, the graph
-//! of its newest execution, uncoloured.
+//! (succeeded, failed, caught, cancelled, running, not reached; see
+//! `waypost_core::inspect`); ASL has no colours, so each state's `Comment` says its
+//! status. For a workflow name, the graph of its newest execution, uncoloured.
+//!
+//! Every name, label and error name of the stored graph is made
+//! [`printable`] before it is drawn: a drawing goes to a terminal as often as to a
+//! file.
 
 use std::io::Write;
 
 use anyhow::bail;
 use clap::ValueEnum;
+use waypost_core::Address;
 use waypost_core::export;
+use waypost_core::graph::{Branch, CatchSpec, Graph, Node, RetrySpec};
+use waypost_core::inspect::States;
 use waypost_core::store::{ListFilter, Store as _, StoreError};
+use waypost_core::text::printable;
 use waypost_runtime::SqliteStore;
 
-use crate::status::States;
 use crate::store;
 
 /// Arguments of `graph`.
@@ -43,10 +50,17 @@ enum Format {
 pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyhow::Result<()> {
     let drawing = match store::block_on(store.execution(&args.target)) {
         Ok(record) => {
-            let graph = store::graph(&record)?;
+            let stored = store::graph(&record)?;
             let history = store::history(store, &record.id)?;
-            let states = States::of(&graph, &record, &history);
-            let status = |node: &waypost_core::Node| Some(states.status(node));
+            // Statuses are derived from the graph as stored (its addresses are the ones
+            // the history names) and drawn on the printable one, node for node.
+            let states = States::of(&stored, &record, &history);
+            let statuses: Vec<_> = stored.nodes().iter().map(|n| states.status(n)).collect();
+            let graph = printable_graph(&stored);
+            let status = |node: &Node| {
+                let index = graph.nodes().iter().position(|n| std::ptr::eq(n, node))?;
+                statuses.get(index).copied()
+            };
             match args.format {
                 Format::Mermaid => export::mermaid_styled(&graph, status),
                 Format::Dot => export::dot_styled(&graph, status),
@@ -66,7 +80,7 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
                     store.path().display()
                 );
             };
-            let graph = store::graph(&record)?;
+            let graph = printable_graph(&store::graph(&record)?);
             match args.format {
                 Format::Mermaid => export::mermaid(&graph),
                 Format::Dot => export::dot(&graph),
@@ -77,6 +91,55 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
     };
     out.write_all(drawing.as_bytes())?;
     Ok(())
+}
+
+/// `graph` with every string in it made [`printable`]: names, addresses, branch labels,
+/// error names and settings. The tree keeps its shape, so its flat view numbers the
+/// same nodes in the same order.
+fn printable_graph(graph: &Graph) -> Graph {
+    Graph::from_states(graph.states().iter().map(printable_node).collect())
+}
+
+fn printable_node(node: &Node) -> Node {
+    let text = |s: &str| printable(s).into_owned();
+    let texts = |list: &[String]| list.iter().map(|s| text(s)).collect();
+    // Every field by name, so that a new one is a compile error here until it is
+    // decided whether it needs escaping.
+    Node {
+        kind: node.kind,
+        name: text(&node.name),
+        address: Address::from_text(&printable(node.address.as_str())),
+        branches: node
+            .branches
+            .iter()
+            .map(|branch| Branch {
+                label: text(&branch.label),
+                states: branch.states.iter().map(printable_node).collect(),
+            })
+            .collect(),
+        retry: node
+            .retry
+            .iter()
+            .map(|retry| RetrySpec {
+                errors: texts(&retry.errors),
+                ..retry.clone()
+            })
+            .collect(),
+        catch: node
+            .catch
+            .iter()
+            .map(|catch| CatchSpec {
+                errors: texts(&catch.errors),
+                handler: catch.handler.iter().map(printable_node).collect(),
+            })
+            .collect(),
+        details: node
+            .details
+            .iter()
+            .map(|(key, value)| (text(key), text(value)))
+            .collect(),
+        timeout: node.timeout,
+    }
 }
 
 fn asl_text(machine: &serde_json::Value) -> anyhow::Result<String> {

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use waypost_core::text::printable;
 use waypost_runtime::SqliteStore;
 
 use crate::{format, store};
@@ -12,7 +13,9 @@ pub(crate) struct Args {
     /// The execution id.
     id: String,
     /// Print the events as JSON lines (one object per event, in order) instead of a
-    /// table: `seq`, `at_ms`, `kind`, `address`, `attempt`, `duration_ms`, `detail`.
+    /// table: `seq`, `at_ms`, `kind`, `address`, `attempt`, `duration_ms`, and
+    /// `details`, an object of the fields the event has (`error` with its `name` and
+    /// `message`, `branch`, `delay_ms`, `items`, `run`, ...).
     #[arg(long)]
     json: bool,
 }
@@ -21,13 +24,13 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
     let events = store::history(store, &args.id)?;
     if args.json {
         for event in &events {
-            serde_json::to_writer(&mut *out, event)?;
-            writeln!(out)?;
+            format::write_json(out, event)?;
         }
         return Ok(());
     }
+    let id = printable(&args.id);
     let Some(first) = events.first() else {
-        writeln!(out, "execution `{}` has no events yet", args.id)?;
+        writeln!(out, "execution `{id}` has no events yet")?;
         return Ok(());
     };
     let start = first.at_ms;
@@ -44,20 +47,22 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
         } else {
             event.attempt.to_string()
         };
-        table.add_row(vec![
-            event.seq.to_string(),
-            format::offset(event.at_ms.saturating_sub(start)),
-            event.kind.to_string(),
-            event.address.clone(),
-            attempt,
-            event.duration_ms.map(format::duration).unwrap_or_default(),
-            event.detail.clone().unwrap_or_default(),
-        ]);
+        format::add_row(
+            &mut table,
+            [
+                event.seq.to_string(),
+                format::offset(event.at_ms.saturating_sub(start)),
+                event.kind.to_string(),
+                event.address.clone(),
+                attempt,
+                event.duration_ms.map(format::duration).unwrap_or_default(),
+                event.summary(),
+            ],
+        );
     }
     writeln!(
         out,
-        "execution `{}`, first event at {}",
-        args.id,
+        "execution `{id}`, first event at {}",
         format::timestamp(start)
     )?;
     out.write_all(format::render(&table).as_bytes())?;

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use clap::ValueEnum;
 use waypost_core::store::{ExecutionRecord, ExecutionStatus, ListFilter};
+use waypost_core::text::printable;
 use waypost_runtime::SqliteStore;
 
 use crate::{format, store};
@@ -65,14 +66,17 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
         &[4, 5],
     );
     for record in &records {
-        table.add_row(vec![
-            record.id.clone(),
-            format!("{} v{}", record.workflow, record.version),
-            record.status.to_string(),
-            format::timestamp(record.created_ms),
-            duration(record),
-            record.redrives.to_string(),
-        ]);
+        format::add_row(
+            &mut table,
+            [
+                record.id.clone(),
+                format!("{} v{}", record.workflow, record.version),
+                record.status.to_string(),
+                format::timestamp(record.created_ms),
+                duration(record),
+                record.redrives.to_string(),
+            ],
+        );
     }
     out.write_all(format::render(&table).as_bytes())?;
     Ok(())
@@ -94,7 +98,7 @@ fn describe(filter: &ListFilter) -> String {
         parts.push(format!("status {status}"));
     }
     if let Some(workflow) = &filter.workflow {
-        parts.push(format!("workflow `{workflow}`"));
+        parts.push(format!("workflow `{}`", printable(workflow)));
     }
     if parts.is_empty() {
         " in the store".to_owned()

@@ -21,8 +21,8 @@ pub(crate) enum Command {
     /// List executions, newest first: id, workflow and version, status, start, duration,
     /// redrives.
     List(list::Args),
-    /// Show one execution: status, workflow, timings, input, output, and the failed step
-    /// and its error.
+    /// Show one execution: status, workflow, timings, redrives and recoveries, input,
+    /// output, and the failed step and its error.
     Show(show::Args),
     /// Print an execution's event history: time from the first event, kind, state
     /// address, attempt, duration and detail.
@@ -30,8 +30,8 @@ pub(crate) enum Command {
     /// Draw the workflow graph of an execution (each state coloured by how far it got)
     /// or of a workflow's newest execution (uncoloured).
     Graph(graph::Args),
-    /// Per-step statistics of a workflow across its executions: runs, failures, retries,
-    /// and p50/p95/max durations.
+    /// Per-step statistics of a workflow across its executions: runs, re-runs after an
+    /// interruption, failures, retries, and p50/p95/max durations.
     Stats(stats::Args),
     /// Follow a running execution until it ends: the current step, and a progress bar
     /// of the map in flight.

@@ -1,14 +1,16 @@
-//! `waypost show ID`: one execution — status, workflow, timings, input, output, and for
-//! a failed one the failed step and its error with its causes.
+//! `waypost show ID`: one execution — status, workflow, timings, how often it was
+//! redriven and recovered, input, output, and for a failed one the failed step and its
+//! error with its causes.
 
 use std::io::Write;
 
 use waypost_core::history::EventKind;
+use waypost_core::inspect::Progress;
 use waypost_core::store::ExecutionStatus;
+use waypost_core::text::printable;
 use waypost_runtime::SqliteStore;
 
 use crate::format::{self, Fields};
-use crate::status::Progress;
 use crate::store;
 
 /// Arguments of `show`.
@@ -61,8 +63,22 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
             fields.add("map", text);
         }
     }
+    // Recoveries are counted since the last redrive (which resets them); the history
+    // keeps every one.
+    let recovered = history
+        .iter()
+        .filter(|e| e.kind == EventKind::ExecutionRecovered)
+        .count();
+    let recoveries = match recovered.saturating_sub(record.recoveries as usize) {
+        0 => record.recoveries.to_string(),
+        before => format!(
+            "{} ({before} more before the last redrive)",
+            record.recoveries
+        ),
+    };
     fields
         .add("redrives", record.redrives.to_string())
+        .add("recoveries", recoveries)
         .add("codec", record.codec.as_str())
         .add("events", history.len().to_string());
     out.write_all(fields.render("").as_bytes())?;
@@ -95,11 +111,11 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
         format::error_fields(error, &mut fields);
         out.write_all(fields.render("  ").as_bytes())?;
         if record.status == ExecutionStatus::Failed {
-            writeln!(
-                out,
-                "\nredrive it from the program that defines workflow `{}`: Runtime::redrive(&workflow, {:?})",
+            let line = format!(
+                "redrive it from the program that defines workflow `{}`: Runtime::redrive(&workflow, {:?})",
                 record.workflow, record.id
-            )?;
+            );
+            writeln!(out, "\n{}", printable(&line))?;
         }
     }
     // A redrive clears the error; the history still has each earlier failure.
@@ -121,7 +137,7 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
                 out,
                 "  {}  {}",
                 format::timestamp(event.at_ms),
-                event.detail.as_deref().unwrap_or("")
+                printable(&event.summary())
             )?;
         }
     }

@@ -1,20 +1,29 @@
 //! `waypost stats WORKFLOW`: per-step statistics across a workflow's executions, from
 //! their histories.
 //!
-//! Per step name, in the order the steps first ran: runs (attempts started), failures
-//! (attempts failed), retries (retries scheduled), and the 50th and 95th percentiles and
-//! maximum of the attempts' durations (nearest rank, over every attempt that ended).
-//! Task steps report attempts; maps, choices and timers do not, so they have no row.
+//! Per step name, in the order the steps first ran: runs (every start of an attempt,
+//! re-runs included), re-runs (starts of an attempt that had started before and was
+//! interrupted before its result was stored: its process crashed or stopped, and a
+//! recovery or resume ran it again), failures (attempts failed), retries (retries
+//! scheduled), and the 50th and 95th percentiles and maximum of the attempts' durations
+//! (nearest rank, over every run that ended). Task steps report attempts; maps,
+//! choices and timers do not, so they have no row. Above the table, how many
+//! executions are in each status and, if any were, how often they were recovered.
+//!
+//! A re-run is known when the history stored the interrupted run's start, which it
+//! does with the next checkpoint of the execution: a step that started and was
+//! interrupted before anything else was stored leaves no trace of that run.
 
 use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::bail;
 use waypost_core::history::EventKind;
+use waypost_core::inspect::Addresses;
 use waypost_core::store::{ExecutionStatus, ListFilter};
+use waypost_core::text::printable;
 use waypost_runtime::SqliteStore;
 
-use crate::status::Addresses;
 use crate::{format, store};
 
 /// Arguments of `stats`.
@@ -28,6 +37,7 @@ pub(crate) struct Args {
 #[derive(Debug, Default)]
 struct StepStats {
     runs: u64,
+    reruns: u64,
     failures: u64,
     retries: u64,
     durations: Vec<u64>,
@@ -52,10 +62,14 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
     let mut order: Vec<String> = Vec::new();
     let mut steps: HashMap<String, StepStats> = HashMap::new();
     let mut statuses: HashMap<ExecutionStatus, usize> = HashMap::new();
+    let mut recoveries = 0;
     for record in &records {
         *statuses.entry(record.status).or_default() += 1;
         let addresses = Addresses::of(&store::graph(record)?);
         for event in store::history(store, &record.id)? {
+            if event.kind == EventKind::ExecutionRecovered {
+                recoveries += 1;
+            }
             if !matches!(
                 event.kind,
                 EventKind::StepStarted
@@ -71,7 +85,12 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
                 StepStats::default()
             });
             match event.kind {
-                EventKind::StepStarted => stats.runs += 1,
+                EventKind::StepStarted => {
+                    stats.runs += 1;
+                    if event.details.run.is_some_and(|run| run > 1) {
+                        stats.reruns += 1;
+                    }
+                }
                 EventKind::RetryScheduled => stats.retries += 1,
                 _ => {
                     if event.kind == EventKind::StepFailed {
@@ -92,12 +111,17 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
     .into_iter()
     .filter_map(|s| statuses.get(&s).map(|n| format!("{n} {s}")))
     .collect();
-    let plural = if records.len() == 1 { "" } else { "s" };
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let recovered = match recoveries {
+        0 => String::new(),
+        n => format!(", recovered {n} time{}", plural(n)),
+    };
     writeln!(
         out,
-        "workflow `{}`: {} execution{plural} ({})",
-        args.workflow,
+        "workflow `{}`: {} execution{} ({}){recovered}",
+        printable(&args.workflow),
         records.len(),
+        plural(records.len()),
         counts.join(", ")
     )?;
     if order.is_empty() {
@@ -108,8 +132,10 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
         return Ok(());
     }
     let mut table = format::table(
-        &["STEP", "RUNS", "FAILURES", "RETRIES", "P50", "P95", "MAX"],
-        &[1, 2, 3, 4, 5, 6],
+        &[
+            "STEP", "RUNS", "RERUNS", "FAILURES", "RETRIES", "P50", "P95", "MAX",
+        ],
+        &[1, 2, 3, 4, 5, 6, 7],
     );
     for name in &order {
         let Some(stats) = steps.get_mut(name) else {
@@ -119,15 +145,19 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
         let at = |p: u64| {
             percentile(&stats.durations, p).map_or_else(|| "-".to_owned(), format::duration)
         };
-        table.add_row(vec![
-            name.clone(),
-            stats.runs.to_string(),
-            stats.failures.to_string(),
-            stats.retries.to_string(),
-            at(50),
-            at(95),
-            at(100),
-        ]);
+        format::add_row(
+            &mut table,
+            [
+                name.clone(),
+                stats.runs.to_string(),
+                stats.reruns.to_string(),
+                stats.failures.to_string(),
+                stats.retries.to_string(),
+                at(50),
+                at(95),
+                at(100),
+            ],
+        );
     }
     out.write_all(format::render(&table).as_bytes())?;
     Ok(())

@@ -15,10 +15,11 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use waypost_core::inspect::Progress;
 use waypost_core::store::{ExecutionRecord, ExecutionStatus};
+use waypost_core::text::printable;
 use waypost_runtime::SqliteStore;
 
-use crate::status::Progress;
 use crate::{format, store};
 
 /// Arguments of `watch`.
@@ -51,7 +52,7 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
                 bar.set_style(items.clone());
                 bar.set_length(map.total);
                 bar.set_position(map.done);
-                bar.set_prefix(map.address.clone());
+                bar.set_prefix(printable(&map.address).into_owned());
                 bar.set_message(message(&record, &progress));
             }
             None => {
@@ -71,7 +72,8 @@ fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
-/// The spinner's message: the execution, its current step, and a stall warning.
+/// The spinner's message: the execution, its current step, and a stall warning; made
+/// [`printable`].
 fn message(record: &ExecutionRecord, progress: &Progress) -> String {
     let mut text = format!("{} ({} v{})", record.id, record.workflow, record.version);
     match &progress.step {
@@ -94,10 +96,11 @@ fn message(record: &ExecutionRecord, progress: &Progress) -> String {
             format::duration(quiet)
         ));
     }
-    text
+    printable(&text).into_owned()
 }
 
-/// The final line: status, duration, and the error of a failed execution.
+/// The final line: status, duration, and the error of a failed execution; made
+/// [`printable`].
 fn summary(record: &ExecutionRecord) -> String {
     let took = format::duration(record.updated_ms.saturating_sub(record.created_ms));
     let mut line = format!("{} {} after {took}", record.id, record.status);
@@ -109,11 +112,56 @@ fn summary(record: &ExecutionRecord) -> String {
             line.push_str(&format!(" (at {at})"));
         }
     }
-    line
+    printable(&line).into_owned()
 }
 
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use waypost_core::history::{Event, EventDetails, EventKind};
+    use waypost_core::text::is_unsafe;
+
+    use super::*;
+
+    #[test]
+    fn the_spinner_and_the_final_line_are_printable() {
+        let evil = "\u{1b}]0;title\u{7}\n\u{202e}";
+        let record = ExecutionRecord {
+            id: format!("id{evil}"),
+            workflow: format!("wf{evil}"),
+            version: 1,
+            fingerprint: String::new(),
+            codec: "json".into(),
+            status: ExecutionStatus::Failed,
+            input: Vec::new(),
+            output: None,
+            error: Some(waypost_core::Error::new(format!("E{evil}"), evil).at(evil)),
+            graph: String::new(),
+            redrives: 0,
+            recoveries: 0,
+            created_ms: 0,
+            updated_ms: 0,
+        };
+        let started = Event {
+            seq: 1,
+            at_ms: 0,
+            kind: EventKind::StepStarted,
+            address: format!("0.step{evil}"),
+            attempt: 2,
+            duration_ms: None,
+            details: EventDetails::default(),
+        };
+        for text in [
+            message(&record, &Progress::of(&[started])),
+            summary(&record),
+        ] {
+            assert!(!text.contains(is_unsafe), "{text:?}");
+            assert!(text.contains(r"\e]0;title\u{7}\n\u{202e}"), "{text}");
+        }
+    }
 }

@@ -68,7 +68,7 @@ use crate::context::Context;
 use crate::durable;
 use crate::error::Error;
 use crate::graph::{Describe, NodeKind};
-use crate::history::EventKind;
+use crate::history::{EventDetails, EventKind};
 use crate::step::Step;
 
 /// Runs `step` on every item of the input `Vec`, on the async executor.
@@ -160,7 +160,10 @@ impl<S: Step, M: MapMode> Map<S, M> {
             EventKind::MapStarted,
             at.as_str(),
             None,
-            Some(format!("{total} items")),
+            EventDetails {
+                items: Some(total as u64),
+                ..EventDetails::default()
+            },
         );
         let mut results: Vec<Option<Result<S::Output, Error>>> =
             std::iter::repeat_with(|| None).take(total).collect();
@@ -186,14 +189,14 @@ impl<S: Step, M: MapMode> Map<S, M> {
                 }
             }
             let outcome = match &result {
-                Ok(_) => "succeeded".to_owned(),
-                Err(error) => format!("failed: {}", error.name()),
+                Ok(_) => EventDetails::default(),
+                Err(error) => EventDetails::error(error),
             };
             cx.emit(
                 EventKind::MapItemFinished,
                 at.branch(index).as_str(),
                 None,
-                Some(outcome),
+                outcome,
             );
             results[index] = Some(result);
         }
@@ -202,7 +205,11 @@ impl<S: Step, M: MapMode> Map<S, M> {
             EventKind::MapFinished,
             at.as_str(),
             took,
-            Some(format!("{failures} of {total} items failed")),
+            EventDetails {
+                items: Some(total as u64),
+                failed: Some(failures as u64),
+                ..EventDetails::default()
+            },
         );
         M::finish(
             results

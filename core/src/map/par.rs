@@ -32,7 +32,7 @@ use crate::context::{Context, Recorder, StepContext};
 use crate::durable;
 use crate::error::Error;
 use crate::graph::{Describe, NodeKind};
-use crate::history::EventKind;
+use crate::history::{EventDetails, EventKind};
 use crate::step::{Payload, Step, SyncStep};
 use crate::store::CheckpointKind;
 
@@ -332,12 +332,11 @@ where
             EventKind::MapStarted,
             at.as_str(),
             None,
-            Some(match (total, progress.done) {
-                (Some(total), 0) => format!("{total} items"),
-                (Some(total), done) => format!("{total} items, {done} committed"),
-                (None, 0) => "items read lazily".to_owned(),
-                (None, done) => format!("items read lazily, {done} committed"),
-            }),
+            EventDetails {
+                items: total.map(|total| total as u64),
+                committed: Some(progress.done as u64).filter(|&done| done > 0),
+                ..EventDetails::default()
+            },
         );
         let started = cx.host().now();
         let items = catch_unwind(AssertUnwindSafe(|| self.reader.read(input, progress.done)))
@@ -383,10 +382,11 @@ where
             EventKind::MapFinished,
             at.as_str(),
             took,
-            Some(format!(
-                "{} of {} items failed",
-                progress.failures, progress.done
-            )),
+            EventDetails {
+                items: Some(progress.done as u64),
+                failed: Some(progress.failures as u64),
+                ..EventDetails::default()
+            },
         );
         match failure {
             Some(error) => Err(error.at(at.as_str())),

@@ -43,7 +43,7 @@ use crate::context::Context;
 use crate::durable;
 use crate::error::Error;
 use crate::graph::Describe;
-use crate::history::EventKind;
+use crate::history::{EventDetails, EventKind};
 use crate::step::Step;
 
 /// Step returned by [`StepExt::retry`](crate::StepExt::retry).
@@ -87,13 +87,15 @@ impl<S: Step> Step for Retry<S> {
             let attempt_cx = cx.with_attempt(attempt);
             let key = format!("{}~delay", attempt_cx.key(self.inner.name()));
             let delay = self.policy.jittered_delay_after(attempt);
-            let detail = format!("retry in {delay:?} after {}", error.name());
             let address = cx.address(self.inner.name());
             attempt_cx.emit(
                 EventKind::RetryScheduled,
                 address.as_str(),
                 None,
-                Some(detail),
+                EventDetails {
+                    delay_ms: Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
+                    ..EventDetails::error(&error)
+                },
             );
             durable::durable_sleep(cx, key, delay).await?;
             attempt += 1;

@@ -68,11 +68,16 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`StoreError::Leased`] while another owner's lease runs; a lease whose owner is
     /// known to be dead may be taken over at once.
     ///
-    /// Taking the lease over from another owner (its lease ran out, or it is known to be
-    /// dead: it stopped without finishing the run) is a recovery of the execution, and
-    /// increments [`ExecutionRecord::recoveries`] in the same atomic, durable step.
-    /// Taking a free lease or renewing one's own does not. A store with worker leases
-    /// (such as PostgreSQL) does the same with one conditional `UPDATE`.
+    /// Taking the lease of a running execution over from another owner (its lease ran
+    /// out, or it is known to be dead: it stopped without finishing the run) is a
+    /// recovery of the execution. In the same atomic, durable step as the takeover, the
+    /// store increments [`ExecutionRecord::recoveries`] and appends an
+    /// [`ExecutionRecovered`](crate::EventKind::ExecutionRecovered) event to the history,
+    /// whose details name the new `owner`, the `previous_owner` and the new count
+    /// (`recoveries`): a history never misses a recovery the count has. Taking a free
+    /// lease, renewing one's own, or taking over the lease of a finished execution is
+    /// not a recovery. A store with worker leases (such as PostgreSQL) does the same with
+    /// one conditional `UPDATE` and an `INSERT` in its transaction.
     fn acquire_lease<'a>(
         &'a self,
         id: &'a str,

@@ -174,7 +174,9 @@ pub struct ExecutionRecord {
     pub redrives: u32,
     /// How many times a run took it over from an owner that stopped without finishing
     /// it (a crashed process, or one that lost its lease): counted by
-    /// [`Store::acquire_lease`], reset to 0 by a redrive.
+    /// [`Store::acquire_lease`](super::Store::acquire_lease), which records each in the
+    /// history ([`EventKind::ExecutionRecovered`](crate::EventKind::ExecutionRecovered));
+    /// reset to 0 by a redrive.
     pub recoveries: u32,
     /// When it was started, in milliseconds since the Unix epoch.
     pub created_ms: u64,
@@ -202,7 +204,8 @@ pub enum Write {
     /// [`StoreError::Conflict`], never overwritten.
     Checkpoint(Checkpoint),
     /// Appends an event to the execution's history (the store gives it its `seq`).
-    Event(Event),
+    /// Boxed: an event with its details is several times the size of the other writes.
+    Event(Box<Event>),
     /// Sets the execution's status (and its output or error); `redrive` counts a redrive
     /// (and resets [`ExecutionRecord::recoveries`] to 0).
     Status {

@@ -5,7 +5,8 @@
 //! per-execution `seq` numbers in commit order (for checkpoints and events alike),
 //! the same lease rules (shared with it
 //! through `sqlite::lease`), the same status rules (shared through [`batch_order`],
-//! which the SQLite writer calls too). Nothing survives the process.
+//! which the SQLite writer calls too), the same event for each recovery (made by
+//! [`recovery_event`] in both). Nothing survives the process.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures::future;
-use waypost_core::history::Event;
+use waypost_core::history::{Event, EventDetails, EventKind};
 use waypost_core::store::{
     Checkpoint, ExecutionRecord, ExecutionStatus, ListFilter, NewExecution, Store, StoreError,
     StoreFuture, Write,
@@ -174,7 +175,7 @@ impl MemoryStore {
                 Write::Event(mut event) => {
                     // The store numbers events; the incoming `seq` is ignored.
                     event.seq = execution.events.len() as u64 + 1;
-                    execution.events.push(event);
+                    execution.events.push(*event);
                 }
                 Write::Status {
                     status,
@@ -211,8 +212,20 @@ impl MemoryStore {
             .get(id)
             .map(|(holder, expires)| (holder.as_str(), *expires));
         let took_over = lease::check(id, holder, owner, now)?;
-        if took_over && let Some(execution) = state.executions.get_mut(id) {
-            execution.record.recoveries = execution.record.recoveries.saturating_add(1);
+        let previous = holder
+            .filter(|_| took_over)
+            .map(|(holder, _)| holder.to_owned());
+        // A takeover of a running execution is a recovery: counted, and recorded in the
+        // history, together (a finished execution has nothing left to recover).
+        if let Some(previous) = previous
+            && let Some(execution) = state.executions.get_mut(id)
+            && execution.record.status == ExecutionStatus::Running
+        {
+            let record = &mut execution.record;
+            record.recoveries = record.recoveries.saturating_add(1);
+            let mut event = recovery_event(now, owner, &previous, record.recoveries);
+            event.seq = execution.events.len() as u64 + 1;
+            execution.events.push(event);
         }
         state.leases.insert(
             id.to_owned(),
@@ -308,6 +321,31 @@ pub(in crate::store) fn batch_order(
         }
     }
     Ok(order)
+}
+
+/// The `ExecutionRecovered` event of a takeover at `at_ms` by `owner` from `previous`,
+/// which made `recoveries` the execution's recovery count. Both stores write it with the
+/// takeover (see [`Store::acquire_lease`]).
+pub(in crate::store) fn recovery_event(
+    at_ms: u64,
+    owner: &str,
+    previous: &str,
+    recoveries: u32,
+) -> Event {
+    Event {
+        seq: 0,
+        at_ms,
+        kind: EventKind::ExecutionRecovered,
+        address: String::new(),
+        attempt: 1,
+        duration_ms: None,
+        details: EventDetails {
+            owner: Some(owner.to_owned()),
+            previous_owner: Some(previous.to_owned()),
+            recoveries: Some(recoveries),
+            ..EventDetails::default()
+        },
+    }
 }
 
 /// Whether a re-write at an existing key carries the same bytes (its `seq` aside).

@@ -12,7 +12,7 @@ use std::fmt;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, ToSql};
 use waypost_core::error::Error;
-use waypost_core::history::{Event, EventKind};
+use waypost_core::history::{Event, EventDetails, EventKind};
 use waypost_core::replay::checksum;
 use waypost_core::store::{
     Checkpoint, CheckpointKind, ExecutionRecord, ExecutionStatus, ListFilter, Snapshot, StoreError,
@@ -160,7 +160,7 @@ fn checkpoint_rows(conn: &Connection, id: &str) -> Result<Vec<Checkpoint>, OpErr
 
 fn event_rows(conn: &Connection, id: &str) -> Result<Vec<Event>, OpError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, at_ms, kind, address, attempt, duration_ms, detail FROM events \
+        "SELECT seq, at_ms, kind, address, attempt, duration_ms, details FROM events \
          WHERE execution_id = ?1 ORDER BY seq",
     )?;
     let mut rows = stmt.query([id])?;
@@ -245,7 +245,7 @@ fn checkpoint(row: &Row<'_>, id: &str) -> Result<Checkpoint, StoreError> {
     })
 }
 
-/// Decodes one event row (`seq, at_ms, kind, address, attempt, duration_ms, detail`)
+/// Decodes one event row (`seq, at_ms, kind, address, attempt, duration_ms, details`)
 /// of execution `id`.
 fn event(row: &Row<'_>, id: &str) -> Result<Event, StoreError> {
     let seq: i64 = Cell { row, id }.get(0, "seq")?;
@@ -260,6 +260,14 @@ fn event(row: &Row<'_>, id: &str) -> Result<Event, StoreError> {
     let at_ms: i64 = row.get(1).map_err(|err| at("at_ms", &err))?;
     let attempt: i64 = row.get(4).map_err(|err| at("attempt", &err))?;
     let duration_ms: Option<i64> = row.get(5).map_err(|err| at("duration_ms", &err))?;
+    let details = match row
+        .get::<_, Option<String>>(6)
+        .map_err(|err| at("details", &err))?
+    {
+        None => EventDetails::default(),
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|err| at("details", &format!("not event details as JSON: {err}")))?,
+    };
     Ok(Event {
         seq: u64::try_from(seq).map_err(|_| out_of_range("seq", seq))?,
         at_ms: u64::try_from(at_ms).map_err(|_| out_of_range("at_ms", at_ms))?,
@@ -269,7 +277,7 @@ fn event(row: &Row<'_>, id: &str) -> Result<Event, StoreError> {
         duration_ms: duration_ms
             .map(|value| u64::try_from(value).map_err(|_| out_of_range("duration_ms", value)))
             .transpose()?,
-        detail: row.get(6).map_err(|err| at("detail", &err))?,
+        details,
     })
 }
 

@@ -79,6 +79,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // stopped without finishing it (see `Store::acquire_lease`), so that a poison
     // execution is parked after a limit instead of crashing every restart.
     "ALTER TABLE executions ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;",
+    // Version 5: what an event says beyond its kind, as typed fields (the error's name
+    // and message, the branch, the delay, item counts, ...: `EventDetails`) in one JSON
+    // column, NULL when there are none; `json_extract(details, '$.error.name')` reads
+    // them in the sqlite3 shell. The free text of the events stored before is kept
+    // whole, as `{"detail": "..."}`.
+    "ALTER TABLE events ADD COLUMN details TEXT;
+     UPDATE events SET details = json_object('detail', detail) WHERE detail IS NOT NULL;
+     ALTER TABLE events DROP COLUMN detail;",
 ];
 
 /// The schema version this build writes and reads.

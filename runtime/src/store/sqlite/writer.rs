@@ -28,11 +28,12 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use rusqlite::Connection;
+use waypost_core::history::Event;
 use waypost_core::store::{ExecutionRecord, ExecutionStatus, NewExecution, StoreError, Write};
 
 use super::error::{OpError, duplicate, sql_error};
 use super::{lease, rows};
-use crate::store::memory::batch_order;
+use crate::store::memory::{batch_order, recovery_event};
 
 /// One kind of write the writer thread runs.
 pub(super) trait Operation: Send + 'static {
@@ -501,26 +502,7 @@ impl Operation for Commit {
                     if std::mem::take(&mut checkpoint_before_event) {
                         crate::crash::reach("between-checkpoint-and-event");
                     }
-                    // The store numbers events, like checkpoints; the incoming `seq` is
-                    // ignored.
-                    conn.prepare_cached(
-                        "INSERT INTO events \
-                         (execution_id, seq, at_ms, kind, address, attempt, duration_ms, detail) \
-                         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events \
-                                      WHERE execution_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )?
-                    .execute(rusqlite::params![
-                        id,
-                        sql_int(event.at_ms, "at_ms")?,
-                        event.kind.as_str(),
-                        event.address,
-                        event.attempt,
-                        event
-                            .duration_ms
-                            .map(|ms| sql_int(ms, "duration_ms"))
-                            .transpose()?,
-                        event.detail,
-                    ])?;
+                    insert_event(conn, id, event)?;
                     wrote_event = true;
                 }
                 Write::Status {
@@ -580,6 +562,43 @@ impl Operation for Commit {
     }
 }
 
+/// Appends `event` to the history of execution `id`. The store numbers events, like
+/// checkpoints (the next after the execution's last, found in the same statement); the
+/// incoming `seq` is ignored.
+fn insert_event(conn: &Connection, id: &str, event: &Event) -> Result<(), OpError> {
+    let details = if event.details.is_empty() {
+        None
+    } else {
+        let json = serde_json::to_string(&event.details).map_err(|err| StoreError::Backend {
+            doing: format!(
+                "encoding the details of a {} event of execution `{id}`",
+                event.kind
+            ),
+            message: err.to_string(),
+        })?;
+        Some(json)
+    };
+    conn.prepare_cached(
+        "INSERT INTO events \
+         (execution_id, seq, at_ms, kind, address, attempt, duration_ms, details) \
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events \
+                      WHERE execution_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(rusqlite::params![
+        id,
+        sql_int(event.at_ms, "at_ms")?,
+        event.kind.as_str(),
+        event.address,
+        event.attempt,
+        event
+            .duration_ms
+            .map(|ms| sql_int(ms, "duration_ms"))
+            .transpose()?,
+        details,
+    ])?;
+    Ok(())
+}
+
 /// Takes or renews an execution's lease.
 #[derive(Debug)]
 pub(super) struct AcquireLease {
@@ -617,10 +636,25 @@ impl Operation for AcquireLease {
             &self.owner,
             now,
         )?;
-        if took_over {
-            // Counted with the takeover, in the same transaction: durable together.
-            conn.prepare_cached("UPDATE executions SET recoveries = recoveries + 1 WHERE id = ?1")?
-                .execute([&self.id])?;
+        // A takeover of a running execution is a recovery: counted and recorded in the
+        // history with the takeover, in the same transaction, so that they are durable
+        // together (a finished execution has nothing left to recover).
+        if let Some((previous, _)) = holder.as_ref().filter(|_| took_over)
+            && rows::execution_status(conn, &self.id)? == Some(ExecutionStatus::Running)
+        {
+            let recoveries: i64 = conn
+                .prepare_cached(
+                    "UPDATE executions SET recoveries = recoveries + 1 WHERE id = ?1 \
+                     RETURNING recoveries",
+                )?
+                .query_row([&self.id], |row| row.get(0))?;
+            let event = recovery_event(
+                now,
+                &self.owner,
+                previous,
+                u32::try_from(recoveries).unwrap_or(u32::MAX),
+            );
+            insert_event(conn, &self.id, &event)?;
         }
         conn.prepare_cached(
             "INSERT INTO leases (execution_id, owner, expires_ms) VALUES (?1, ?2, ?3) \

@@ -1,4 +1,8 @@
-//! How far each state of a workflow got in one execution, from its history.
+//! What an execution's history says: how far each state got, and what runs now.
+//!
+//! The read model of executions that the `waypost` CLI shows, and a console would:
+//! derived from the stored [`ExecutionRecord`] and history alone, without the
+//! workflow's code, so that every view of a store says the same thing.
 //!
 //! Events name *run-time* addresses, which carry a map item's index where the graph has
 //! the map's item branch (`1.load/3/0.parse` runs the state `1.load/item/0.parse`);
@@ -21,20 +25,47 @@
 
 use std::collections::{HashMap, HashSet};
 
-use waypost_core::export::StateStatus;
-use waypost_core::graph::{Graph, Node, NodeKind};
-use waypost_core::history::{Event, EventKind};
-use waypost_core::store::{ExecutionRecord, ExecutionStatus};
+use crate::export::StateStatus;
+use crate::graph::{Graph, Node, NodeKind};
+use crate::history::{Event, EventKind};
+use crate::store::{ExecutionRecord, ExecutionStatus};
 
 /// Every state's status in one execution, by graph address.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+/// use waypost::MemoryStore;
+/// use waypost::export::StateStatus;
+/// use waypost::inspect::States;
+///
+/// #[step]
+/// async fn check(x: u32) -> Result<u32, Error> { Ok(x) }
+/// #[step]
+/// async fn charge(_x: u32) -> Result<u32, Error> { Err(Error::new("Declined", "no funds")) }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let runtime = Runtime::builder().store(MemoryStore::new()).build();
+/// let workflow = Workflow::new("pay", 1, check.then(charge));
+/// runtime.start(&workflow, "pay-1", 5).await.unwrap_err();
+///
+/// let record = runtime.execution("pay-1").await.unwrap();
+/// let history = runtime.history("pay-1").await.unwrap();
+/// let graph = workflow.graph();
+/// let states = States::of(graph, &record, &history);
+/// assert_eq!(states.status(&graph.nodes()[0]), StateStatus::Succeeded);
+/// assert_eq!(states.status(&graph.nodes()[1]), StateStatus::Failed);
+/// # }
+/// ```
 #[derive(Debug)]
-pub(crate) struct States {
+pub struct States {
     by_address: HashMap<String, StateStatus>,
 }
 
 impl States {
     /// Derives the status of every state of `graph` from the execution's history.
-    pub(crate) fn of(graph: &Graph, record: &ExecutionRecord, history: &[Event]) -> Self {
+    pub fn of(graph: &Graph, record: &ExecutionRecord, history: &[Event]) -> Self {
         let addresses = Addresses::of(graph);
         let finished = record.status.is_finished();
         let mut per_raw: HashMap<&str, StateStatus> = HashMap::new();
@@ -57,7 +88,9 @@ impl States {
                     StateStatus::Succeeded
                 }
                 EventKind::BranchChosen => {
-                    if let Some(label) = &event.detail {
+                    // An event stored before details had fields has the label as its text.
+                    let details = &event.details;
+                    if let Some(label) = details.branch.as_ref().or(details.detail.as_ref()) {
                         chosen
                             .entry(addresses.normalize(&event.address))
                             .or_default()
@@ -132,7 +165,7 @@ impl States {
     }
 
     /// The status of `node` (a node of the graph it was derived from).
-    pub(crate) fn status(&self, node: &Node) -> StateStatus {
+    pub fn status(&self, node: &Node) -> StateStatus {
         self.by_address
             .get(node.address.as_str())
             .copied()
@@ -140,13 +173,16 @@ impl States {
     }
 }
 
-/// The item count of a `MapStarted` event (its detail reads `4 items`).
+/// The item count of a `MapStarted` event; an event stored before details had fields
+/// says it in its text (`4 items`).
 fn item_count(event: &Event) -> u64 {
     event
-        .detail
-        .as_deref()
-        .and_then(|d| d.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
+        .details
+        .items
+        .or_else(|| {
+            let text = event.details.detail.as_deref()?;
+            text.split_whitespace().next()?.parse().ok()
+        })
         .unwrap_or(0)
 }
 
@@ -257,8 +293,23 @@ fn worse(a: Option<StateStatus>, b: Option<StateStatus>) -> Option<StateStatus> 
 
 /// Maps run-time addresses onto graph addresses: a map item's index becomes the label of
 /// the map's item branch.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+/// use waypost::inspect::Addresses;
+///
+/// #[step]
+/// async fn price(x: u32) -> u32 { x * 2 }
+///
+/// let workflow = Workflow::new("pricing", 1, map(price));
+/// let addresses = Addresses::of(workflow.graph());
+/// assert_eq!(addresses.normalize("0.map/17/0.price"), "0.map/item/0.price");
+/// assert_eq!(addresses.name_of("0.map/17/0.price"), "price");
+/// ```
 #[derive(Debug)]
-pub(crate) struct Addresses {
+pub struct Addresses {
     /// Map address → the label of its item branch.
     maps: HashMap<String, String>,
     /// Graph address → step name.
@@ -267,7 +318,7 @@ pub(crate) struct Addresses {
 
 impl Addresses {
     /// The maps and names of `graph`.
-    pub(crate) fn of(graph: &Graph) -> Self {
+    pub fn of(graph: &Graph) -> Self {
         let mut maps = HashMap::new();
         let mut names = HashMap::new();
         for node in graph.nodes() {
@@ -282,7 +333,7 @@ impl Addresses {
     }
 
     /// The graph address of the run-time address `raw`.
-    pub(crate) fn normalize(&self, raw: &str) -> String {
+    pub fn normalize(&self, raw: &str) -> String {
         let mut out = String::with_capacity(raw.len());
         let mut item_label: Option<&str> = None;
         for segment in raw.split('/') {
@@ -304,7 +355,7 @@ impl Addresses {
 
     /// The step name at the run-time address `raw`: from the graph, or else the address's
     /// last `{slot}.{name}` segment.
-    pub(crate) fn name_of(&self, raw: &str) -> String {
+    pub fn name_of(&self, raw: &str) -> String {
         if let Some(name) = self.names.get(&self.normalize(raw)) {
             return name.clone();
         }
@@ -316,41 +367,67 @@ impl Addresses {
 }
 
 /// What an execution is doing now, from its history.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+/// use waypost::MemoryStore;
+/// use waypost::inspect::Progress;
+///
+/// #[step]
+/// async fn double(x: u32) -> u32 { x * 2 }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let runtime = Runtime::builder().store(MemoryStore::new()).build();
+/// let workflow = Workflow::new("double", 1, map(double));
+/// runtime.start(&workflow, "d-1", vec![1, 2, 3]).await.unwrap();
+///
+/// let progress = Progress::of(&runtime.history("d-1").await.unwrap());
+/// let step = progress.step.unwrap();
+/// assert_eq!(step.address, "0.map/2/0.double");
+/// assert!(!step.in_flight);
+/// assert!(progress.map.is_none(), "the map finished");
+/// # }
+/// ```
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Progress {
+#[non_exhaustive]
+pub struct Progress {
     /// The step last started or finished.
-    pub(crate) step: Option<StepNow>,
+    pub step: Option<StepNow>,
     /// The innermost map in flight.
-    pub(crate) map: Option<MapNow>,
+    pub map: Option<MapNow>,
     /// When the last event happened, in milliseconds since the Unix epoch.
-    pub(crate) last_event_ms: Option<u64>,
+    pub last_event_ms: Option<u64>,
 }
 
 /// The step an execution last started or finished.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct StepNow {
+#[non_exhaustive]
+pub struct StepNow {
     /// Its run-time address.
-    pub(crate) address: String,
+    pub address: String,
     /// Its attempt.
-    pub(crate) attempt: u32,
+    pub attempt: u32,
     /// Whether it started and has not finished (as far as the stored history says).
-    pub(crate) in_flight: bool,
+    pub in_flight: bool,
 }
 
 /// A map in flight.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct MapNow {
+#[non_exhaustive]
+pub struct MapNow {
     /// Its run-time address.
-    pub(crate) address: String,
+    pub address: String,
     /// Items finished so far.
-    pub(crate) done: u64,
+    pub done: u64,
     /// Items in all.
-    pub(crate) total: u64,
+    pub total: u64,
 }
 
 impl Progress {
     /// Reads `history` for the current step and map.
-    pub(crate) fn of(history: &[Event]) -> Self {
+    pub fn of(history: &[Event]) -> Self {
         let mut progress = Progress {
             last_event_ms: history.last().map(|e| e.at_ms),
             ..Progress::default()
@@ -391,12 +468,13 @@ impl Progress {
 
 #[cfg(test)]
 mod tests {
-    use waypost_core::{Error, StepExt, map, parallel, pass, step_fn};
+    use crate::history::EventDetails;
+    use crate::{Error, StepExt, map, parallel, pass, step_fn};
 
     use super::*;
 
     /// A task step named `name` from `u32` to `u32`.
-    fn task(name: &str) -> impl waypost_core::Step<Input = u32, Output = u32> + use<> {
+    fn task(name: &str) -> impl crate::Step<Input = u32, Output = u32> + use<> {
         step_fn(name.to_owned(), |x: u32| async move { Ok::<_, Error>(x) })
     }
 
@@ -437,9 +515,9 @@ mod tests {
         );
         let graph = Graph::of(&parallel((task("a"), task("b"))).then(after));
         let history = [
-            event(EventKind::StepStarted, "0.parallel/0/0.a", None),
-            event(EventKind::StepStarted, "0.parallel/1/0.b", None),
-            event(EventKind::StepFailed, "0.parallel/1/0.b", Some("E: no")),
+            event(EventKind::StepStarted, "0.parallel/0/0.a", none()),
+            event(EventKind::StepStarted, "0.parallel/1/0.b", none()),
+            event(EventKind::StepFailed, "0.parallel/1/0.b", failure()),
         ];
         let error = Error::new("E", "no").at("0.parallel/1/0.b");
         assert_eq!(
@@ -467,9 +545,9 @@ mod tests {
                 .then(pass("done", |x: u32| x)),
         );
         let history = [
-            event(EventKind::StepSucceeded, "0.a", None),
-            event(EventKind::StepFailed, "1.b", Some("E: no")),
-            event(EventKind::ErrorCaught, "1.b", Some("E: no")),
+            event(EventKind::StepSucceeded, "0.a", none()),
+            event(EventKind::StepFailed, "1.b", failure()),
+            event(EventKind::ErrorCaught, "1.b", failure()),
         ];
         assert_eq!(
             statuses(&graph, &record(ExecutionStatus::Succeeded, None), &history),
@@ -493,10 +571,10 @@ mod tests {
         assert_eq!(addresses.normalize("0.first"), "0.first");
         assert_eq!(addresses.name_of("1.map/3/0.item"), "item");
         let history = [
-            event(EventKind::StepSucceeded, "0.first", None),
-            event(EventKind::MapStarted, "1.map", Some("2 items")),
-            event(EventKind::StepSucceeded, "1.map/0/0.item", None),
-            event(EventKind::StepStarted, "1.map/1/0.item", None),
+            event(EventKind::StepSucceeded, "0.first", none()),
+            event(EventKind::MapStarted, "1.map", items(2)),
+            event(EventKind::StepSucceeded, "1.map/0/0.item", none()),
+            event(EventKind::StepStarted, "1.map/1/0.item", none()),
         ];
         assert_eq!(
             statuses(&graph, &record(ExecutionStatus::Running, None), &history),
@@ -524,7 +602,7 @@ mod tests {
                 .then(task("t"))
                 .then(pass("q", |x: u32| x)),
         );
-        let history = [event(EventKind::StepSucceeded, "1.t", None)];
+        let history = [event(EventKind::StepSucceeded, "1.t", none())];
         assert_eq!(
             statuses(&graph, &record(ExecutionStatus::Running, None), &history),
             ["p succeeded", "t succeeded", "q not reached"]
@@ -535,7 +613,7 @@ mod tests {
         );
     }
 
-    fn event(kind: EventKind, address: &str, detail: Option<&str>) -> Event {
+    fn event(kind: EventKind, address: &str, details: EventDetails) -> Event {
         Event {
             seq: 0,
             at_ms: 0,
@@ -543,18 +621,41 @@ mod tests {
             address: address.to_owned(),
             attempt: 1,
             duration_ms: None,
-            detail: detail.map(str::to_owned),
+            details,
+        }
+    }
+
+    fn none() -> EventDetails {
+        EventDetails::default()
+    }
+
+    fn failure() -> EventDetails {
+        EventDetails::error(&Error::new("E", "no"))
+    }
+
+    fn items(count: u64) -> EventDetails {
+        EventDetails {
+            items: Some(count),
+            ..EventDetails::default()
+        }
+    }
+
+    /// The free text of an event stored before details had fields.
+    fn legacy(text: &str) -> EventDetails {
+        EventDetails {
+            detail: Some(text.to_owned()),
+            ..EventDetails::default()
         }
     }
 
     #[test]
     fn progress_follows_the_innermost_map_in_flight() {
         let history = [
-            event(EventKind::MapStarted, "0.rows", Some("4 items")),
-            event(EventKind::StepStarted, "0.rows/0/0.parse", None),
-            event(EventKind::StepSucceeded, "0.rows/0/0.parse", None),
-            event(EventKind::MapItemFinished, "0.rows/0", Some("succeeded")),
-            event(EventKind::StepStarted, "0.rows/1/0.parse", None),
+            event(EventKind::MapStarted, "0.rows", items(4)),
+            event(EventKind::StepStarted, "0.rows/0/0.parse", none()),
+            event(EventKind::StepSucceeded, "0.rows/0/0.parse", none()),
+            event(EventKind::MapItemFinished, "0.rows/0", none()),
+            event(EventKind::StepStarted, "0.rows/1/0.parse", none()),
         ];
         let progress = Progress::of(&history);
         let map = MapNow {
@@ -571,7 +672,31 @@ mod tests {
         assert_eq!(progress.step, Some(step));
 
         let mut done = history.to_vec();
-        done.push(event(EventKind::MapFinished, "0.rows", None));
+        done.push(event(EventKind::MapFinished, "0.rows", none()));
         assert_eq!(Progress::of(&done).map, None);
+    }
+
+    #[test]
+    fn events_of_older_stores_are_read_from_their_text() {
+        let history = [
+            event(EventKind::MapStarted, "0.rows", legacy("4 items")),
+            event(EventKind::MapItemFinished, "0.rows/0", legacy("succeeded")),
+        ];
+        let map = Progress::of(&history).map.unwrap();
+        assert_eq!((map.done, map.total), (1, 4));
+
+        let graph = Graph::of(
+            &crate::choice()
+                .when("big", |x: &u32| *x > 1, task("big"))
+                .otherwise(task("small")),
+        );
+        let history = [
+            event(EventKind::BranchChosen, "0.choice", legacy("big")),
+            event(EventKind::StepSucceeded, "0.choice/big/0.big", none()),
+        ];
+        assert_eq!(
+            statuses(&graph, &record(ExecutionStatus::Succeeded, None), &history),
+            ["choice succeeded", "big succeeded", "small not reached"]
+        );
     }
 }
