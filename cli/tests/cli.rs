@@ -701,7 +701,10 @@ fn evil_arg() -> String {
 
 /// The hostile store: executions whose ids, workflow name, step names, branch label,
 /// error names and messages and payloads all hold [`EVIL`] (ids and the workflow name
-/// without its NUL, so that a command line can name them). Returns the directory, the
+/// without its NUL, so that a command line can name them). Names with control characters
+/// are refused when a workflow is defined, so the workflow runs with [`MARK`] in its
+/// names, and the hostile text replaces it in the file afterwards: a store from before
+/// that rule, or a hand-edited one, holds such names. Returns the directory, the
 /// store's path, and the ids: a failed one, a succeeded one, and one interrupted inside
 /// its map.
 async fn hostile_store() -> (tempfile::TempDir, PathBuf, [String; 3]) {
@@ -716,21 +719,21 @@ async fn hostile_store() -> (tempfile::TempDir, PathBuf, [String; 3]) {
         format!("running-{evil}"),
     ];
 
-    let fails = step_fn(format!("fails-{EVIL}"), |x: String| async move {
+    let fails = step_fn(format!("fails-{MARK}"), |x: String| async move {
         Err::<String, _>(
-            Error::new(format!("Bad{EVIL}Name"), format!("message {EVIL} {x}"))
+            Error::new(format!("Bad{MARK}Name"), format!("message {EVIL} {x}"))
                 .caused_by(Error::new(format!("Cause{EVIL}"), EVIL)),
         )
     });
     let echo = || {
-        step_fn(format!("echo-{EVIL}"), |x: String| async move {
+        step_fn(format!("echo-{MARK}"), |x: String| async move {
             Ok::<_, Error>(format!("{x}{EVIL}"))
         })
     };
     let held = Arc::new(AtomicBool::new(true));
     let hold = {
         let held = Arc::clone(&held);
-        step_fn(format!("item-{EVIL}"), move |x: String| {
+        step_fn(format!("item-{MARK}"), move |x: String| {
             let held = Arc::clone(&held);
             async move {
                 if x.ends_with('2') {
@@ -744,12 +747,12 @@ async fn hostile_store() -> (tempfile::TempDir, PathBuf, [String; 3]) {
     };
     let workflow = |tail: BoxStep<String, String>| {
         Workflow::new(
-            format!("wf-{evil}"),
+            format!("wf-{MARK}"),
             1,
             choice()
-                .named(format!("route-{EVIL}"))
+                .named(format!("route-{MARK}"))
                 .when(
-                    format!("label-{EVIL}"),
+                    format!("label-{MARK}"),
                     |x: &String| x.starts_with('f'),
                     tail,
                 )
@@ -764,7 +767,7 @@ async fn hostile_store() -> (tempfile::TempDir, PathBuf, [String; 3]) {
                     .then(
                         fails.retry(
                             RetryPolicy::builder()
-                                .errors([format!("Bad{EVIL}Name")])
+                                .errors([format!("Bad{MARK}Name")])
                                 .max_attempts(2)
                                 .interval(Duration::from_millis(1))
                                 .build(),
@@ -786,12 +789,12 @@ async fn hostile_store() -> (tempfile::TempDir, PathBuf, [String; 3]) {
         .await
         .unwrap();
     let items = Workflow::new(
-        format!("wf-{evil}"),
+        format!("wf-{MARK}"),
         1,
-        pass(format!("split-{EVIL}"), |x: String| {
+        pass(format!("split-{MARK}"), |x: String| {
             vec![format!("{x}-1"), format!("{x}-2")]
         })
-        .then(map(hold).max_concurrency(1).named(format!("map-{EVIL}"))),
+        .then(map(hold).max_concurrency(1).named(format!("map-{MARK}"))),
     )
     .with_codec(JsonCodec);
     let run = tokio::spawn({
@@ -815,7 +818,45 @@ async fn hostile_store() -> (tempfile::TempDir, PathBuf, [String; 3]) {
     held.store(false, Ordering::SeqCst);
     drop(runtime);
     store.close();
+    put_hostile_names(&path);
     (dir, path, ids)
+}
+
+/// Where the hostile store's names hold hostile text once [`put_hostile_names`] ran.
+const MARK: &str = "MARK";
+
+/// Replaces [`MARK`] in every text column of the store at `path`: with [`EVIL`] (without
+/// its NUL in the workflow name, which a command line names), JSON-escaped in JSON text.
+fn put_hostile_names(path: &Path) {
+    let db = Connection::open(path).unwrap();
+    db.execute(
+        "UPDATE executions SET workflow = replace(workflow, ?1, ?2)",
+        rusqlite::params![MARK, evil_arg()],
+    )
+    .unwrap();
+    let json = serde_json::to_string(EVIL).unwrap();
+    let json = &json[1..json.len() - 1];
+    let columns: Vec<(String, String)> = db
+        .prepare(
+            "SELECT m.name, c.name FROM sqlite_schema m, pragma_table_info(m.name) c
+             WHERE m.type = 'table' AND c.type = 'TEXT' AND c.name != 'workflow'",
+        )
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (table, column) in columns {
+        db.execute(
+            &format!(
+                "UPDATE {table} SET {column} = CASE WHEN json_valid({column})
+                 THEN replace({column}, ?1, ?2) ELSE replace({column}, ?1, ?3) END
+                 WHERE instr({column}, ?1) > 0"
+            ),
+            rusqlite::params![MARK, json, EVIL],
+        )
+        .unwrap();
+    }
 }
 
 /// The standard output of a successful run over `store`, checked to hold nothing a
