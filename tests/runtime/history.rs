@@ -141,6 +141,24 @@ async fn the_history_level_keeps_what_it_says() {
             EventKind::ExecutionSucceeded
         ]
     );
+
+    // `Off` keeps the execution's own events: started, and how it ended.
+    let silent = Runtime::builder()
+        .shared_store(Arc::clone(&store.store))
+        .config(RuntimeConfig::builder().history(HistoryLevel::Off).build())
+        .build();
+    silent.start(&wf, "s", 1).await.unwrap();
+    let kinds: Vec<EventKind> = silent
+        .history("s")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [EventKind::ExecutionStarted, EventKind::ExecutionSucceeded]
+    );
 }
 
 #[tokio::test]
