@@ -9,13 +9,15 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use waypost_core::error::{ErrorKind, names};
 use waypost_core::replay::{Entry, Journal, Recorded, checksum};
-use waypost_core::store::{Checkpoint, CheckpointKind, Write};
+use waypost_core::store::{Checkpoint, CheckpointKind, Fence, LeaseToken, Write};
 use waypost_core::{Codec, Error, Event, EventKind, HistoryLevel, Recorder, Store};
 
 /// The [`Recorder`] of one durable execution.
 pub(crate) struct StoreRecorder {
     id: Arc<str>,
     store: Arc<dyn Store>,
+    /// The run's lease: every commit is fenced with it.
+    token: Arc<LeaseToken>,
     codec: Arc<dyn Codec>,
     journal: Mutex<Journal>,
     max_payload: usize,
@@ -53,6 +55,7 @@ impl StoreRecorder {
     pub(crate) fn new<'a>(
         id: &str,
         store: Arc<dyn Store>,
+        token: LeaseToken,
         codec: Arc<dyn Codec>,
         journal: Journal,
         max_payload: usize,
@@ -71,6 +74,7 @@ impl StoreRecorder {
         }
         StoreRecorder {
             id: Arc::from(id),
+            token: Arc::new(token),
             store,
             codec,
             journal: Mutex::new(journal),
@@ -160,8 +164,18 @@ impl Recorder for StoreRecorder {
         }
         // Events go with the checkpoint they describe: one transaction, one fsync.
         writes.extend(self.take_events());
-        let (store, id) = (Arc::clone(&self.store), Arc::clone(&self.id));
-        async move { store.commit(&id, writes).await.map_err(|e| e.into_error()) }.boxed()
+        let (store, id, token) = (
+            Arc::clone(&self.store),
+            Arc::clone(&self.id),
+            Arc::clone(&self.token),
+        );
+        async move {
+            store
+                .commit(&id, Fence::Lease(&token), writes)
+                .await
+                .map_err(|e| e.into_error())
+        }
+        .boxed()
     }
 
     fn generation(&self) -> u32 {

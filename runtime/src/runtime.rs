@@ -10,7 +10,7 @@ use futures::StreamExt as _;
 use futures::future::{AbortHandle, BoxFuture, WeakShared};
 use waypost_core::codec::encode;
 use waypost_core::store::{
-    Checkpoint, CheckpointKind, ExecutionRecord, ListFilter, NewExecution, Write,
+    Checkpoint, CheckpointKind, ExecutionRecord, Fence, ListFilter, NewExecution, Write,
 };
 use waypost_core::{
     Context, Error, Event, EventDetails, EventKind, ExecutionStatus, Host, Payload, Step, Store,
@@ -22,7 +22,7 @@ use crate::codec::{codec_by_name, codec_for, codec_of};
 use crate::config::RuntimeConfig;
 use crate::crash;
 use crate::error::RunError;
-use crate::executor::execution_event;
+use crate::executor::{Start, execution_event};
 use crate::ids::{millis, new_execution_id};
 use crate::outcome::{Encoded, check_workflow, decode_output, outcome_of, same_input};
 
@@ -185,7 +185,7 @@ impl Runtime {
                 }
             }
         }
-        self.drive(workflow, id, Some(record)).await
+        self.drive(workflow, id, Some(record), Start::Acquire).await
     }
 
     /// Resumes the interrupted execution `id` of `workflow`: checkpointed steps are
@@ -211,7 +211,8 @@ impl Runtime {
                 status: record.status,
             });
         }
-        self.drive(workflow, id.to_owned(), Some(record)).await
+        self.drive(workflow, id.to_owned(), Some(record), Start::Acquire)
+            .await
     }
 
     /// Resumes every interrupted execution of `workflow` in the store, at most
@@ -280,9 +281,10 @@ impl Runtime {
             },
         ];
         crash::reach("redrive-decided");
-        store.commit(id, writes).await?;
+        store.commit(id, Fence::Unleased, writes).await?;
         crash::reach("redrive-written");
-        self.drive(workflow, id.to_owned(), None).await
+        self.drive(workflow, id.to_owned(), None, Start::Acquire)
+            .await
     }
 
     /// Where the execution `id` stands.
@@ -371,7 +373,11 @@ impl Runtime {
             at_ms: millis(SystemTime::now()),
         };
         match store
-            .commit(id, vec![Write::Event(Box::new(event)), write])
+            .commit(
+                id,
+                Fence::Unleased,
+                vec![Write::Event(Box::new(event)), write],
+            )
             .await
         {
             Ok(()) => {}

@@ -9,7 +9,8 @@ use std::time::Duration;
 use waypost_core::error::Error;
 use waypost_core::history::{Event, EventDetails, EventError, EventKind};
 use waypost_core::store::{
-    Checkpoint, CheckpointKind, ExecutionStatus, ListFilter, NewExecution, Store, StoreError, Write,
+    Checkpoint, CheckpointKind, ExecutionStatus, Fence, Lease, LeaseToken, ListFilter,
+    NewExecution, Store, StoreError, Write,
 };
 use waypost_runtime::{Durability, MemoryStore, SqliteStore, SqliteStoreOptions};
 
@@ -86,6 +87,15 @@ where
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
+
+/// The token `owner` would hold the lease of execution `id` with now (the execution's
+/// current epoch; 0 for an unknown id).
+async fn token_of(store: &dyn Store, id: &str, owner: &str) -> LeaseToken {
+    LeaseToken {
+        owner: owner.to_owned(),
+        epoch: store.execution(id).await.map_or(0, |r| r.lease_epoch),
+    }
+}
 
 fn new_execution(id: &str, workflow: &str, created_ms: u64) -> NewExecution {
     NewExecution {
@@ -293,13 +303,17 @@ async fn commit_reads_back_in_seq_order(store: &dyn Store) {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![write(output("b", b"first")), write(output("a", b"second"))],
         )
         .await
         .unwrap();
     let mut decision = output("a/choice", b"express");
     decision.kind = CheckpointKind::Decision;
-    store.commit("e1", vec![write(decision)]).await.unwrap();
+    store
+        .commit("e1", Fence::Unleased, vec![write(decision)])
+        .await
+        .unwrap();
 
     let checkpoints = store.checkpoints("e1").await.unwrap();
     assert_eq!(checkpoints.len(), 3);
@@ -322,13 +336,16 @@ async fn commit_reads_back_in_seq_order(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .commit("e2", vec![write(output("x", b"x"))])
+        .commit("e2", Fence::Unleased, vec![write(output("x", b"x"))])
         .await
         .unwrap();
     assert_eq!(summary(store, "e2").await, [entry(1, "x", b"x")]);
 
     // An empty batch is a no-op, and an execution without checkpoints has none.
-    store.commit("e2", Vec::new()).await.unwrap();
+    store
+        .commit("e2", Fence::Unleased, Vec::new())
+        .await
+        .unwrap();
     store
         .create(new_execution("e3", "orders", 3))
         .await
@@ -342,7 +359,7 @@ async fn identical_rewrite_is_accepted(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .commit("e1", vec![write(output("a", b"one"))])
+        .commit("e1", Fence::Unleased, vec![write(output("a", b"one"))])
         .await
         .unwrap();
 
@@ -351,6 +368,7 @@ async fn identical_rewrite_is_accepted(store: &dyn Store) {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![write(output("a", b"one")), write(output("b", b"two"))],
         )
         .await
@@ -359,6 +377,7 @@ async fn identical_rewrite_is_accepted(store: &dyn Store) {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![write(output("c", b"3")), write(output("c", b"3"))],
         )
         .await
@@ -380,7 +399,7 @@ async fn different_bytes_are_refused(store: &dyn Store) {
         .unwrap();
     let original = output("a", b"original");
     store
-        .commit("e1", vec![write(original.clone())])
+        .commit("e1", Fence::Unleased, vec![write(original.clone())])
         .await
         .unwrap();
 
@@ -394,7 +413,10 @@ async fn different_bytes_are_refused(store: &dyn Store) {
         ..original.clone()
     };
     for changed in [other_payload, other_checksum, other_kind] {
-        let err = store.commit("e1", vec![write(changed)]).await.unwrap_err();
+        let err = store
+            .commit("e1", Fence::Unleased, vec![write(changed)])
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, StoreError::Conflict { id, key } if id == "e1" && key == "a"),
             "{err:?}"
@@ -410,7 +432,7 @@ async fn batch_is_atomic(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .commit("e1", vec![write(output("a", b"a"))])
+        .commit("e1", Fence::Unleased, vec![write(output("a", b"a"))])
         .await
         .unwrap();
 
@@ -419,6 +441,7 @@ async fn batch_is_atomic(store: &dyn Store) {
     let err = store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![
                 write(output("b", b"b")),
                 status(ExecutionStatus::Running, 50),
@@ -439,6 +462,7 @@ async fn batch_is_atomic(store: &dyn Store) {
     let err = store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![write(output("d", b"1")), write(output("d", b"2"))],
         )
         .await
@@ -447,7 +471,7 @@ async fn batch_is_atomic(store: &dyn Store) {
 
     // A refused batch used no numbers: the next checkpoint is 2.
     store
-        .commit("e1", vec![write(output("b", b"b"))])
+        .commit("e1", Fence::Unleased, vec![write(output("b", b"b"))])
         .await
         .unwrap();
     assert_eq!(
@@ -465,6 +489,7 @@ async fn status_and_redrive(store: &dyn Store) {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![Write::Status {
                 status: ExecutionStatus::Failed,
                 output: None,
@@ -490,17 +515,24 @@ async fn status_and_redrive(store: &dyn Store) {
         redrive: true,
         at_ms: 20,
     };
-    store.commit("e1", vec![redrive.clone()]).await.unwrap();
+    store
+        .commit("e1", Fence::Unleased, vec![redrive.clone()])
+        .await
+        .unwrap();
     let record = store.execution("e1").await.unwrap();
     assert_eq!(record.status, ExecutionStatus::Running);
     assert_eq!(record.error, None);
     assert_eq!(record.redrives, 1);
-    store.commit("e1", vec![redrive]).await.unwrap();
+    store
+        .commit("e1", Fence::Unleased, vec![redrive])
+        .await
+        .unwrap();
     assert_eq!(store.execution("e1").await.unwrap().redrives, 2);
 
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![Write::Status {
                 status: ExecutionStatus::Succeeded,
                 output: Some(b"done".to_vec()),
@@ -538,15 +570,27 @@ async fn list_filters_newest_first(store: &dyn Store) {
             .unwrap();
     }
     store
-        .commit("a", vec![status(ExecutionStatus::Succeeded, 50)])
+        .commit(
+            "a",
+            Fence::Unleased,
+            vec![status(ExecutionStatus::Succeeded, 50)],
+        )
         .await
         .unwrap();
     store
-        .commit("d", vec![status(ExecutionStatus::Failed, 60)])
+        .commit(
+            "d",
+            Fence::Unleased,
+            vec![status(ExecutionStatus::Failed, 60)],
+        )
         .await
         .unwrap();
     store
-        .commit("e", vec![status(ExecutionStatus::Succeeded, 70)])
+        .commit(
+            "e",
+            Fence::Unleased,
+            vec![status(ExecutionStatus::Succeeded, 70)],
+        )
         .await
         .unwrap();
 
@@ -589,21 +633,26 @@ async fn unknown_ids_are_not_found(store: &dyn Store) {
     not_found(store.execution("missing").await.map(drop));
     not_found(store.checkpoints("missing").await.map(drop));
     not_found(store.history("missing").await.map(drop));
-    not_found(store.commit("missing", Vec::new()).await);
+    not_found(store.commit("missing", Fence::Unleased, Vec::new()).await);
     not_found(
         store
-            .commit("missing", vec![write(output("a", b"a"))])
-            .await,
-    );
-    not_found(
-        store
-            .commit("missing", vec![status(ExecutionStatus::Succeeded, 2)])
+            .commit("missing", Fence::Unleased, vec![write(output("a", b"a"))])
             .await,
     );
     not_found(
         store
             .commit(
                 "missing",
+                Fence::Unleased,
+                vec![status(ExecutionStatus::Succeeded, 2)],
+            )
+            .await,
+    );
+    not_found(
+        store
+            .commit(
+                "missing",
+                Fence::Unleased,
                 vec![record(event(EventKind::ExecutionStarted, "", 2))],
             )
             .await,
@@ -611,10 +660,14 @@ async fn unknown_ids_are_not_found(store: &dyn Store) {
     not_found(
         store
             .acquire_lease("missing", "me", Duration::from_secs(1))
-            .await,
+            .await
+            .map(drop),
     );
     // Giving up a lease that nobody holds is not an error.
-    store.release_lease("missing", "me").await.unwrap();
+    store
+        .release_lease("missing", &token_of(store, "missing", "me").await)
+        .await
+        .unwrap();
     // Nothing was created on the way.
     assert_eq!(store.list(&ListFilter::default()).await.unwrap().len(), 1);
 }
@@ -628,7 +681,7 @@ async fn lease_is_renewed_refused_and_released(store: &dyn Store) {
     store.acquire_lease("e1", "alpha", ttl).await.unwrap();
     store.acquire_lease("e1", "alpha", ttl).await.unwrap();
 
-    let refused = |result: Result<(), StoreError>| match result {
+    let refused = |result: Result<Lease, StoreError>| match result {
         Err(StoreError::Leased {
             id,
             owner,
@@ -646,10 +699,16 @@ async fn lease_is_renewed_refused_and_released(store: &dyn Store) {
     refused(store.acquire_lease("e1", "beta", ttl).await);
 
     // Only the holder can give it up.
-    store.release_lease("e1", "beta").await.unwrap();
+    store
+        .release_lease("e1", &token_of(store, "e1", "beta").await)
+        .await
+        .unwrap();
     refused(store.acquire_lease("e1", "beta", ttl).await);
 
-    store.release_lease("e1", "alpha").await.unwrap();
+    store
+        .release_lease("e1", &token_of(store, "e1", "alpha").await)
+        .await
+        .unwrap();
     store.acquire_lease("e1", "beta", ttl).await.unwrap();
     let err = store.acquire_lease("e1", "alpha", ttl).await.unwrap_err();
     assert!(
@@ -744,6 +803,7 @@ async fn events_commit_with_checkpoints_in_seq_order(store: &dyn Store) {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![
                 record(event(EventKind::ExecutionStarted, "", 10)),
                 record(event(EventKind::StepStarted, "charge", 11)),
@@ -756,6 +816,7 @@ async fn events_commit_with_checkpoints_in_seq_order(store: &dyn Store) {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![
                 write(output("ship", b"shipped")),
                 status(ExecutionStatus::Succeeded, 20),
@@ -800,6 +861,7 @@ async fn events_commit_with_checkpoints_in_seq_order(store: &dyn Store) {
     store
         .commit(
             "e2",
+            Fence::Unleased,
             vec![record(event(EventKind::ExecutionStarted, "", 30))],
         )
         .await
@@ -807,6 +869,7 @@ async fn events_commit_with_checkpoints_in_seq_order(store: &dyn Store) {
     store
         .commit(
             "e2",
+            Fence::Unleased,
             vec![record(event(EventKind::TimerStarted, "wait", 31))],
         )
         .await
@@ -829,6 +892,7 @@ async fn a_refused_batch_writes_no_events(store: &dyn Store) {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![
                 write(output("a", b"a")),
                 record(event(EventKind::StepSucceeded, "a", 1)),
@@ -841,6 +905,7 @@ async fn a_refused_batch_writes_no_events(store: &dyn Store) {
     let err = store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![
                 record(event(EventKind::StepStarted, "b", 2)),
                 write(output("b", b"b")),
@@ -862,7 +927,11 @@ async fn a_refused_batch_writes_no_events(store: &dyn Store) {
 
     // A refused batch used no numbers: the next event is 2.
     store
-        .commit("e1", vec![record(event(EventKind::StepStarted, "b", 4))])
+        .commit(
+            "e1",
+            Fence::Unleased,
+            vec![record(event(EventKind::StepStarted, "b", 4))],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -929,7 +998,7 @@ async fn an_event_with_every_field_round_trips(store: &dyn Store) {
             .into_iter()
             .map(|kind| record(event(kind, "s", 5))),
     );
-    store.commit("e1", writes).await.unwrap();
+    store.commit("e1", Fence::Unleased, writes).await.unwrap();
 
     let history = store.history("e1").await.unwrap();
     assert_eq!(history.len(), 2 + EventKind::ALL.len());
@@ -952,13 +1021,14 @@ async fn a_checkpoint_after_cancel_is_refused(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .commit("e1", vec![write(output("a", b"a"))])
+        .commit("e1", Fence::Unleased, vec![write(output("a", b"a"))])
         .await
         .unwrap();
     let cancelled = Error::new("Cancelled", "execution `e1` was cancelled");
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![
                 record(event(EventKind::ExecutionCancelled, "", 5)),
                 ended_with(ExecutionStatus::Cancelled, &cancelled, 5),
@@ -970,13 +1040,16 @@ async fn a_checkpoint_after_cancel_is_refused(store: &dyn Store) {
     // The process still running it goes on: its checkpoints and events are refused,
     // alone or together, and nothing of them stays.
     assert_not_running(
-        store.commit("e1", vec![write(output("b", b"b"))]).await,
+        store
+            .commit("e1", Fence::Unleased, vec![write(output("b", b"b"))])
+            .await,
         ExecutionStatus::Cancelled,
     );
     assert_not_running(
         store
             .commit(
                 "e1",
+                Fence::Unleased,
                 vec![
                     record(event(EventKind::StepSucceeded, "b", 6)),
                     write(output("b", b"b")),
@@ -987,13 +1060,19 @@ async fn a_checkpoint_after_cancel_is_refused(store: &dyn Store) {
     );
     assert_not_running(
         store
-            .commit("e1", vec![record(event(EventKind::StepStarted, "c", 7))])
+            .commit(
+                "e1",
+                Fence::Unleased,
+                vec![record(event(EventKind::StepStarted, "c", 7))],
+            )
             .await,
         ExecutionStatus::Cancelled,
     );
     // Re-writing a checkpoint it already holds is refused as well.
     assert_not_running(
-        store.commit("e1", vec![write(output("a", b"a"))]).await,
+        store
+            .commit("e1", Fence::Unleased, vec![write(output("a", b"a"))])
+            .await,
         ExecutionStatus::Cancelled,
     );
     assert_eq!(summary(store, "e1").await, [entry(1, "a", b"a")]);
@@ -1014,6 +1093,7 @@ async fn a_checkpoint_after_cancel_is_refused(store: &dyn Store) {
     let err = store
         .commit(
             "e2",
+            Fence::Unleased,
             vec![succeeded_with(b"out", 8), write(output("late", b"late"))],
         )
         .await
@@ -1038,6 +1118,7 @@ async fn succeeded_after_cancelled_is_refused(store: &dyn Store) {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![ended_with(ExecutionStatus::Cancelled, &cancelled, 5)],
         )
         .await
@@ -1048,6 +1129,7 @@ async fn succeeded_after_cancelled_is_refused(store: &dyn Store) {
         store
             .commit(
                 "e1",
+                Fence::Unleased,
                 vec![
                     record(event(EventKind::ExecutionSucceeded, "", 9)),
                     succeeded_with(b"done", 9),
@@ -1065,7 +1147,7 @@ async fn succeeded_after_cancelled_is_refused(store: &dyn Store) {
         redrive(10),
     ] {
         assert_not_running(
-            store.commit("e1", vec![refused]).await,
+            store.commit("e1", Fence::Unleased, vec![refused]).await,
             ExecutionStatus::Cancelled,
         );
     }
@@ -1084,7 +1166,11 @@ async fn cancelled_after_succeeded_is_refused(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .commit("e1", vec![succeeded_with(b"the output", 5)])
+        .commit(
+            "e1",
+            Fence::Unleased,
+            vec![succeeded_with(b"the output", 5)],
+        )
         .await
         .unwrap();
 
@@ -1095,6 +1181,7 @@ async fn cancelled_after_succeeded_is_refused(store: &dyn Store) {
         store
             .commit(
                 "e1",
+                Fence::Unleased,
                 vec![
                     record(event(EventKind::ExecutionCancelled, "", 6)),
                     ended_with(ExecutionStatus::Cancelled, &cancelled, 6),
@@ -1111,7 +1198,7 @@ async fn cancelled_after_succeeded_is_refused(store: &dyn Store) {
         status(ExecutionStatus::Running, 7),
     ] {
         assert_not_running(
-            store.commit("e1", vec![refused]).await,
+            store.commit("e1", Fence::Unleased, vec![refused]).await,
             ExecutionStatus::Succeeded,
         );
     }
@@ -1128,7 +1215,11 @@ async fn cancelled_after_succeeded_is_refused(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .commit("e2", vec![ended_with(ExecutionStatus::Failed, &error, 8)])
+        .commit(
+            "e2",
+            Fence::Unleased,
+            vec![ended_with(ExecutionStatus::Failed, &error, 8)],
+        )
         .await
         .unwrap();
     for refused in [
@@ -1137,7 +1228,10 @@ async fn cancelled_after_succeeded_is_refused(store: &dyn Store) {
         succeeded_with(b"out", 9),
         status(ExecutionStatus::Running, 9),
     ] {
-        let err = store.commit("e2", vec![refused]).await.unwrap_err();
+        let err = store
+            .commit("e2", Fence::Unleased, vec![refused])
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, StoreError::NotRunning { id, status: ExecutionStatus::Failed } if id == "e2"),
             "{err:?}"
@@ -1155,17 +1249,23 @@ async fn a_redrive_batch_of_a_failed_execution_is_accepted(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .commit("e1", vec![write(output("a", b"a"))])
+        .commit("e1", Fence::Unleased, vec![write(output("a", b"a"))])
         .await
         .unwrap();
     let error = Error::new("PaymentDeclined", "card ending 4242 was declined");
     store
-        .commit("e1", vec![ended_with(ExecutionStatus::Failed, &error, 10)])
+        .commit(
+            "e1",
+            Fence::Unleased,
+            vec![ended_with(ExecutionStatus::Failed, &error, 10)],
+        )
         .await
         .unwrap();
     // A checkpoint for the failed execution alone is refused...
     assert_not_running(
-        store.commit("e1", vec![write(output("b", b"b"))]).await,
+        store
+            .commit("e1", Fence::Unleased, vec![write(output("b", b"b"))])
+            .await,
         ExecutionStatus::Failed,
     );
 
@@ -1176,6 +1276,7 @@ async fn a_redrive_batch_of_a_failed_execution_is_accepted(store: &dyn Store) {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![
                 write(marker),
                 record(event(EventKind::ExecutionRedriven, "", 20)),
@@ -1202,6 +1303,7 @@ async fn a_redrive_batch_of_a_failed_execution_is_accepted(store: &dyn Store) {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![
                 write(output("r1:charge", b"paid")),
                 succeeded_with(b"ok", 30),
@@ -1222,7 +1324,11 @@ async fn a_redrive_of_a_succeeded_execution_is_refused(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .commit("e1", vec![succeeded_with(b"the output", 5)])
+        .commit(
+            "e1",
+            Fence::Unleased,
+            vec![succeeded_with(b"the output", 5)],
+        )
         .await
         .unwrap();
     let mut marker = output("~redrive/1", b"charge");
@@ -1231,6 +1337,7 @@ async fn a_redrive_of_a_succeeded_execution_is_refused(store: &dyn Store) {
         store
             .commit(
                 "e1",
+                Fence::Unleased,
                 vec![
                     write(marker.clone()),
                     record(event(EventKind::ExecutionRedriven, "", 20)),
@@ -1241,7 +1348,7 @@ async fn a_redrive_of_a_succeeded_execution_is_refused(store: &dyn Store) {
         ExecutionStatus::Succeeded,
     );
     assert_not_running(
-        store.commit("e1", vec![redrive(21)]).await,
+        store.commit("e1", Fence::Unleased, vec![redrive(21)]).await,
         ExecutionStatus::Succeeded,
     );
     let record = store.execution("e1").await.unwrap();
@@ -1261,12 +1368,13 @@ async fn a_redrive_of_a_succeeded_execution_is_refused(store: &dyn Store) {
     store
         .commit(
             "e2",
+            Fence::Unleased,
             vec![ended_with(ExecutionStatus::Cancelled, &cancelled, 6)],
         )
         .await
         .unwrap();
     let err = store
-        .commit("e2", vec![write(marker), redrive(22)])
+        .commit("e2", Fence::Unleased, vec![write(marker), redrive(22)])
         .await
         .unwrap_err();
     assert!(
@@ -1313,6 +1421,7 @@ async fn final_events_commit_with_the_final_status(store: &dyn Store) {
         store
             .commit(
                 id,
+                Fence::Unleased,
                 vec![
                     record(event(EventKind::StepSucceeded, "a", 9)),
                     write(output("a", b"a")),
@@ -1336,7 +1445,7 @@ async fn final_events_commit_with_the_final_status(store: &dyn Store) {
 
         // Once finished, later events are refused.
         let err = store
-            .commit(id, vec![record(event(kind, "", 99))])
+            .commit(id, Fence::Unleased, vec![record(event(kind, "", 99))])
             .await
             .unwrap_err();
         assert!(
@@ -1387,6 +1496,7 @@ async fn each_recovery_is_an_event_of_the_takeover(store: &dyn Store) {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![record(event(EventKind::ExecutionStarted, "", 1))],
         )
         .await
@@ -1395,7 +1505,10 @@ async fn each_recovery_is_an_event_of_the_takeover(store: &dyn Store) {
     store.acquire_lease("e1", "alpha", hour).await.unwrap();
     store.acquire_lease("e1", "alpha", hour).await.unwrap();
     assert!(store.acquire_lease("e1", "beta", hour).await.is_err());
-    store.release_lease("e1", "alpha").await.unwrap();
+    store
+        .release_lease("e1", &token_of(store, "e1", "alpha").await)
+        .await
+        .unwrap();
     store
         .acquire_lease("e1", "beta", Duration::from_millis(1))
         .await
@@ -1410,7 +1523,11 @@ async fn each_recovery_is_an_event_of_the_takeover(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .commit("e1", vec![record(event(EventKind::StepStarted, "a", 2))])
+        .commit(
+            "e1",
+            Fence::Unleased,
+            vec![record(event(EventKind::StepStarted, "a", 2))],
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -1440,11 +1557,21 @@ async fn each_recovery_is_an_event_of_the_takeover(store: &dyn Store) {
     // After a redrive the count starts again; the history keeps every recovery.
     let error = Error::new("Boom", "failed");
     store
-        .commit("e1", vec![ended_with(ExecutionStatus::Failed, &error, 10)])
+        .commit(
+            "e1",
+            Fence::Unleased,
+            vec![ended_with(ExecutionStatus::Failed, &error, 10)],
+        )
         .await
         .unwrap();
-    store.commit("e1", vec![redrive(20)]).await.unwrap();
-    store.release_lease("e1", "delta").await.unwrap();
+    store
+        .commit("e1", Fence::Unleased, vec![redrive(20)])
+        .await
+        .unwrap();
+    store
+        .release_lease("e1", &token_of(store, "e1", "delta").await)
+        .await
+        .unwrap();
     store
         .acquire_lease("e1", "epsilon", Duration::from_millis(1))
         .await
@@ -1471,7 +1598,7 @@ async fn a_takeover_of_a_finished_execution_is_no_recovery(store: &dyn Store) {
             ExecutionStatus::Succeeded => succeeded_with(b"out", 5),
             _ => ended_with(status, &Error::new("Boom", "ended"), 5),
         };
-        store.commit(id, vec![end]).await.unwrap();
+        store.commit(id, Fence::Unleased, vec![end]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         // The lease is left behind (its owner stopped before releasing it) and taken.
         store
@@ -1495,14 +1622,20 @@ async fn takeovers_count_recoveries_and_a_redrive_resets_them(store: &dyn Store)
     // Taking a free lease, renewing it, releasing it and taking it again: no recovery.
     store.acquire_lease("e1", "alpha", hour).await.unwrap();
     store.acquire_lease("e1", "alpha", hour).await.unwrap();
-    store.release_lease("e1", "alpha").await.unwrap();
+    store
+        .release_lease("e1", &token_of(store, "e1", "alpha").await)
+        .await
+        .unwrap();
     store.acquire_lease("e1", "beta", hour).await.unwrap();
     // A refused takeover is not one either.
     assert!(store.acquire_lease("e1", "gamma", hour).await.is_err());
     assert_eq!(recoveries(store).await, 0);
 
     // Taking over a lease that ran out is a recovery, counted once per takeover.
-    store.release_lease("e1", "beta").await.unwrap();
+    store
+        .release_lease("e1", &token_of(store, "e1", "beta").await)
+        .await
+        .unwrap();
     for (n, owner) in ["a", "b", "c"].into_iter().enumerate() {
         store
             .acquire_lease("e1", owner, Duration::from_millis(1))
@@ -1516,7 +1649,10 @@ async fn takeovers_count_recoveries_and_a_redrive_resets_them(store: &dyn Store)
     assert_eq!(recoveries(store).await, 3);
 
     // So is taking over from a dead owner.
-    store.release_lease("e1", "d").await.unwrap();
+    store
+        .release_lease("e1", &token_of(store, "e1", "d").await)
+        .await
+        .unwrap();
     let dead = format!("{}:999999999:x", this_machine());
     store.acquire_lease("e1", &dead, hour).await.unwrap();
     store.acquire_lease("e1", "fresh", hour).await.unwrap();
@@ -1526,11 +1662,18 @@ async fn takeovers_count_recoveries_and_a_redrive_resets_them(store: &dyn Store)
     let before = recoveries(store).await;
     let error = Error::new("States.RecoveryLimitExceeded", "parked");
     store
-        .commit("e1", vec![ended_with(ExecutionStatus::Failed, &error, 10)])
+        .commit(
+            "e1",
+            Fence::Unleased,
+            vec![ended_with(ExecutionStatus::Failed, &error, 10)],
+        )
         .await
         .unwrap();
     assert_eq!(recoveries(store).await, before);
-    store.commit("e1", vec![redrive(20)]).await.unwrap();
+    store
+        .commit("e1", Fence::Unleased, vec![redrive(20)])
+        .await
+        .unwrap();
     let record = store.execution("e1").await.unwrap();
     assert_eq!(
         (record.status, record.recoveries, record.redrives),
