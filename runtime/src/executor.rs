@@ -2,7 +2,7 @@
 //! rest of the workflow, and writes how it ended.
 
 use std::sync::{Arc, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures::FutureExt as _;
 use futures::future::{AbortHandle, Abortable};
@@ -28,8 +28,13 @@ use crate::runtime::Runtime;
 pub(crate) enum Start {
     /// It takes it ([`lease::acquire`]: waiting for a holder that may be dead).
     Acquire,
-    /// A worker claimed it already.
-    Claimed(Lease),
+    /// A worker claimed it already, for `ttl`.
+    Claimed {
+        /// The lease of the claim.
+        lease: Lease,
+        /// How long it lasts without renewal.
+        ttl: Duration,
+    },
 }
 
 impl Runtime {
@@ -111,14 +116,14 @@ async fn execute<I: Payload, O: Payload>(
         codec: Arc::clone(&codec),
     };
     let _live = LiveRun::enter(&id);
-    let lease = match start {
-        Start::Claimed(lease) => lease,
+    let (lease, ttl) = match start {
+        Start::Claimed { lease, ttl } => (lease, ttl),
         Start::Acquire => {
             if record.status.is_finished() {
                 return outcome_of(&record).map(encoded);
             }
             let owner = format!("{}:{:08x}", inner.process, fastrand::u32(..));
-            lease::acquire(
+            let taken = lease::acquire(
                 &**store,
                 &id,
                 &owner,
@@ -128,7 +133,8 @@ async fn execute<I: Payload, O: Payload>(
                     max: inner.config.lease_wait,
                 },
             )
-            .await?
+            .await?;
+            (taken, inner.config.lease_ttl)
         }
     };
     let token = lease.token;
@@ -157,7 +163,7 @@ async fn execute<I: Payload, O: Payload>(
         store.release_lease(&id, &token).await?;
         return outcome.map(encoded);
     }
-    let lease = LeaseGuard::new(Arc::clone(store), &id, token, inner.config.lease_ttl, abort);
+    let lease = LeaseGuard::new(Arc::clone(store), &id, token, ttl, abort);
 
     let journal = Journal::load(id.clone(), checkpoints)?;
     let input: I = decode(
