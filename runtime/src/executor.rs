@@ -202,8 +202,7 @@ async fn execute<I: Payload, O: Payload>(
         lease.token().clone(),
         Arc::clone(&codec),
         journal,
-        inner.config.max_payload_bytes,
-        inner.config.history,
+        &inner.config,
         stored,
     ));
     let cx = Context::with_recorder(

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::config::RuntimeConfig;
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use waypost_core::error::{ErrorKind, names};
@@ -58,10 +59,10 @@ impl StoreRecorder {
         token: LeaseToken,
         codec: Arc<dyn Codec>,
         journal: Journal,
-        max_payload: usize,
-        level: HistoryLevel,
+        config: &RuntimeConfig,
         stored: impl IntoIterator<Item = &'a Event>,
     ) -> Self {
+        let (max_payload, level) = (config.max_payload_bytes, config.history);
         let mut seen = HashSet::new();
         let mut runs: HashMap<(String, u32), u32> = HashMap::new();
         for e in stored {
