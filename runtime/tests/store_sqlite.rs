@@ -226,7 +226,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_data() {
     assert_eq!(user_version(&path), 1);
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(user_version(&path), 5);
+    assert_eq!(user_version(&path), 6);
 
     // The old data is intact.
     let record = store.execution("e1").await.unwrap();
@@ -296,7 +296,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_data() {
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.history("e1").await.unwrap().len(), 2);
     assert_eq!(store.checkpoints("e1").await.unwrap().len(), 3);
-    assert_eq!(user_version(&path), 5);
+    assert_eq!(user_version(&path), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -487,7 +487,7 @@ async fn a_newer_schema_is_refused_and_left_alone() {
         } => {
             assert!(p.ends_with("store.db"));
             assert_eq!(found, 99);
-            assert_eq!(supported, 5);
+            assert_eq!(supported, 6);
         }
         other => panic!("expected NewerSchema, got {other:?}"),
     }
@@ -830,7 +830,7 @@ async fn the_file_is_plain_sql() {
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .unwrap();
-    assert_eq!(header, (0x5750_5354, 5, "wal".to_owned()));
+    assert_eq!(header, (0x5750_5354, 6, "wal".to_owned()));
     let (status, workflow): (String, String) = conn
         .query_row(
             "SELECT status, workflow FROM executions WHERE id = 'e1'",
@@ -1114,7 +1114,7 @@ async fn read_only_opening_refuses_what_it_cannot_read_and_changes_nothing() {
     match refused(&path) {
         StoreError::NewerSchema {
             found, supported, ..
-        } => assert_eq!((found, supported), (99, 5)),
+        } => assert_eq!((found, supported), (99, 6)),
         other => panic!("expected NewerSchema, got {other:?}"),
     }
 
