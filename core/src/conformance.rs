@@ -1713,6 +1713,76 @@ pub async fn commits_are_fenced_by_the_lease_epoch(store: &dyn Store) {
     );
 }
 
+/// Checks that a renewal extends the lease its token holds, even one that ran out, and
+/// never takes a lease.
+pub async fn a_renewal_extends_only_the_current_lease(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    let alpha = store
+        .acquire_lease("e1", "alpha", Duration::from_millis(20))
+        .await
+        .unwrap();
+    sleep(Duration::from_millis(40)).await;
+    // Ran out, but nobody took it: the holder may go on.
+    let renewed = store
+        .renew_lease("e1", &alpha.token, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(renewed.token, alpha.token);
+    assert!(renewed.expires_ms > alpha.expires_ms);
+    assert!(
+        store
+            .acquire_lease("e1", "beta", Duration::from_secs(60))
+            .await
+            .is_err()
+    );
+    // Given up, it cannot be renewed (nor taken by a renewal).
+    store.release_lease("e1", &alpha.token).await.unwrap();
+    match store
+        .renew_lease("e1", &alpha.token, Duration::from_secs(60))
+        .await
+    {
+        Err(StoreError::Fenced {
+            epoch: 1,
+            current: 1,
+            ..
+        }) => {}
+        other => panic!("expected Fenced, got {other:?}"),
+    }
+    assert_eq!(store.execution("e1").await.unwrap().lease, None);
+    // Taken over, the old token cannot renew.
+    store
+        .acquire_lease("e1", "beta", Duration::from_millis(20))
+        .await
+        .unwrap();
+    sleep(Duration::from_millis(40)).await;
+    let gamma = store
+        .acquire_lease("e1", "gamma", Duration::from_secs(60))
+        .await
+        .unwrap();
+    match store
+        .renew_lease("e1", &token("beta", 2), Duration::from_secs(60))
+        .await
+    {
+        Err(StoreError::Fenced {
+            epoch: 2,
+            current: 3,
+            ..
+        }) => {}
+        other => panic!("expected Fenced, got {other:?}"),
+    }
+    assert_eq!(gamma.token.epoch, 3);
+    let missing = store
+        .renew_lease("missing", &token("x", 1), Duration::from_secs(1))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+}
+
 /// Checks that a release with a token that no longer holds the lease changes nothing.
 pub async fn a_release_by_a_stale_token_changes_nothing(store: &dyn Store) {
     store
@@ -2071,7 +2141,7 @@ pub async fn notices_tell_of_submissions_and_ends(store: &dyn Store) {
 #[macro_export]
 macro_rules! store_conformance {
     ($fresh:path) => {
-        $crate::store_conformance!(@tests $fresh; create_is_idempotent, commit_reads_back_in_seq_order, identical_rewrite_is_accepted, different_bytes_are_refused, batch_is_atomic, status_and_redrive, list_filters_newest_first, unknown_ids_are_not_found, lease_is_renewed_refused_and_released, lease_is_taken_over_after_expiry, events_commit_with_checkpoints_in_seq_order, a_refused_batch_writes_no_events, an_event_with_every_field_round_trips, a_checkpoint_after_cancel_is_refused, succeeded_after_cancelled_is_refused, cancelled_after_succeeded_is_refused, a_redrive_batch_of_a_failed_execution_is_accepted, a_redrive_of_a_succeeded_execution_is_refused, final_events_commit_with_the_final_status, each_recovery_is_an_event_of_the_takeover, a_takeover_of_a_finished_execution_is_no_recovery, takeovers_count_recoveries_and_a_redrive_resets_them, commits_are_fenced_by_the_lease_epoch, a_release_by_a_stale_token_changes_nothing, the_record_shows_the_lease_and_its_epoch, claims_take_due_unleased_executions_of_registered_workflows, a_claim_takes_over_an_expired_lease_as_a_recovery, parked_executions_are_claimed_when_due, a_redrive_makes_the_execution_due_again, concurrent_claims_never_share_an_execution, notices_tell_of_submissions_and_ends);
+        $crate::store_conformance!(@tests $fresh; create_is_idempotent, commit_reads_back_in_seq_order, identical_rewrite_is_accepted, different_bytes_are_refused, batch_is_atomic, status_and_redrive, list_filters_newest_first, unknown_ids_are_not_found, lease_is_renewed_refused_and_released, lease_is_taken_over_after_expiry, events_commit_with_checkpoints_in_seq_order, a_refused_batch_writes_no_events, an_event_with_every_field_round_trips, a_checkpoint_after_cancel_is_refused, succeeded_after_cancelled_is_refused, cancelled_after_succeeded_is_refused, a_redrive_batch_of_a_failed_execution_is_accepted, a_redrive_of_a_succeeded_execution_is_refused, final_events_commit_with_the_final_status, each_recovery_is_an_event_of_the_takeover, a_takeover_of_a_finished_execution_is_no_recovery, takeovers_count_recoveries_and_a_redrive_resets_them, commits_are_fenced_by_the_lease_epoch, a_release_by_a_stale_token_changes_nothing, a_renewal_extends_only_the_current_lease, the_record_shows_the_lease_and_its_epoch, claims_take_due_unleased_executions_of_registered_workflows, a_claim_takes_over_an_expired_lease_as_a_recovery, parked_executions_are_claimed_when_due, a_redrive_makes_the_execution_due_again, concurrent_claims_never_share_an_execution, notices_tell_of_submissions_and_ends);
     };
     (@tests $fresh:path; $($check:ident),* $(,)?) => {
         $(

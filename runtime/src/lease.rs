@@ -151,22 +151,16 @@ impl LeaseGuard {
                 loop {
                     tokio::time::sleep(ttl / 3).await;
                     // Another owner took the execution over (this run stalled past the
-                    // ttl): stop, rather than run it twice — the store refuses this
-                    // run's writes already (its epoch is stale). Any other failure is
-                    // retried at the next tick; the lease lapses only if renewals keep
-                    // failing for a whole ttl.
-                    let lost = match store.acquire_lease(&id, &token.owner, ttl).await {
-                        Ok(lease) if lease.token == token => continue,
-                        // Taken again after another owner had it and gave it up: that
-                        // is not this run's lease; give it back.
-                        Ok(lease) => {
-                            let _ = store.release_lease(&id, &lease.token).await;
-                            "another owner held it in between".to_owned()
-                        }
-                        Err(StoreError::Leased { owner, .. }) => format!("`{owner}` holds it"),
+                    // ttl) or it was given up: stop, rather than run it twice — the
+                    // store refuses this run's writes already (its epoch is stale). Any
+                    // other failure is retried at the next tick; the lease lapses only
+                    // if renewals keep failing for a whole ttl.
+                    let lost = match store.renew_lease(&id, &token, ttl).await {
+                        Ok(_) => continue,
+                        Err(StoreError::Fenced { current, .. }) => current,
                         Err(_) => continue,
                     };
-                    tracing::error!(execution_id = %id, owner = %token.owner, epoch = token.epoch, %lost, "lease lost; stopping this run");
+                    tracing::error!(execution_id = %id, owner = %token.owner, epoch = token.epoch, now = lost, "lease lost to another owner; stopping this run");
                     abort.abort();
                     return;
                 }

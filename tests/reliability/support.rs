@@ -276,6 +276,19 @@ impl Store for FaultStore {
         )
     }
 
+    fn renew_lease<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a LeaseToken,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Lease> {
+        self.run(
+            Call::Write,
+            "renewing a lease",
+            self.inner.renew_lease(id, token, ttl),
+        )
+    }
+
     fn release_lease<'a>(&'a self, id: &'a str, token: &'a LeaseToken) -> StoreFuture<'a, ()> {
         self.run(
             Call::Release,

@@ -371,6 +371,14 @@ impl waypost::Store for FailOnce {
     ) -> waypost::store::StoreFuture<'a, waypost::store::Lease> {
         self.inner.acquire_lease(id, owner, ttl)
     }
+    fn renew_lease<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a waypost::store::LeaseToken,
+        ttl: std::time::Duration,
+    ) -> waypost::store::StoreFuture<'a, waypost::store::Lease> {
+        self.inner.renew_lease(id, token, ttl)
+    }
     fn release_lease<'a>(
         &'a self,
         id: &'a str,

@@ -111,6 +111,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         ttl: Duration,
     ) -> StoreFuture<'a, Lease>;
 
+    /// Extends the lease `token` holds by `ttl` from now — also one that ran out, as long
+    /// as nobody took it meanwhile. Never takes a lease: fails with
+    /// [`StoreError::Fenced`] when `token` is not the execution's current lease (another
+    /// owner took it over, or it was given up), so a holder that stalled learns it lost
+    /// the execution. The epoch stays.
+    fn renew_lease<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a LeaseToken,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Lease>;
+
     /// Gives the lease up, if `token` holds it (else nothing changes). Giving up the
     /// lease of a running execution hands it to the workers: [`Notice::Runnable`].
     fn release_lease<'a>(&'a self, id: &'a str, token: &'a LeaseToken) -> StoreFuture<'a, ()>;

@@ -234,6 +234,27 @@ impl MemoryStore {
         Ok(take(execution, owner, ttl, now, decision))
     }
 
+    fn renew_now(&self, id: &str, token: &LeaseToken, ttl: Duration) -> Result<Lease, StoreError> {
+        let mut state = self.state();
+        let execution = state
+            .executions
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
+        let record = &mut execution.record;
+        let holder = record.lease.as_ref().map(|l| l.owner.as_str());
+        check_fence(id, Fence::Lease(token), record.lease_epoch, holder)?;
+        let expires_ms = expiry_ms(now_ms(), ttl);
+        record.lease = Some(LeaseState {
+            owner: token.owner.clone(),
+            expires_ms,
+        });
+        Ok(Lease {
+            token: token.clone(),
+            expires_ms,
+            recovered_from: None,
+        })
+    }
+
     fn release_now(&self, id: &str, token: &LeaseToken) {
         let mut state = self.state();
         let Some(execution) = state.executions.get_mut(id) else {
@@ -439,6 +460,15 @@ impl Store for MemoryStore {
         ttl: Duration,
     ) -> StoreFuture<'a, Lease> {
         Box::pin(future::lazy(move |_| self.acquire_now(id, owner, ttl)))
+    }
+
+    fn renew_lease<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a LeaseToken,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(future::lazy(move |_| self.renew_now(id, token, ttl)))
     }
 
     fn release_lease<'a>(&'a self, id: &'a str, token: &'a LeaseToken) -> StoreFuture<'a, ()> {

@@ -628,6 +628,19 @@ impl Store for SqliteStore {
         })
     }
 
+    fn renew_lease<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a LeaseToken,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Lease> {
+        self.write(writer::RenewLease {
+            id: id.to_owned(),
+            token: token.clone(),
+            ttl,
+        })
+    }
+
     fn release_lease<'a>(&'a self, id: &'a str, token: &'a LeaseToken) -> StoreFuture<'a, ()> {
         let release = writer::ReleaseLease {
             id: id.to_owned(),

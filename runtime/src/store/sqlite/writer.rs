@@ -724,6 +724,52 @@ fn take_lease(
     })
 }
 
+/// Extends the lease a token holds.
+#[derive(Debug)]
+pub(super) struct RenewLease {
+    pub(super) id: String,
+    pub(super) token: LeaseToken,
+    pub(super) ttl: Duration,
+}
+
+impl Operation for RenewLease {
+    type Output = Lease;
+
+    fn apply(&self, conn: &Connection) -> Result<Lease, OpError> {
+        let Some(record) = rows::load_execution(conn, &self.id)? else {
+            return Err(StoreError::NotFound {
+                id: self.id.clone(),
+            }
+            .into());
+        };
+        let holder = record.lease.as_ref().map(|l| l.owner.as_str());
+        check_fence(
+            &self.id,
+            Fence::Lease(&self.token),
+            record.lease_epoch,
+            holder,
+        )?;
+        let expires_ms = expiry_ms(now_ms(), self.ttl);
+        conn.prepare_cached("UPDATE leases SET expires_ms = ?2 WHERE execution_id = ?1")?
+            .execute(rusqlite::params![
+                self.id,
+                sql_int(expires_ms, "expires_ms")?
+            ])?;
+        Ok(Lease {
+            token: self.token.clone(),
+            expires_ms,
+            recovered_from: None,
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "renewing the lease on execution `{}` held by `{}`",
+            self.id, self.token.owner
+        )
+    }
+}
+
 /// Gives an execution's lease up, if the token holds it.
 #[derive(Debug)]
 pub(super) struct ReleaseLease {
