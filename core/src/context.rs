@@ -68,6 +68,12 @@ pub trait Recorder: Send + Sync + fmt::Debug + 'static {
 
     /// How many times the execution was redriven; 0 until the first redrive.
     fn generation(&self) -> u32;
+
+    /// What the execution is doing now, when its runner wants to know (a worker parks
+    /// an execution that only waits on durable timers). `None` by default.
+    fn activity(&self) -> Option<&crate::activity::Activity> {
+        None
+    }
 }
 
 struct Shared {
@@ -123,6 +129,14 @@ impl Context {
     /// The recorder of a durable execution.
     pub fn recorder(&self) -> Option<&dyn Recorder> {
         self.shared.recorder.as_deref()
+    }
+
+    /// Marks work in flight in the execution's [`Activity`](crate::activity::Activity),
+    /// if its runner tracks it, until the guard is dropped.
+    pub fn busy(&self) -> Option<crate::activity::Busy> {
+        self.recorder()
+            .and_then(Recorder::activity)
+            .map(crate::activity::Activity::busy)
     }
 
     /// The checkpoint key of the step named `name` here: its address, plus `#n` for each

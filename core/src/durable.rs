@@ -141,6 +141,7 @@ pub(crate) async fn durable_sleep(
     };
     let remaining = Duration::from_millis(deadline.saturating_sub(now));
     if !remaining.is_zero() {
+        let _timer = recorder.activity().map(|a| a.timer(deadline));
         cx.sleep(remaining).await;
     }
     Ok(())

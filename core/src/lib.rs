@@ -6,6 +6,7 @@
 //! [waypost]: https://docs.rs/waypost
 #![doc(test(attr(deny(warnings))))]
 
+pub mod activity;
 pub mod address;
 pub mod boxed;
 pub mod catch;

@@ -60,6 +60,8 @@ where
         name,
         attempt = cx.attempt()
     );
+    // In flight until its result is recorded: an execution running a step is busy.
+    let _busy = cx.busy();
     let started = cx.host().now();
     cx.emit(
         EventKind::StepStarted,

@@ -72,6 +72,8 @@ impl<S: Step> Step for Timeout<S> {
         {
             return durable::replayed_result(recorder, cx, key, &entry);
         }
+        // The limit runs in memory: an execution inside a timeout is not only waiting.
+        let _busy = cx.busy();
         let timer = cx.sleep(self.limit);
         let work = std::pin::pin!(self.inner.run(&inner_cx, input));
         match select(work, timer).await {

@@ -96,6 +96,18 @@ pub enum RunError {
         /// What failed, and where.
         error: Error,
     },
+    /// A worker parked the execution: it only waited on a durable timer (a `wait`, a
+    /// retry backoff) ending at `until_ms`, so the worker gave its lease back; any
+    /// worker resumes it then. Only a worker's runs end so.
+    #[error(
+        "execution `{id}` is parked until {until_ms} ms since the Unix epoch; a worker resumes it then"
+    )]
+    Parked {
+        /// The execution.
+        id: String,
+        /// When its first timer ends, in milliseconds since the Unix epoch.
+        until_ms: u64,
+    },
     /// The runtime has no store, and the operation needs one.
     #[error("this runtime has no store: build it with `Runtime::builder().store(..)`")]
     NoStore,

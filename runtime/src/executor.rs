@@ -34,6 +34,9 @@ pub(crate) enum Start {
         lease: Lease,
         /// How long it lasts without renewal.
         ttl: Duration,
+        /// Park the execution when it only waits on durable timers that end more than
+        /// this later (see [`park_when_waiting`]).
+        park_over: Option<Duration>,
     },
 }
 
@@ -116,8 +119,12 @@ async fn execute<I: Payload, O: Payload>(
         codec: Arc::clone(&codec),
     };
     let _live = LiveRun::enter(&id);
-    let (lease, ttl) = match start {
-        Start::Claimed { lease, ttl } => (lease, ttl),
+    let (lease, ttl, park_over) = match start {
+        Start::Claimed {
+            lease,
+            ttl,
+            park_over,
+        } => (lease, ttl, park_over),
         Start::Acquire => {
             if record.status.is_finished() {
                 return outcome_of(&record).map(encoded);
@@ -134,7 +141,7 @@ async fn execute<I: Payload, O: Payload>(
                 },
             )
             .await?;
-            (taken, inner.config.lease_ttl)
+            (taken, inner.config.lease_ttl, None)
         }
     };
     let token = lease.token;
@@ -217,7 +224,30 @@ async fn execute<I: Payload, O: Payload>(
     };
     cx.with_attempt(number).emit(kind, "", None, details);
     let span = tracing::info_span!("execution", execution_id = %id, workflow = %workflow.name());
-    let result = workflow.root().run(&cx, input).instrument(span).await;
+    let run = std::pin::pin!(workflow.root().run(&cx, input).instrument(span));
+    let result = match park_over {
+        None => run.await,
+        Some(over) => {
+            let parking = std::pin::pin!(park_when_waiting(recorder.activity_now(), over));
+            match futures::future::select(run, parking).await {
+                futures::future::Either::Left((result, _)) => result,
+                futures::future::Either::Right((until_ms, run)) => {
+                    // Only durable timers were running: dropping the run loses nothing.
+                    drop(run);
+                    let mut writes = recorder.take_events();
+                    writes.push(Write::Park {
+                        wake_at_ms: until_ms,
+                    });
+                    store
+                        .commit(&id, Fence::Lease(lease.token()), writes)
+                        .await?;
+                    lease.release().await?;
+                    tracing::info!(execution_id = %id, until_ms, "execution parked until its timer ends");
+                    return Err(RunError::Parked { id, until_ms });
+                }
+            }
+        }
+    };
 
     let outcome = match finish(&runtime, &id, lease.token(), &*codec, &recorder, result).await {
         // Another process cancelled (or finished) the execution while this run went on:
@@ -234,6 +264,27 @@ async fn execute<I: Payload, O: Payload>(
     };
     lease.release().await?;
     outcome.map(encoded)
+}
+
+/// Resolves with the end of the first timer once the execution has only waited on
+/// durable timers for a moment (nothing busy for two ticks in a row), and that timer
+/// ends more than `over` from now. Never resolves otherwise.
+async fn park_when_waiting(activity: &waypost_core::activity::Activity, over: Duration) -> u64 {
+    let tick = (over / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
+    let over_ms = u64::try_from(over.as_millis()).unwrap_or(u64::MAX);
+    let mut settled = 0;
+    loop {
+        tokio::time::sleep(tick).await;
+        match activity.waiting_until() {
+            Some(until) if until > millis(SystemTime::now()).saturating_add(over_ms) => {
+                settled += 1;
+                if settled >= 2 {
+                    return until;
+                }
+            }
+            _ => settled = 0,
+        }
+    }
 }
 
 /// How this run of the execution begins: started, redriven (numbered by redrive), or

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::config::RuntimeConfig;
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
+use waypost_core::activity::Activity;
 use waypost_core::error::{ErrorKind, names};
 use waypost_core::replay::{Entry, Journal, Recorded, checksum};
 use waypost_core::store::{Checkpoint, CheckpointKind, Fence, LeaseToken, Write};
@@ -19,6 +20,8 @@ pub(crate) struct StoreRecorder {
     store: Arc<dyn Store>,
     /// The run's lease: every commit is fenced with it.
     token: Arc<LeaseToken>,
+    /// What the execution is doing: its worker parks it when it only waits.
+    activity: Activity,
     codec: Arc<dyn Codec>,
     journal: Mutex<Journal>,
     max_payload: usize,
@@ -76,6 +79,7 @@ impl StoreRecorder {
         StoreRecorder {
             id: Arc::from(id),
             token: Arc::new(token),
+            activity: Activity::default(),
             store,
             codec,
             journal: Mutex::new(journal),
@@ -109,7 +113,18 @@ impl fmt::Debug for StoreRecorder {
     }
 }
 
+impl StoreRecorder {
+    /// What the execution is doing now.
+    pub(crate) fn activity_now(&self) -> &Activity {
+        &self.activity
+    }
+}
+
 impl Recorder for StoreRecorder {
+    fn activity(&self) -> Option<&Activity> {
+        Some(&self.activity)
+    }
+
     fn codec(&self) -> &dyn Codec {
         &*self.codec
     }

@@ -38,6 +38,11 @@ pub struct WorkerOptions {
     /// resume from their last checkpoint). Default 30 s.
     #[builder(default = Duration::from_secs(30))]
     pub shutdown_grace: Duration,
+    /// An execution that only waits on durable timers (a `wait`, a retry backoff) that
+    /// end more than this later is parked: the worker gives its lease back and frees
+    /// its slot, and any worker resumes it when the first timer ends. Default 5 s.
+    #[builder(default = Duration::from_secs(5))]
+    pub park_waits_over: Duration,
     /// The longest pause between two tries when the store fails (unreachable, locked):
     /// pauses double from 100 ms up to it. Default 30 s.
     #[builder(default = Duration::from_secs(30))]
@@ -61,6 +66,8 @@ pub struct WorkerReport {
     pub stopped: usize,
     /// Executions it handed back at shutdown, unfinished.
     pub handed_back: usize,
+    /// Runs that parked their execution on a durable timer (counted once per parking).
+    pub parked: usize,
 }
 
 /// Runs one claimed execution of a registered workflow.
@@ -130,7 +137,7 @@ impl Worker {
     pub fn register<I: Payload, O: Payload>(mut self, workflow: &Workflow<I, O>) -> Self {
         let key = (workflow.name().to_owned(), workflow.version());
         let workflow = workflow.clone();
-        let ttl = self.options.lease_ttl;
+        let (ttl, park_over) = (self.options.lease_ttl, self.options.park_waits_over);
         let run: RunClaim = Arc::new(move |runtime: Runtime, claim: Claim| {
             let workflow = workflow.clone();
             Box::pin(async move {
@@ -138,6 +145,7 @@ impl Worker {
                 let start = Start::Claimed {
                     lease: claim.lease,
                     ttl,
+                    park_over: Some(park_over),
                 };
                 runtime
                     .drive(&workflow, id, Some(claim.record), start)
@@ -286,6 +294,7 @@ fn count(report: &mut WorkerReport, done: Result<Result<(), RunError>, tokio::ta
         Ok(Ok(()) | Err(RunError::Failed { .. } | RunError::Cancelled { .. })) => {
             report.finished += 1;
         }
+        Ok(Err(RunError::Parked { .. })) => report.parked += 1,
         Ok(Err(error)) => {
             tracing::warn!(%error, "worker: a run stopped without finishing its execution");
             report.stopped += 1;

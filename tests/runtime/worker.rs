@@ -310,3 +310,95 @@ async fn a_stale_owner_writes_nothing_once_another_took_over() {
         assert_eq!(s.execution("f").await.unwrap().wake_at_ms, 7);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_wait_is_parked_and_resumed_by_any_worker_when_due() {
+    for store in stores() {
+        let runs = Runs::default();
+        let wf = Workflow::new(
+            "parks",
+            1,
+            runs.step("before", 1)
+                .then(wait(Duration::from_millis(1200)))
+                .then(runs.step("after", 10)),
+        );
+        let runtime = store.runtime();
+        let options = || {
+            WorkerOptions::builder()
+                .poll_interval(Duration::from_millis(20))
+                .park_waits_over(Duration::from_millis(300))
+                .shutdown_grace(Duration::from_millis(100))
+                .build()
+        };
+        let handle = runtime.submit(&wf, "p", 1).await.unwrap();
+        let first = Running::start(Worker::new(store.runtime(), options()).register(&wf));
+        // Parked: no lease held, due when the wait ends.
+        let record = tokio::time::timeout(HANG, async {
+            loop {
+                let record = handle.record().await.unwrap();
+                if record.lease.is_none() && record.wake_at_ms > waypost::store::now_ms() {
+                    return record;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the worker parked the execution");
+        assert_eq!(record.status, ExecutionStatus::Running);
+        assert!(
+            !record.waits_for_a_worker(waypost::store::now_ms()),
+            "{}",
+            store.name
+        );
+        let report = first.stop().await;
+        assert_eq!(
+            (report.parked, report.handed_back),
+            (1, 0),
+            "{}",
+            store.name
+        );
+
+        // Another worker resumes it once the wait is over, not before.
+        let second = Running::start(Worker::new(store.runtime(), options()).register(&wf));
+        let output = tokio::time::timeout(HANG, handle.output()).await.unwrap();
+        assert_eq!(output.unwrap(), 12, "{}", store.name);
+        assert!(
+            handle.record().await.unwrap().updated_ms >= record.wake_at_ms,
+            "{}: finished before the wait was over",
+            store.name
+        );
+        second.stop().await;
+        assert_eq!((runs.count("before"), runs.count("after")), (1, 1));
+        assert_eq!(
+            handle.record().await.unwrap().recoveries,
+            0,
+            "parking is no crash"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_wait_or_a_busy_branch_keeps_the_lease() {
+    let store = TestStore::sqlite();
+    let runs = Runs::default();
+    // One branch waits long while the other works: not only waiting, so no parking.
+    let wf = Workflow::new(
+        "busy-while-waiting",
+        1,
+        parallel((
+            wait(Duration::from_millis(600)).then(runs.step("waited", 1)),
+            runs.slow_step("working", Duration::from_millis(900)),
+        )),
+    );
+    let runtime = store.runtime();
+    let options = WorkerOptions::builder()
+        .poll_interval(Duration::from_millis(20))
+        .park_waits_over(Duration::from_millis(100))
+        .build();
+    let handle = runtime.submit(&wf, "b", 1).await.unwrap();
+    let worker = Running::start(Worker::new(store.runtime(), options).register(&wf));
+    let output = tokio::time::timeout(HANG, handle.output()).await.unwrap();
+    assert_eq!(output.unwrap(), (2, 1));
+    let report = worker.stop().await;
+    assert_eq!((report.finished, report.parked), (1, 0));
+}

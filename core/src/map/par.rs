@@ -225,6 +225,7 @@ where
     }
 
     async fn run(&self, cx: &Context, input: R::Input) -> Result<K::Output, Error> {
+        let _busy = cx.busy();
         let key = || cx.key(&self.name);
         durable::container(cx, key, self.run_items(cx, input)).await
     }
