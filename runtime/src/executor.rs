@@ -224,7 +224,7 @@ async fn execute<I: Payload, O: Payload>(
     };
     cx.with_attempt(number).emit(kind, "", None, details);
     let span = tracing::info_span!("execution", execution_id = %id, workflow = %workflow.name());
-    let run = std::pin::pin!(workflow.root().run(&cx, input).instrument(span));
+    let run = Box::pin(workflow.root().run(&cx, input).instrument(span));
     let result = match park_over {
         None => run.await,
         Some(over) => {
