@@ -2,7 +2,7 @@
 
 use super::{ExecutionStatus, StoreError, Write};
 
-/// Checks a [`Store::commit`] batch against the status of the execution `id`
+/// Checks a [`Store::commit`](super::Store::commit) batch against the status of the execution `id`
 /// (`before` the batch) and returns the order to apply it in, as indices into `writes`.
 /// Every store calls it, so they all accept and refuse the same batches.
 ///
