@@ -5,7 +5,9 @@
 //! taken over once after its owner's lease lapsed (it counts one recovery). Since
 //! `store-v5.db`, events have typed details (older ones keep their text as `detail`),
 //! the takeover is an `ExecutionRecovered` event of the history, and the execution
-//! `details` of [`detailed`] holds one event of each shape of details.
+//! `details` of [`detailed`] holds one event of each shape of details. Since
+//! `store-v6.db`, executions have a lease epoch (a run's writes are fenced with it)
+//! and a wake-up time (when a worker may claim it).
 //!
 //! Write the file of a new schema version (only then, never to make a test pass, and
 //! never over an existing file): point [`CURRENT`] at it and run
@@ -95,10 +97,15 @@ fn detailed() -> Workflow<u64, Vec<Result<u64, Error>>> {
 }
 
 /// Every golden file, oldest schema first: (file, schema version).
-const GOLDEN: &[(&str, u32)] = &[("store-v3.db", 3), ("store-v4.db", 4), ("store-v5.db", 5)];
+const GOLDEN: &[(&str, u32)] = &[
+    ("store-v3.db", 3),
+    ("store-v4.db", 4),
+    ("store-v5.db", 5),
+    ("store-v6.db", 6),
+];
 
 /// The golden file of the schema this build writes.
-const CURRENT: &str = "store-v5.db";
+const CURRENT: &str = "store-v6.db";
 
 fn golden_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -149,12 +156,12 @@ async fn write_golden_store() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
-        store
+        let lease = store
             .acquire_lease("interrupted", "recovered", Duration::from_secs(60))
             .await
             .unwrap();
         store
-            .release_lease("interrupted", "recovered")
+            .release_lease("interrupted", &lease.token)
             .await
             .unwrap();
         assert_eq!(store.execution("interrupted").await.unwrap().recoveries, 1);

@@ -18,9 +18,55 @@ use std::io::{self, Write};
 use comfy_table::{CellAlignment, Table, TableStyle};
 use serde::Serialize;
 use waypost_core::Error;
+use waypost_core::store::{ExecutionRecord, ExecutionStatus};
 use waypost_core::text::{is_unsafe, printable};
 
 /// Milliseconds since the Unix epoch as an RFC 3339 UTC time, to the second.
+/// The status column of an execution at `now_ms`: its status, and for a running one
+/// that nobody runs, that it waits for a worker (or a `resume`), or until when it is
+/// parked on a timer.
+pub(crate) fn status(record: &ExecutionRecord, now_ms: u64) -> String {
+    if record.status != ExecutionStatus::Running
+        || record.lease.as_ref().is_some_and(|l| l.expires_ms > now_ms)
+    {
+        record.status.to_string()
+    } else if record.wake_at_ms <= now_ms {
+        "running (waiting for a worker)".to_owned()
+    } else if record.wake_at_ms == u64::MAX {
+        "running (parked)".to_owned()
+    } else {
+        format!("running (parked until {})", timestamp(record.wake_at_ms))
+    }
+}
+
+/// Who runs a running execution now, for `show`: the lease holder and until when, or
+/// why nobody does.
+pub(crate) fn runner(record: &ExecutionRecord, now_ms: u64) -> String {
+    match &record.lease {
+        Some(lease) if lease.expires_ms > now_ms => format!(
+            "{} (lease until {}, epoch {})",
+            lease.owner,
+            timestamp(lease.expires_ms),
+            record.lease_epoch
+        ),
+        _ if record.wake_at_ms > now_ms => status(record, now_ms)
+            .trim_start_matches("running (")
+            .trim_end_matches(')')
+            .to_owned(),
+        Some(lease) => format!(
+            "nobody: the lease of {} ran out at {}; waiting for a worker of workflow `{}` v{} (or a resume)",
+            lease.owner,
+            timestamp(lease.expires_ms),
+            record.workflow,
+            record.version
+        ),
+        None => format!(
+            "nobody: waiting for a worker of workflow `{}` v{} (or a resume)",
+            record.workflow, record.version
+        ),
+    }
+}
+
 pub(crate) fn timestamp(ms: u64) -> String {
     let secs = ms / 1000;
     let days = secs / 86_400;

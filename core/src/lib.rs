@@ -11,6 +11,8 @@ pub mod boxed;
 pub mod catch;
 pub mod choice;
 pub mod codec;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod context;
 mod durable;
 pub mod error;

@@ -50,6 +50,10 @@ pub struct RuntimeConfig {
     /// execution at its first recovery. Default 10.
     #[builder(default = 10)]
     pub max_recoveries: u32,
+    /// How often an [`ExecutionHandle`](crate::ExecutionHandle) waiting for an output
+    /// reads the store when no notice woke it. Default 200 ms.
+    #[builder(default = Duration::from_millis(200))]
+    pub poll_interval: Duration,
 }
 
 impl Default for RuntimeConfig {

@@ -2,14 +2,14 @@
 //! rest of the workflow, and writes how it ended.
 
 use std::sync::{Arc, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures::FutureExt as _;
 use futures::future::{AbortHandle, Abortable};
 use tracing::Instrument as _;
 use waypost_core::codec::{decode, encode};
 use waypost_core::replay::{Journal, within};
-use waypost_core::store::{ExecutionRecord, Snapshot, Write};
+use waypost_core::store::{ExecutionRecord, Fence, Lease, LeaseToken, Snapshot, Write};
 use waypost_core::{
     Codec, Context, Error, Event, EventDetails, EventKind, ExecutionStatus, Payload, Step,
     StoreError, Workflow,
@@ -24,6 +24,19 @@ use crate::outcome::{Encoded, Outcome, check_workflow, outcome_of};
 use crate::recorder::StoreRecorder;
 use crate::runtime::Runtime;
 
+/// How a run gets the execution's lease.
+pub(crate) enum Start {
+    /// It takes it ([`lease::acquire`]: waiting for a holder that may be dead).
+    Acquire,
+    /// A worker claimed it already, for `ttl`.
+    Claimed {
+        /// The lease of the claim.
+        lease: Lease,
+        /// How long it lasts without renewal.
+        ttl: Duration,
+    },
+}
+
 impl Runtime {
     /// Runs the execution `id` to its end in this runtime, or joins the run already
     /// going on here.
@@ -32,6 +45,7 @@ impl Runtime {
         workflow: &Workflow<I, O>,
         id: String,
         known: Option<ExecutionRecord>,
+        start: Start,
     ) -> Result<O, RunError> {
         let shared = {
             let mut running = self
@@ -48,6 +62,7 @@ impl Runtime {
                         workflow.clone(),
                         id.clone(),
                         known,
+                        start,
                         abort.clone(),
                     );
                     let cancel_id = id.clone();
@@ -83,6 +98,7 @@ async fn execute<I: Payload, O: Payload>(
     workflow: Workflow<I, O>,
     id: String,
     known: Option<ExecutionRecord>,
+    start: Start,
     abort: AbortHandle,
 ) -> Result<Encoded, RunError> {
     let inner = &runtime.inner;
@@ -99,23 +115,29 @@ async fn execute<I: Payload, O: Payload>(
         bytes,
         codec: Arc::clone(&codec),
     };
-    if record.status.is_finished() {
-        return outcome_of(&record).map(encoded);
-    }
-
-    let owner = format!("{}:{:08x}", inner.process, fastrand::u32(..));
     let _live = LiveRun::enter(&id);
-    lease::acquire(
-        &**store,
-        &id,
-        &owner,
-        inner.config.lease_ttl,
-        &inner.process,
-        lease::Wait {
-            max: inner.config.lease_wait,
-        },
-    )
-    .await?;
+    let (lease, ttl) = match start {
+        Start::Claimed { lease, ttl } => (lease, ttl),
+        Start::Acquire => {
+            if record.status.is_finished() {
+                return outcome_of(&record).map(encoded);
+            }
+            let owner = format!("{}:{:08x}", inner.process, fastrand::u32(..));
+            let taken = lease::acquire(
+                &**store,
+                &id,
+                &owner,
+                inner.config.lease_ttl,
+                &inner.process,
+                lease::Wait {
+                    max: inner.config.lease_wait,
+                },
+            )
+            .await?;
+            (taken, inner.config.lease_ttl)
+        }
+    };
+    let token = lease.token;
     // The status read above may be stale: another owner may have finished or cancelled
     // the execution before this one took the lease. Read it again, with what the run
     // replays, in one snapshot.
@@ -125,32 +147,23 @@ async fn execute<I: Payload, O: Payload>(
         history,
     } = store.snapshot(&id).await?;
     if record.status.is_finished() {
-        store.release_lease(&id, &owner).await?;
+        store.release_lease(&id, &token).await?;
         return outcome_of(&record).map(encoded);
     }
-    // The store recorded a takeover by this run as the history's newest event.
-    if let Some(recovered) = history.last().filter(|e| {
-        e.kind == EventKind::ExecutionRecovered && e.details.owner.as_deref() == Some(&owner)
-    }) {
+    if let Some(previous_owner) = &lease.recovered_from {
         tracing::warn!(
             execution_id = %id,
-            previous_owner = recovered.details.previous_owner.as_deref().unwrap_or(""),
+            %previous_owner,
             recoveries = record.recoveries,
             "execution recovered: taken over from an owner that stopped without finishing it"
         );
     }
     if record.recoveries > inner.config.max_recoveries {
-        let outcome = park(&runtime, &record).await;
-        store.release_lease(&id, &owner).await?;
+        let outcome = park(&runtime, &record, &token).await;
+        store.release_lease(&id, &token).await?;
         return outcome.map(encoded);
     }
-    let lease = LeaseGuard::new(
-        Arc::clone(store),
-        &id,
-        &owner,
-        inner.config.lease_ttl,
-        abort,
-    );
+    let lease = LeaseGuard::new(Arc::clone(store), &id, token, ttl, abort);
 
     let journal = Journal::load(id.clone(), checkpoints)?;
     let input: I = decode(
@@ -186,10 +199,10 @@ async fn execute<I: Payload, O: Payload>(
     let recorder = Arc::new(StoreRecorder::new(
         &id,
         Arc::clone(store),
+        lease.token().clone(),
         Arc::clone(&codec),
         journal,
-        inner.config.max_payload_bytes,
-        inner.config.history,
+        &inner.config,
         stored,
     ));
     let cx = Context::with_recorder(
@@ -206,7 +219,7 @@ async fn execute<I: Payload, O: Payload>(
     let span = tracing::info_span!("execution", execution_id = %id, workflow = %workflow.name());
     let result = workflow.root().run(&cx, input).instrument(span).await;
 
-    let outcome = match finish(&runtime, &id, &*codec, &recorder, result).await {
+    let outcome = match finish(&runtime, &id, lease.token(), &*codec, &recorder, result).await {
         // Another process cancelled (or finished) the execution while this run went on:
         // the store refused this run's writes, and the stored outcome stands.
         Err(RunError::Stopped { error, .. } | RunError::Failed { error, .. })
@@ -245,6 +258,7 @@ fn execution_event_kind(record: &ExecutionRecord, history: &[Event]) -> (EventKi
 async fn finish<O: Payload>(
     runtime: &Runtime,
     id: &str,
+    token: &LeaseToken,
     codec: &dyn Codec,
     recorder: &StoreRecorder,
     result: Result<O, Error>,
@@ -288,7 +302,7 @@ async fn finish<O: Payload>(
                 at_ms,
             });
             crash::reach("finish-start");
-            store.commit(id, writes).await?;
+            store.commit(id, Fence::Lease(token), writes).await?;
             crash::reach("finish-end");
             Ok(Arc::new(bytes))
         }
@@ -314,7 +328,7 @@ async fn finish<O: Payload>(
                 at_ms,
             });
             crash::reach("finish-start");
-            store.commit(id, writes).await?;
+            store.commit(id, Fence::Lease(token), writes).await?;
             crash::reach("finish-end");
             Err(RunError::Failed {
                 id: id.to_owned(),
@@ -327,7 +341,7 @@ async fn finish<O: Payload>(
 /// Parks an execution that was recovered more often than
 /// [`RuntimeConfig::max_recoveries`] allows: it fails with
 /// `States.RecoveryLimitExceeded`, without running a step, and can be redriven.
-async fn park(runtime: &Runtime, record: &ExecutionRecord) -> Outcome {
+async fn park(runtime: &Runtime, record: &ExecutionRecord, token: &LeaseToken) -> Outcome {
     let store = runtime.store()?;
     let id = &record.id;
     let limit = runtime.inner.config.max_recoveries;
@@ -359,7 +373,7 @@ async fn park(runtime: &Runtime, record: &ExecutionRecord) -> Outcome {
         },
     ];
     tracing::error!(execution_id = %id, recoveries = record.recoveries, limit, "execution parked as failed");
-    match store.commit(id, writes).await {
+    match store.commit(id, Fence::Lease(token), writes).await {
         Ok(()) => Err(RunError::Failed {
             id: id.clone(),
             error,

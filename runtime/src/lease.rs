@@ -5,6 +5,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::future::AbortHandle;
+use waypost_core::store::{Lease, LeaseToken};
 use waypost_core::{Store, StoreError};
 
 /// How a run waits for a lease held by someone else.
@@ -40,14 +41,14 @@ pub(crate) async fn acquire(
     ttl: Duration,
     process: &str,
     wait: Wait,
-) -> Result<(), StoreError> {
+) -> Result<Lease, StoreError> {
     let started = Instant::now();
     // The holder first seen, when its lease runs out, and when this wait ends.
     let mut first: Option<(String, Instant, Instant)> = None;
     let mut pause = FIRST_POLL;
     loop {
         let (holder, remaining) = match store.acquire_lease(id, owner, ttl).await {
-            Ok(()) => return Ok(()),
+            Ok(lease) => return Ok(lease),
             Err(StoreError::Leased {
                 owner: holder,
                 remaining,
@@ -58,7 +59,11 @@ pub(crate) async fn acquire(
         if holder.starts_with(&format!("{process}:")) {
             // A run of this process: alive while another run than this one is.
             if LiveRun::count(id) == 1 {
-                store.release_lease(id, &holder).await?;
+                let token = LeaseToken {
+                    epoch: store.execution(id).await?.lease_epoch,
+                    owner: holder,
+                };
+                store.release_lease(id, &token).await?;
                 return store.acquire_lease(id, owner, ttl).await;
             }
             return Err(StoreError::Leased {
@@ -126,52 +131,59 @@ impl Drop for LiveRun {
 pub(crate) struct LeaseGuard {
     store: Arc<dyn Store>,
     id: String,
-    owner: String,
+    token: LeaseToken,
     renewal: tokio::task::JoinHandle<()>,
     released: bool,
 }
 
 impl LeaseGuard {
-    /// Holds the lease `owner` just took; `abort` stops the run if the lease is lost.
+    /// Holds the lease `token` names; `abort` stops the run if the lease is lost.
     pub(crate) fn new(
         store: Arc<dyn Store>,
         id: &str,
-        owner: &str,
+        token: LeaseToken,
         ttl: Duration,
         abort: AbortHandle,
     ) -> Self {
         let renewal = tokio::spawn({
-            let (store, id, owner) = (Arc::clone(&store), id.to_owned(), owner.to_owned());
+            let (store, id, token) = (Arc::clone(&store), id.to_owned(), token.clone());
             async move {
                 loop {
                     tokio::time::sleep(ttl / 3).await;
                     // Another owner took the execution over (this run stalled past the
-                    // ttl): stop, rather than run it twice. Any other failure is retried
-                    // at the next tick; the lease lapses only if renewals keep failing
-                    // for a whole ttl.
-                    if let Err(StoreError::Leased { owner: other, .. }) =
-                        store.acquire_lease(&id, &owner, ttl).await
-                    {
-                        tracing::error!(execution_id = %id, %owner, other = %other, "lease lost; stopping this run");
-                        abort.abort();
-                        return;
-                    }
+                    // ttl) or it was given up: stop, rather than run it twice — the
+                    // store refuses this run's writes already (its epoch is stale). Any
+                    // other failure is retried at the next tick; the lease lapses only
+                    // if renewals keep failing for a whole ttl.
+                    let lost = match store.renew_lease(&id, &token, ttl).await {
+                        Ok(_) => continue,
+                        Err(StoreError::Fenced { current, .. }) => current,
+                        Err(_) => continue,
+                    };
+                    tracing::error!(execution_id = %id, owner = %token.owner, epoch = token.epoch, now = lost, "lease lost to another owner; stopping this run");
+                    abort.abort();
+                    return;
                 }
             }
         });
         LeaseGuard {
             store,
             id: id.to_owned(),
-            owner: owner.to_owned(),
+            token,
             renewal,
             released: false,
         }
     }
 
+    /// The token this run writes with.
+    pub(crate) fn token(&self) -> &LeaseToken {
+        &self.token
+    }
+
     pub(crate) async fn release(mut self) -> Result<(), StoreError> {
         self.renewal.abort();
         self.released = true;
-        self.store.release_lease(&self.id, &self.owner).await
+        self.store.release_lease(&self.id, &self.token).await
     }
 }
 
@@ -182,9 +194,9 @@ impl Drop for LeaseGuard {
             return;
         }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let (store, id, owner) = (Arc::clone(&self.store), self.id.clone(), self.owner.clone());
+            let (store, id, token) = (Arc::clone(&self.store), self.id.clone(), self.token.clone());
             handle.spawn(async move {
-                let _ = store.release_lease(&id, &owner).await;
+                let _ = store.release_lease(&id, &token).await;
             });
         }
     }

@@ -5,17 +5,20 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::config::RuntimeConfig;
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use waypost_core::error::{ErrorKind, names};
 use waypost_core::replay::{Entry, Journal, Recorded, checksum};
-use waypost_core::store::{Checkpoint, CheckpointKind, Write};
+use waypost_core::store::{Checkpoint, CheckpointKind, Fence, LeaseToken, Write};
 use waypost_core::{Codec, Error, Event, EventKind, HistoryLevel, Recorder, Store};
 
 /// The [`Recorder`] of one durable execution.
 pub(crate) struct StoreRecorder {
     id: Arc<str>,
     store: Arc<dyn Store>,
+    /// The run's lease: every commit is fenced with it.
+    token: Arc<LeaseToken>,
     codec: Arc<dyn Codec>,
     journal: Mutex<Journal>,
     max_payload: usize,
@@ -53,12 +56,13 @@ impl StoreRecorder {
     pub(crate) fn new<'a>(
         id: &str,
         store: Arc<dyn Store>,
+        token: LeaseToken,
         codec: Arc<dyn Codec>,
         journal: Journal,
-        max_payload: usize,
-        level: HistoryLevel,
+        config: &RuntimeConfig,
         stored: impl IntoIterator<Item = &'a Event>,
     ) -> Self {
+        let (max_payload, level) = (config.max_payload_bytes, config.history);
         let mut seen = HashSet::new();
         let mut runs: HashMap<(String, u32), u32> = HashMap::new();
         for e in stored {
@@ -71,6 +75,7 @@ impl StoreRecorder {
         }
         StoreRecorder {
             id: Arc::from(id),
+            token: Arc::new(token),
             store,
             codec,
             journal: Mutex::new(journal),
@@ -160,8 +165,18 @@ impl Recorder for StoreRecorder {
         }
         // Events go with the checkpoint they describe: one transaction, one fsync.
         writes.extend(self.take_events());
-        let (store, id) = (Arc::clone(&self.store), Arc::clone(&self.id));
-        async move { store.commit(&id, writes).await.map_err(|e| e.into_error()) }.boxed()
+        let (store, id, token) = (
+            Arc::clone(&self.store),
+            Arc::clone(&self.id),
+            Arc::clone(&self.token),
+        );
+        async move {
+            store
+                .commit(&id, Fence::Lease(&token), writes)
+                .await
+                .map_err(|e| e.into_error())
+        }
+        .boxed()
     }
 
     fn generation(&self) -> u32 {

@@ -10,7 +10,7 @@ use futures::StreamExt as _;
 use futures::future::{AbortHandle, BoxFuture, WeakShared};
 use waypost_core::codec::encode;
 use waypost_core::store::{
-    Checkpoint, CheckpointKind, ExecutionRecord, ListFilter, NewExecution, Write,
+    Checkpoint, CheckpointKind, ExecutionRecord, Fence, ListFilter, NewExecution, Write,
 };
 use waypost_core::{
     Context, Error, Event, EventDetails, EventKind, ExecutionStatus, Host, Payload, Step, Store,
@@ -22,7 +22,8 @@ use crate::codec::{codec_by_name, codec_for, codec_of};
 use crate::config::RuntimeConfig;
 use crate::crash;
 use crate::error::RunError;
-use crate::executor::execution_event;
+use crate::executor::{Start, execution_event};
+use crate::handle::ExecutionHandle;
 use crate::ids::{millis, new_execution_id};
 use crate::outcome::{Encoded, check_workflow, decode_output, outcome_of, same_input};
 
@@ -150,17 +151,89 @@ impl Runtime {
         input: I,
     ) -> Result<O, RunError> {
         let id = id.into();
+        let record = self.record_submission(workflow, &id, &input).await?;
+        if record.status.is_finished() {
+            let codec = codec_for(workflow, &record)?;
+            return outcome_of(&record).and_then(|bytes| decode_output(&*codec, &id, &bytes));
+        }
+        self.drive(workflow, id, Some(record), Start::Acquire).await
+    }
+
+    /// Submits the execution `id` of `workflow` on `input` to be run in the background,
+    /// by a [`Worker`](crate::Worker) of this process or of any other process sharing
+    /// the store, and returns its handle as soon as it is durably recorded.
+    ///
+    /// Idempotent like [`start`](Self::start): submitting an existing id with the same
+    /// workflow and input returns a handle on it; another input is an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    /// use waypost::{MemoryStore, Worker, WorkerOptions};
+    ///
+    /// #[step]
+    /// async fn double(x: u32) -> u32 { 2 * x }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let runtime = Runtime::builder().store(MemoryStore::new()).build();
+    /// let wf = Workflow::new("double", 1, double);
+    /// let handle = runtime.submit(&wf, "d-1", 21).await.unwrap();
+    ///
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let worker = Worker::new(runtime.clone(), WorkerOptions::default()).register(&wf);
+    /// let worker = tokio::spawn(worker.run(async { stopped.await.ok(); }));
+    /// assert_eq!(handle.output().await.unwrap(), 42);
+    /// stop.send(()).unwrap();
+    /// worker.await.unwrap().unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`start`](Self::start) about its arguments: another input or
+    /// workflow under this id, a payload over the limit, store errors.
+    pub async fn submit<I: Payload, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+        id: impl Into<String>,
+        input: I,
+    ) -> Result<ExecutionHandle<O>, RunError> {
+        let id = id.into();
+        self.record_submission(workflow, &id, &input).await?;
+        Ok(ExecutionHandle::new(self.clone(), id))
+    }
+
+    /// A handle on the execution `id`, whoever submitted it and whoever runs it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] (as [`RunError::Store`]) for an unknown id.
+    pub async fn handle<O: Payload>(&self, id: &str) -> Result<ExecutionHandle<O>, RunError> {
+        self.store()?.execution(id).await?;
+        Ok(ExecutionHandle::new(self.clone(), id.to_owned()))
+    }
+
+    /// Records the execution `id` in the store (or finds it, checking that it is the
+    /// same workflow and input) and returns its record.
+    async fn record_submission<I: Payload, O: Payload>(
+        &self,
+        workflow: &Workflow<I, O>,
+        id: &str,
+        input: &I,
+    ) -> Result<ExecutionRecord, RunError> {
         let store = self.store()?;
         let codec = codec_of(workflow);
-        let encoded = encode(&*codec, &input, &format!("the input of execution `{id}`")).map_err(
-            |error| RunError::Codec {
-                id: id.clone(),
-                error,
-            },
-        )?;
-        self.check_size(&id, "the input", encoded.len())?;
+        let encoded =
+            encode(&*codec, input, &format!("the input of execution `{id}`")).map_err(|error| {
+                RunError::Codec {
+                    id: id.to_owned(),
+                    error,
+                }
+            })?;
+        self.check_size(id, "the input", encoded.len())?;
         let new = NewExecution {
-            id: id.clone(),
+            id: id.to_owned(),
             workflow: workflow.name().to_owned(),
             version: workflow.version(),
             fingerprint: workflow.fingerprint().to_owned(),
@@ -173,19 +246,11 @@ impl Runtime {
         let (record, created) = store.create(new).await?;
         if !created {
             check_workflow(workflow, &record, self.inner.config.allow_changed_workflows)?;
-            if record.codec != codec.name() || !same_input(&*codec, &record.input, &input) {
-                return Err(RunError::InputMismatch { id });
-            }
-            match record.status {
-                ExecutionStatus::Running => {}
-                _ => {
-                    let codec = codec_for(workflow, &record)?;
-                    return outcome_of(&record)
-                        .and_then(|bytes| decode_output(&*codec, &record.id, &bytes));
-                }
+            if record.codec != codec.name() || !same_input(&*codec, &record.input, input) {
+                return Err(RunError::InputMismatch { id: id.to_owned() });
             }
         }
-        self.drive(workflow, id, Some(record)).await
+        Ok(record)
     }
 
     /// Resumes the interrupted execution `id` of `workflow`: checkpointed steps are
@@ -211,7 +276,8 @@ impl Runtime {
                 status: record.status,
             });
         }
-        self.drive(workflow, id.to_owned(), Some(record)).await
+        self.drive(workflow, id.to_owned(), Some(record), Start::Acquire)
+            .await
     }
 
     /// Resumes every interrupted execution of `workflow` in the store, at most
@@ -280,9 +346,10 @@ impl Runtime {
             },
         ];
         crash::reach("redrive-decided");
-        store.commit(id, writes).await?;
+        store.commit(id, Fence::Unleased, writes).await?;
         crash::reach("redrive-written");
-        self.drive(workflow, id.to_owned(), None).await
+        self.drive(workflow, id.to_owned(), None, Start::Acquire)
+            .await
     }
 
     /// Where the execution `id` stands.
@@ -371,7 +438,11 @@ impl Runtime {
             at_ms: millis(SystemTime::now()),
         };
         match store
-            .commit(id, vec![Write::Event(Box::new(event)), write])
+            .commit(
+                id,
+                Fence::Unleased,
+                vec![Write::Event(Box::new(event)), write],
+            )
             .await
         {
             Ok(()) => {}

@@ -10,7 +10,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 use waypost_core::history::{Event, EventDetails, EventKind};
 use waypost_core::store::{
-    Checkpoint, CheckpointKind, ExecutionStatus, ListFilter, NewExecution, Store, StoreError, Write,
+    Checkpoint, CheckpointKind, ExecutionStatus, Fence, ListFilter, NewExecution, Store,
+    StoreError, Write,
 };
 use waypost_runtime::{Durability, SqliteStore, SqliteStoreOptions};
 
@@ -95,6 +96,7 @@ async fn data_survives_close_and_reopen() {
             store
                 .commit(
                     "e1",
+                    Fence::Unleased,
                     vec![
                         event(EventKind::ExecutionStarted, ""),
                         output("a", b"1"),
@@ -131,6 +133,7 @@ async fn data_survives_close_and_reopen() {
         store
             .commit(
                 "e1",
+                Fence::Unleased,
                 vec![output("c", b"3"), event(EventKind::StepSucceeded, "c")],
             )
             .await
@@ -223,7 +226,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_data() {
     assert_eq!(user_version(&path), 1);
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(user_version(&path), 5);
+    assert_eq!(user_version(&path), 6);
 
     // The old data is intact.
     let record = store.execution("e1").await.unwrap();
@@ -253,6 +256,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_data() {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![
                 event(EventKind::ExecutionResumed, ""),
                 output("c", b"3"),
@@ -274,7 +278,11 @@ async fn a_version_1_store_is_migrated_and_keeps_its_data() {
     );
     store.create(new_execution("e2")).await.unwrap();
     store
-        .commit("e2", vec![event(EventKind::ExecutionStarted, "")])
+        .commit(
+            "e2",
+            Fence::Unleased,
+            vec![event(EventKind::ExecutionStarted, "")],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -288,7 +296,7 @@ async fn a_version_1_store_is_migrated_and_keeps_its_data() {
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.history("e1").await.unwrap().len(), 2);
     assert_eq!(store.checkpoints("e1").await.unwrap().len(), 3);
-    assert_eq!(user_version(&path), 5);
+    assert_eq!(user_version(&path), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -307,7 +315,9 @@ async fn concurrent_commits_share_transactions() {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 let id = format!("e{i}");
-                store.commit(&id, vec![output("step", id.as_bytes())]).await
+                store
+                    .commit(&id, Fence::Unleased, vec![output("step", id.as_bytes())])
+                    .await
             })
         })
         .collect();
@@ -338,7 +348,7 @@ async fn a_failing_request_does_not_fail_its_group() {
         let id = format!("e{i}");
         store.create(new_execution(&id)).await.unwrap();
         store
-            .commit(&id, vec![output("a", b"original")])
+            .commit(&id, Fence::Unleased, vec![output("a", b"original")])
             .await
             .unwrap();
     }
@@ -352,16 +362,22 @@ async fn a_failing_request_does_not_fail_its_group() {
                 match i % 3 {
                     0 => {
                         let writes = vec![output("b", b"new"), output("a", b"changed")];
-                        store.commit(&format!("e{i}"), writes).await
+                        store
+                            .commit(&format!("e{i}"), Fence::Unleased, writes)
+                            .await
                     }
                     1 => {
                         store
-                            .commit(&format!("missing{i}"), vec![output("a", b"x")])
+                            .commit(
+                                &format!("missing{i}"),
+                                Fence::Unleased,
+                                vec![output("a", b"x")],
+                            )
                             .await
                     }
                     _ => {
                         store
-                            .commit(&format!("e{i}"), vec![output("b", b"new")])
+                            .commit(&format!("e{i}"), Fence::Unleased, vec![output("b", b"new")])
                             .await
                     }
                 }
@@ -471,7 +487,7 @@ async fn a_newer_schema_is_refused_and_left_alone() {
         } => {
             assert!(p.ends_with("store.db"));
             assert_eq!(found, 99);
-            assert_eq!(supported, 5);
+            assert_eq!(supported, 6);
         }
         other => panic!("expected NewerSchema, got {other:?}"),
     }
@@ -498,7 +514,7 @@ async fn a_write_lock_held_elsewhere_is_reported_then_waited_out() {
     let other = Connection::open(&path).unwrap();
     other.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let err = store
-        .commit("e1", vec![output("a", b"1")])
+        .commit("e1", Fence::Unleased, vec![output("a", b"1")])
         .await
         .unwrap_err();
     match &err {
@@ -514,7 +530,10 @@ async fn a_write_lock_held_elsewhere_is_reported_then_waited_out() {
     assert_eq!(store.checkpoints("e1").await.unwrap(), []);
 
     other.execute_batch("COMMIT").unwrap();
-    store.commit("e1", vec![output("a", b"1")]).await.unwrap();
+    store
+        .commit("e1", Fence::Unleased, vec![output("a", b"1")])
+        .await
+        .unwrap();
     assert_eq!(store.checkpoints("e1").await.unwrap().len(), 1);
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }
@@ -555,7 +574,7 @@ async fn a_full_disk_fails_the_write_and_keeps_the_store() {
     let store = SqliteStore::open_with(&path, options).unwrap();
     store.create(new_execution("e1")).await.unwrap();
     store
-        .commit("e1", vec![output("small", b"fits")])
+        .commit("e1", Fence::Unleased, vec![output("small", b"fits")])
         .await
         .unwrap();
 
@@ -563,6 +582,7 @@ async fn a_full_disk_fails_the_write_and_keeps_the_store() {
     let err = store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![
                 output("big", &big),
                 Write::Status {
@@ -591,7 +611,7 @@ async fn a_full_disk_fails_the_write_and_keeps_the_store() {
         ExecutionStatus::Running
     );
     store
-        .commit("e1", vec![output("next", b"ok")])
+        .commit("e1", Fence::Unleased, vec![output("next", b"ok")])
         .await
         .unwrap();
     assert_eq!(
@@ -608,12 +628,16 @@ async fn damaged_rows_are_corrupt_not_panics() {
     let store = SqliteStore::open(&path).unwrap();
     store.create(new_execution("e1")).await.unwrap();
     store.create(new_execution("e2")).await.unwrap();
-    store.commit("e2", vec![output("a", b"1")]).await.unwrap();
+    store
+        .commit("e2", Fence::Unleased, vec![output("a", b"1")])
+        .await
+        .unwrap();
 
     store.create(new_execution("e3")).await.unwrap();
     store
         .commit(
             "e3",
+            Fence::Unleased,
             vec![
                 event(EventKind::ExecutionStarted, ""),
                 event(EventKind::StepStarted, "a"),
@@ -716,7 +740,7 @@ async fn a_closed_store_refuses_every_call() {
         Err(StoreError::Closed)
     ));
     assert!(matches!(
-        clone.commit("e1", Vec::new()).await,
+        clone.commit("e1", Fence::Unleased, Vec::new()).await,
         Err(StoreError::Closed)
     ));
     assert!(matches!(
@@ -748,7 +772,9 @@ async fn two_stores_on_one_file_see_each_other() {
     a.create(new_execution("e1")).await.unwrap();
     let (_, created) = b.create(new_execution("e1")).await.unwrap();
     assert!(!created);
-    b.commit("e1", vec![output("x", b"from b")]).await.unwrap();
+    b.commit("e1", Fence::Unleased, vec![output("x", b"from b")])
+        .await
+        .unwrap();
     assert_eq!(a.checkpoints("e1").await.unwrap()[0].payload, b"from b");
 
     // The lease is what keeps two processes from running one execution.
@@ -773,6 +799,7 @@ async fn the_file_is_plain_sql() {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![
                 output("a", b"1"),
                 output("b", b"2"),
@@ -803,7 +830,7 @@ async fn the_file_is_plain_sql() {
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .unwrap();
-    assert_eq!(header, (0x5750_5354, 5, "wal".to_owned()));
+    assert_eq!(header, (0x5750_5354, 6, "wal".to_owned()));
     let (status, workflow): (String, String) = conn
         .query_row(
             "SELECT status, workflow FROM executions WHERE id = 'e1'",
@@ -880,7 +907,10 @@ fn calls_work_outside_a_tokio_runtime() {
     let store = SqliteStore::open(dir.path().join("store.db")).unwrap();
     futures::executor::block_on(async {
         store.create(new_execution("e1")).await.unwrap();
-        store.commit("e1", vec![output("a", b"1")]).await.unwrap();
+        store
+            .commit("e1", Fence::Unleased, vec![output("a", b"1")])
+            .await
+            .unwrap();
         assert_eq!(store.checkpoints("e1").await.unwrap().len(), 1);
     });
 }
@@ -943,6 +973,7 @@ async fn a_read_only_store_reads_and_never_writes() {
         store
             .commit(
                 "e1",
+                Fence::Unleased,
                 vec![output("a", b"1"), event(EventKind::StepSucceeded, "0.a")],
             )
             .await
@@ -967,11 +998,31 @@ async fn a_read_only_store_reads_and_never_writes() {
     // Every write is refused, saying why.
     let refusals = [
         store.create(new_execution("e2")).await.map(|_| ()),
-        store.commit("e1", vec![output("b", b"2")]).await,
+        store
+            .commit("e1", Fence::Unleased, vec![output("b", b"2")])
+            .await,
         store
             .acquire_lease("e1", "me", Duration::from_secs(1))
+            .await
+            .map(drop),
+        store
+            .release_lease(
+                "e1",
+                &waypost_core::store::LeaseToken {
+                    owner: "me".into(),
+                    epoch: 1,
+                },
+            )
             .await,
-        store.release_lease("e1", "me").await,
+        store
+            .claim(&waypost_core::store::ClaimRequest {
+                owner: "me".into(),
+                workflows: vec![("orders".into(), 1)],
+                limit: 1,
+                ttl: Duration::from_secs(1),
+            })
+            .await
+            .map(drop),
     ];
     for refusal in refusals {
         match refusal {
@@ -1009,7 +1060,11 @@ async fn a_read_only_store_sees_what_a_writer_commits() {
     let reader = SqliteStore::open_read_only(&path).unwrap();
     assert_eq!(reader.history("e1").await.unwrap(), []);
     writer
-        .commit("e1", vec![event(EventKind::StepStarted, "0.a")])
+        .commit(
+            "e1",
+            Fence::Unleased,
+            vec![event(EventKind::StepStarted, "0.a")],
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -1059,7 +1114,7 @@ async fn read_only_opening_refuses_what_it_cannot_read_and_changes_nothing() {
     match refused(&path) {
         StoreError::NewerSchema {
             found, supported, ..
-        } => assert_eq!((found, supported), (99, 5)),
+        } => assert_eq!((found, supported), (99, 6)),
         other => panic!("expected NewerSchema, got {other:?}"),
     }
 
@@ -1093,6 +1148,7 @@ async fn a_flipped_bit_in_an_execution_input_or_output_is_corrupt() {
     store
         .commit(
             "e1",
+            Fence::Unleased,
             vec![Write::Status {
                 status: ExecutionStatus::Succeeded,
                 output: Some(b"the output".to_vec()),

@@ -135,7 +135,10 @@ async fn store_damaged(
             Write::Checkpoint(c)
         })
         .collect();
-    store.commit(ID, writes).await.unwrap();
+    store
+        .commit(ID, waypost::store::Fence::Unleased, writes)
+        .await
+        .unwrap();
 }
 
 /// Checks how a resume over a damaged payload ended: an error that names the

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use waypost::prelude::*;
-use waypost::store::{Checkpoint, CheckpointKind, NewExecution, Write};
+use waypost::store::{Checkpoint, CheckpointKind, Fence, NewExecution, Write};
 use waypost::{Durability, RunError, SqliteStore, SqliteStoreOptions, Store, StoreError};
 
 use crate::model::{Case, Node, TaskSpec, outcome_of};
@@ -236,11 +236,11 @@ async fn a_committed_checkpoint_takes_its_own_bytes_again_and_refuses_others() {
     for store in [TestStore::memory(), TestStore::sqlite(Durability::Fsync)] {
         let s = &*store.store;
         s.create(new_execution("e")).await.unwrap();
-        s.commit("e", vec![checkpoint("0.a", b"first")])
+        s.commit("e", Fence::Unleased, vec![checkpoint("0.a", b"first")])
             .await
             .unwrap();
         // The same bytes again (a retried commit whose answer was lost): accepted.
-        s.commit("e", vec![checkpoint("0.a", b"first")])
+        s.commit("e", Fence::Unleased, vec![checkpoint("0.a", b"first")])
             .await
             .unwrap();
         // Other bytes: refused, alone or with other writes, and nothing of the batch
@@ -249,7 +249,7 @@ async fn a_committed_checkpoint_takes_its_own_bytes_again_and_refuses_others() {
             vec![checkpoint("0.a", b"other")],
             vec![checkpoint("1.b", b"new"), checkpoint("0.a", b"other")],
         ] {
-            let err = s.commit("e", batch).await.unwrap_err();
+            let err = s.commit("e", Fence::Unleased, batch).await.unwrap_err();
             assert!(
                 matches!(&err, StoreError::Conflict { id, key } if id == "e" && key == "0.a"),
                 "{}: {err:?}",

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use waypost::store::{
-    Checkpoint, ExecutionRecord, ListFilter, NewExecution, StoreError, StoreFuture, Write,
+    Checkpoint, Claim, ClaimRequest, ExecutionRecord, Fence, Lease, LeaseToken, ListFilter,
+    NewExecution, StoreError, StoreFuture, Write,
 };
 use waypost::{Durability, Event, MemoryStore, SqliteStore, SqliteStoreOptions, Store};
 
@@ -249,8 +250,17 @@ impl Store for FaultStore {
         self.run(Call::Read, "reading history", self.inner.history(id))
     }
 
-    fn commit<'a>(&'a self, id: &'a str, writes: Vec<Write>) -> StoreFuture<'a, ()> {
-        self.run(Call::Write, "committing", self.inner.commit(id, writes))
+    fn commit<'a>(
+        &'a self,
+        id: &'a str,
+        fence: Fence<'a>,
+        writes: Vec<Write>,
+    ) -> StoreFuture<'a, ()> {
+        self.run(
+            Call::Write,
+            "committing",
+            self.inner.commit(id, fence, writes),
+        )
     }
 
     fn acquire_lease<'a>(
@@ -258,7 +268,7 @@ impl Store for FaultStore {
         id: &'a str,
         owner: &'a str,
         ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
+    ) -> StoreFuture<'a, Lease> {
         self.run(
             Call::Write,
             "acquiring a lease",
@@ -266,12 +276,29 @@ impl Store for FaultStore {
         )
     }
 
-    fn release_lease<'a>(&'a self, id: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
+    fn renew_lease<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a LeaseToken,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Lease> {
+        self.run(
+            Call::Write,
+            "renewing a lease",
+            self.inner.renew_lease(id, token, ttl),
+        )
+    }
+
+    fn release_lease<'a>(&'a self, id: &'a str, token: &'a LeaseToken) -> StoreFuture<'a, ()> {
         self.run(
             Call::Release,
             "releasing a lease",
-            self.inner.release_lease(id, owner),
+            self.inner.release_lease(id, token),
         )
+    }
+
+    fn claim<'a>(&'a self, request: &'a ClaimRequest) -> StoreFuture<'a, Vec<Claim>> {
+        self.run(Call::Write, "claiming", self.inner.claim(request))
     }
 }
 

@@ -231,7 +231,11 @@ async fn a_parallel_fails_on_replay_with_the_error_it_failed_with() {
     };
     store
         .store
-        .commit("race", vec![waypost::store::Write::Checkpoint(late)])
+        .commit(
+            "race",
+            waypost::store::Fence::Unleased,
+            vec![waypost::store::Write::Checkpoint(late)],
+        )
         .await
         .unwrap();
 

@@ -261,7 +261,7 @@ async fn a_nested_retry_keeps_the_events_of_every_outer_attempt() {
 async fn take_lease(store: &dyn waypost::Store, id: &str, owner: &str, ttl: Duration) {
     for _ in 0..2_000 {
         match store.acquire_lease(id, owner, ttl).await {
-            Ok(()) => return,
+            Ok(_) => return,
             Err(waypost::StoreError::Leased { .. }) => {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }

@@ -10,3 +10,4 @@ mod map_stream;
 mod resume;
 mod support;
 mod timers;
+mod worker;

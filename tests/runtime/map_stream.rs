@@ -292,7 +292,11 @@ async fn a_batch_checkpoint_that_is_not_one_is_a_clear_error() {
     };
     store
         .store
-        .commit("ms-bogus", vec![Write::Checkpoint(bogus)])
+        .commit(
+            "ms-bogus",
+            waypost::store::Fence::Unleased,
+            vec![Write::Checkpoint(bogus)],
+        )
         .await
         .unwrap();
     gate.open();
@@ -341,6 +345,7 @@ impl waypost::Store for FailOnce {
     fn commit<'a>(
         &'a self,
         id: &'a str,
+        fence: waypost::store::Fence<'a>,
         writes: Vec<Write>,
     ) -> waypost::store::StoreFuture<'a, ()> {
         let hit = writes
@@ -356,22 +361,36 @@ impl waypost::Store for FailOnce {
                 })
             });
         }
-        self.inner.commit(id, writes)
+        self.inner.commit(id, fence, writes)
     }
     fn acquire_lease<'a>(
         &'a self,
         id: &'a str,
         owner: &'a str,
         ttl: std::time::Duration,
-    ) -> waypost::store::StoreFuture<'a, ()> {
+    ) -> waypost::store::StoreFuture<'a, waypost::store::Lease> {
         self.inner.acquire_lease(id, owner, ttl)
+    }
+    fn renew_lease<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a waypost::store::LeaseToken,
+        ttl: std::time::Duration,
+    ) -> waypost::store::StoreFuture<'a, waypost::store::Lease> {
+        self.inner.renew_lease(id, token, ttl)
     }
     fn release_lease<'a>(
         &'a self,
         id: &'a str,
-        owner: &'a str,
+        token: &'a waypost::store::LeaseToken,
     ) -> waypost::store::StoreFuture<'a, ()> {
-        self.inner.release_lease(id, owner)
+        self.inner.release_lease(id, token)
+    }
+    fn claim<'a>(
+        &'a self,
+        request: &'a waypost::store::ClaimRequest,
+    ) -> waypost::store::StoreFuture<'a, Vec<waypost::store::Claim>> {
+        self.inner.claim(request)
     }
 }
 

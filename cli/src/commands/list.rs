@@ -65,13 +65,14 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
         ],
         &[4, 5],
     );
+    let now = waypost_core::store::now_ms();
     for record in &records {
         format::add_row(
             &mut table,
             [
                 record.id.clone(),
                 format!("{} v{}", record.workflow, record.version),
-                record.status.to_string(),
+                format::status(record, now),
                 format::timestamp(record.created_ms),
                 duration(record),
                 record.redrives.to_string(),

@@ -44,6 +44,10 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
                 format::duration(record.updated_ms.saturating_sub(record.created_ms)),
             );
     } else {
+        fields.add(
+            "runner",
+            format::runner(&record, waypost_core::store::now_ms()),
+        );
         let progress = Progress::of(&history);
         let last = progress.last_event_ms.unwrap_or(record.updated_ms);
         fields.add("last event", format::timestamp(last));

@@ -146,6 +146,9 @@ mod tests {
             recoveries: 0,
             created_ms: 0,
             updated_ms: 0,
+            lease: None,
+            lease_epoch: 0,
+            wake_at_ms: 0,
         };
         let started = Event {
             seq: 1,

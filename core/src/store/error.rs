@@ -77,6 +77,23 @@ pub enum StoreError {
         /// The backend's message.
         message: String,
     },
+    /// A commit or release carried a lease that no longer holds the execution: another
+    /// owner took it over (this one stalled past its lease), or it was given up. Nothing
+    /// of the batch was written. The run that gets it must stop: it is not the
+    /// execution's runner any more.
+    #[error(
+        "execution `{id}` is no longer leased to `{owner}` (epoch {epoch}; the lease is now at epoch {current}); nothing was written"
+    )]
+    Fenced {
+        /// The execution.
+        id: String,
+        /// The owner that tried to write.
+        owner: String,
+        /// The epoch of its lease.
+        epoch: u64,
+        /// The execution's lease epoch now.
+        current: u64,
+    },
     /// The store is closed (its writer stopped).
     #[error("the store is closed")]
     Closed,
@@ -100,7 +117,7 @@ pub enum StoreError {
 impl StoreError {
     /// This failure as a terminal runtime [`Error`] named `Store.NotFound`,
     /// `Store.Conflict`, `Store.Leased`, `Store.Locked`, `Store.Corrupt`,
-    /// `Store.NotRunning` or `Store.Failed`.
+    /// `Store.NotRunning`, `Store.Fenced` or `Store.Failed`.
     pub fn into_error(self) -> Error {
         let name = match &self {
             StoreError::NotFound { .. } => "Store.NotFound",
@@ -109,6 +126,7 @@ impl StoreError {
             StoreError::Locked { .. } => "Store.Locked",
             StoreError::Corrupt { .. } => "Store.Corrupt",
             StoreError::NotRunning { .. } => "Store.NotRunning",
+            StoreError::Fenced { .. } => "Store.Fenced",
             _ => "Store.Failed",
         };
         Error::with_kind(crate::ErrorKind::Runtime, name, self.to_string()).into_terminal()

@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::lease::LeaseState;
 use crate::error::Error;
 use crate::history::Event;
 
@@ -182,6 +183,26 @@ pub struct ExecutionRecord {
     pub created_ms: u64,
     /// When its status last changed, in milliseconds since the Unix epoch.
     pub updated_ms: u64,
+    /// Who holds its lease now (running it, or about to), if anyone: a lease that ran
+    /// out is still shown until someone takes it.
+    pub lease: Option<LeaseState>,
+    /// How many times its lease changed hands: the epoch a run's writes are fenced
+    /// with (see [`Fence`](super::Fence)).
+    pub lease_epoch: u64,
+    /// When a worker may run it, in milliseconds since the Unix epoch: its creation for
+    /// a new execution, the end of the timer or retry backoff it parked on
+    /// ([`Write::Park`]). `u64::MAX`: not by itself.
+    pub wake_at_ms: u64,
+}
+
+impl ExecutionRecord {
+    /// Whether it waits for a worker: running, due at `now_ms`, and leased by nobody
+    /// (or by a holder whose lease ran out).
+    pub fn waits_for_a_worker(&self, now_ms: u64) -> bool {
+        self.status == ExecutionStatus::Running
+            && self.wake_at_ms <= now_ms
+            && self.lease.as_ref().is_none_or(|l| l.expires_ms <= now_ms)
+    }
 }
 
 /// Which executions [`Store::list`](super::Store::list) returns, newest first.
@@ -220,5 +241,12 @@ pub enum Write {
         redrive: bool,
         /// When, in milliseconds since the Unix epoch.
         at_ms: u64,
+    },
+    /// Parks the running execution until `wake_at_ms` (milliseconds since the Unix
+    /// epoch): its run is about to give its lease up while a durable timer or a retry
+    /// backoff runs, and any worker may claim it once the time has come.
+    Park {
+        /// When it may run again.
+        wake_at_ms: u64,
     },
 }

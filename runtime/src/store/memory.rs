@@ -3,10 +3,9 @@
 //! It follows the same contract as [`SqliteStore`](super::SqliteStore), word for word
 //! (the conformance tests run both): atomic batches, never-overwritten checkpoints,
 //! per-execution `seq` numbers in commit order (for checkpoints and events alike),
-//! the same lease rules (shared with it
-//! through `sqlite::lease`), the same status rules (shared through [`batch_order`],
-//! which the SQLite writer calls too), the same event for each recovery (made by
-//! [`recovery_event`] in both). Nothing survives the process.
+//! the same lease rules ([`decide`], with this machine's liveness check), the same
+//! status rules ([`batch_order`]), the same event for each recovery
+//! ([`recovery_event`]). Nothing survives the process.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,13 +13,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures::future;
-use waypost_core::history::{Event, EventDetails, EventKind};
+use waypost_core::history::Event;
 use waypost_core::store::{
-    Checkpoint, ExecutionRecord, ExecutionStatus, ListFilter, NewExecution, Store, StoreError,
-    StoreFuture, Write,
+    Checkpoint, Claim, ClaimRequest, Decision, ExecutionRecord, ExecutionStatus, Fence, Lease,
+    LeaseState, LeaseToken, ListFilter, NewExecution, Notice, Notices, Notifier, Store, StoreError,
+    StoreFuture, Write, batch_order, check_fence, claim_order, decide, expiry_ms, is_claimable,
+    now_ms, recovery_event,
 };
 
-use super::sqlite::lease;
+use crate::liveness::owner_is_dead;
 
 /// A [`Store`] in memory: for tests, and for runs that need no durability.
 ///
@@ -53,13 +54,12 @@ use super::sqlite::lease;
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
+    notifier: Notifier,
 }
 
 #[derive(Default)]
 struct State {
     executions: HashMap<String, Execution>,
-    /// Execution id → (owner, expiry in ms since the Unix epoch).
-    leases: HashMap<String, (String, u64)>,
 }
 
 struct Execution {
@@ -89,6 +89,7 @@ impl MemoryStore {
         if let Some(existing) = state.executions.get(&new.id) {
             return (existing.record.clone(), false);
         }
+        let workflow = new.workflow.clone();
         let record = ExecutionRecord {
             id: new.id,
             workflow: new.workflow,
@@ -104,6 +105,9 @@ impl MemoryStore {
             recoveries: 0,
             created_ms: new.created_ms,
             updated_ms: new.created_ms,
+            lease: None,
+            lease_epoch: 0,
+            wake_at_ms: new.created_ms,
         };
         state.executions.insert(
             record.id.clone(),
@@ -114,15 +118,19 @@ impl MemoryStore {
                 events: Vec::new(),
             },
         );
+        drop(state);
+        self.notifier.send(&Notice::Runnable { workflow });
         (record, true)
     }
 
-    fn commit_now(&self, id: &str, writes: Vec<Write>) -> Result<(), StoreError> {
+    fn commit_now(&self, id: &str, fence: Fence<'_>, writes: Vec<Write>) -> Result<(), StoreError> {
         let mut state = self.state();
         let execution = state
             .executions
             .get_mut(id)
             .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
+        let holder = execution.record.lease.as_ref().map(|l| l.owner.as_str());
+        check_fence(id, fence, execution.record.lease_epoch, holder)?;
         let order = batch_order(id, execution.record.status, &writes)?;
 
         // Check every write before applying any, so that a refused batch leaves
@@ -149,7 +157,7 @@ impl MemoryStore {
                         }
                     }
                 }
-                Write::Event(_) | Write::Status { .. } => {}
+                Write::Event(_) | Write::Status { .. } | Write::Park { .. } => {}
                 other => {
                     return Err(StoreError::Backend {
                         doing: format!("committing to execution `{id}`"),
@@ -159,6 +167,7 @@ impl MemoryStore {
             }
         }
 
+        let before = execution.record.status;
         let mut writes: Vec<Option<Write>> = writes.into_iter().map(Some).collect();
         for write in order.into_iter().filter_map(|index| writes[index].take()) {
             match write {
@@ -192,159 +201,173 @@ impl MemoryStore {
                     if redrive {
                         record.redrives = record.redrives.saturating_add(1);
                         record.recoveries = 0;
+                        record.wake_at_ms = at_ms;
                     }
                 }
+                Write::Park { wake_at_ms } => execution.record.wake_at_ms = wake_at_ms,
                 // Refused by the check above.
                 _ => {}
             }
         }
+        let notice = notice_of(&execution.record, before);
+        drop(state);
+        if let Some(notice) = notice {
+            self.notifier.send(&notice);
+        }
         Ok(())
     }
 
-    fn acquire_now(&self, id: &str, owner: &str, ttl: Duration) -> Result<(), StoreError> {
+    fn acquire_now(&self, id: &str, owner: &str, ttl: Duration) -> Result<Lease, StoreError> {
         let mut state = self.state();
-        if !state.executions.contains_key(id) {
-            return Err(StoreError::NotFound { id: id.to_owned() });
-        }
-        let now = lease::now_ms();
-        let holder = state
-            .leases
-            .get(id)
-            .map(|(holder, expires)| (holder.as_str(), *expires));
-        let took_over = lease::check(id, holder, owner, now)?;
-        let previous = holder
-            .filter(|_| took_over)
-            .map(|(holder, _)| holder.to_owned());
-        // A takeover of a running execution is a recovery: counted, and recorded in the
-        // history, together (a finished execution has nothing left to recover).
-        if let Some(previous) = previous
-            && let Some(execution) = state.executions.get_mut(id)
-            && execution.record.status == ExecutionStatus::Running
-        {
-            let record = &mut execution.record;
-            record.recoveries = record.recoveries.saturating_add(1);
-            let mut event = recovery_event(now, owner, &previous, record.recoveries);
-            event.seq = execution.events.len() as u64 + 1;
-            execution.events.push(event);
-        }
-        state.leases.insert(
-            id.to_owned(),
-            (owner.to_owned(), lease::expiry_ms(now, ttl)),
-        );
-        Ok(())
+        let execution = state
+            .executions
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
+        let now = now_ms();
+        let decision = decide(
+            id,
+            execution.record.lease.as_ref(),
+            owner,
+            now,
+            owner_is_dead,
+        )?;
+        Ok(take(execution, owner, ttl, now, decision))
     }
 
-    fn release_now(&self, id: &str, owner: &str) {
+    fn renew_now(&self, id: &str, token: &LeaseToken, ttl: Duration) -> Result<Lease, StoreError> {
         let mut state = self.state();
-        if state
-            .leases
-            .get(id)
-            .is_some_and(|(holder, _)| holder == owner)
+        let execution = state
+            .executions
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound { id: id.to_owned() })?;
+        let record = &mut execution.record;
+        let holder = record.lease.as_ref().map(|l| l.owner.as_str());
+        check_fence(id, Fence::Lease(token), record.lease_epoch, holder)?;
+        let expires_ms = expiry_ms(now_ms(), ttl);
+        record.lease = Some(LeaseState {
+            owner: token.owner.clone(),
+            expires_ms,
+        });
+        Ok(Lease {
+            token: token.clone(),
+            expires_ms,
+            recovered_from: None,
+        })
+    }
+
+    fn release_now(&self, id: &str, token: &LeaseToken) {
+        let mut state = self.state();
+        let Some(execution) = state.executions.get_mut(id) else {
+            return;
+        };
+        let record = &mut execution.record;
+        if record.lease_epoch == token.epoch
+            && record
+                .lease
+                .as_ref()
+                .is_some_and(|l| l.owner == token.owner)
         {
-            state.leases.remove(id);
+            record.lease = None;
+            let notice = (record.status == ExecutionStatus::Running).then(|| Notice::Runnable {
+                workflow: record.workflow.clone(),
+            });
+            drop(state);
+            if let Some(notice) = notice {
+                self.notifier.send(&notice);
+            }
         }
+    }
+
+    fn claim_now(&self, request: &ClaimRequest) -> Vec<Claim> {
+        let mut state = self.state();
+        let now = now_ms();
+        let mut due: Vec<&ExecutionRecord> = state
+            .executions
+            .values()
+            .map(|execution| &execution.record)
+            .filter(|record| is_claimable(record, request, now, owner_is_dead))
+            .collect();
+        due.sort_by(|a, b| claim_order(a, b));
+        let ids: Vec<String> = due
+            .into_iter()
+            .take(request.limit)
+            .map(|record| record.id.clone())
+            .collect();
+        let mut claims = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let Some(execution) = state.executions.get_mut(id) else {
+                continue;
+            };
+            let decision = match &execution.record.lease {
+                None => Decision::Take,
+                Some(held) => Decision::TakeOver {
+                    from: held.owner.clone(),
+                },
+            };
+            let lease = take(execution, &request.owner, request.ttl, now, decision);
+            claims.push(Claim {
+                record: execution.record.clone(),
+                lease,
+            });
+        }
+        claims
     }
 }
 
-/// Checks a [`Store::commit`] batch against the status of the execution `id`
-/// (`before` the batch) and returns the order to apply it in, as indices into `writes`.
-/// Both stores call it, so they accept and refuse the same batches.
-///
-/// The writes are checked one after the other, each against the status the execution
-/// has at that point of the batch:
-///
-/// - a [`Write::Status`] may move a `running` execution to any status (`running`
-///   again included), and a `failed` one back to `running` with `redrive: true`;
-/// - a [`Write::Checkpoint`] needs a `running` execution;
-/// - a [`Write::Event`] needs a `running` execution, or a batch whose status write
-///   finished the running execution (the final events go with the final status).
-///
-/// A redrive (a `running` status with `redrive: true`) is applied first, before the
-/// writes that come before it in the batch: its redrive marker and events are
-/// written to the execution it set running. Every other write keeps its place.
-///
-/// Anything else refuses the whole batch with [`StoreError::NotRunning`], naming the
-/// status the execution would have had at the refused write.
-pub(in crate::store) fn batch_order(
-    id: &str,
-    before: ExecutionStatus,
-    writes: &[Write],
-) -> Result<Vec<usize>, StoreError> {
-    let redrive = writes.iter().position(|write| {
-        matches!(
-            write,
-            Write::Status {
-                status: ExecutionStatus::Running,
-                redrive: true,
-                ..
-            }
-        )
-    });
-    let order: Vec<usize> = redrive
-        .into_iter()
-        .chain((0..writes.len()).filter(|&index| Some(index) != redrive))
-        .collect();
-
-    let not_running = |status| StoreError::NotRunning {
-        id: id.to_owned(),
-        status,
-    };
-    let mut current = before;
-    // Whether a status write of this batch finished the execution while it was running.
-    let mut finished_here = false;
-    for &index in &order {
-        match &writes[index] {
-            Write::Status {
-                status, redrive, ..
-            } => {
-                let allowed = match current {
-                    ExecutionStatus::Running => true,
-                    ExecutionStatus::Failed => *status == ExecutionStatus::Running && *redrive,
-                    _ => false,
-                };
-                if !allowed {
-                    return Err(not_running(current));
-                }
-                if current == ExecutionStatus::Running && status.is_finished() {
-                    finished_here = true;
-                }
-                current = *status;
-            }
-            Write::Checkpoint(_) if current != ExecutionStatus::Running => {
-                return Err(not_running(current));
-            }
-            Write::Event(_) if current != ExecutionStatus::Running && !finished_here => {
-                return Err(not_running(current));
-            }
-            // Checked by each store (`Write` is non-exhaustive).
-            _ => {}
-        }
-    }
-    Ok(order)
-}
-
-/// The `ExecutionRecovered` event of a takeover at `at_ms` by `owner` from `previous`,
-/// which made `recoveries` the execution's recovery count. Both stores write it with the
-/// takeover (see [`Store::acquire_lease`]).
-pub(in crate::store) fn recovery_event(
-    at_ms: u64,
+/// Applies `decision` (from [`decide`]): `owner` holds the lease of `execution` for
+/// `ttl` from `now`. A takeover of a running execution is a recovery: counted, and
+/// recorded in the history, together (a finished execution has nothing to recover).
+fn take(
+    execution: &mut Execution,
     owner: &str,
-    previous: &str,
-    recoveries: u32,
-) -> Event {
-    Event {
-        seq: 0,
-        at_ms,
-        kind: EventKind::ExecutionRecovered,
-        address: String::new(),
-        attempt: 1,
-        duration_ms: None,
-        details: EventDetails {
-            owner: Some(owner.to_owned()),
-            previous_owner: Some(previous.to_owned()),
-            recoveries: Some(recoveries),
-            ..EventDetails::default()
+    ttl: Duration,
+    now: u64,
+    decision: Decision,
+) -> Lease {
+    let record = &mut execution.record;
+    let mut recovered_from = None;
+    match decision {
+        Decision::Renew => {}
+        Decision::Take => record.lease_epoch += 1,
+        Decision::TakeOver { from } => {
+            record.lease_epoch += 1;
+            if record.status == ExecutionStatus::Running {
+                record.recoveries = record.recoveries.saturating_add(1);
+                let mut event = recovery_event(owner, &from, record.recoveries, now);
+                event.seq = execution.events.len() as u64 + 1;
+                execution.events.push(event);
+                recovered_from = Some(from);
+            }
+        }
+    }
+    let expires_ms = expiry_ms(now, ttl);
+    record.lease = Some(LeaseState {
+        owner: owner.to_owned(),
+        expires_ms,
+    });
+    Lease {
+        token: LeaseToken {
+            owner: owner.to_owned(),
+            epoch: record.lease_epoch,
         },
+        expires_ms,
+        recovered_from,
+    }
+}
+
+/// What a commit that moved an execution from `before` to `record.status` tells the
+/// subscribers: finished, or runnable again (a redrive).
+pub(crate) fn notice_of(record: &ExecutionRecord, before: ExecutionStatus) -> Option<Notice> {
+    if before == ExecutionStatus::Running && record.status.is_finished() {
+        Some(Notice::Finished {
+            id: record.id.clone(),
+        })
+    } else if before != ExecutionStatus::Running && record.status == ExecutionStatus::Running {
+        Some(Notice::Runnable {
+            workflow: record.workflow.clone(),
+        })
+    } else {
+        None
     }
 }
 
@@ -360,8 +383,7 @@ impl fmt::Debug for MemoryStore {
         let state = self.state();
         f.debug_struct("MemoryStore")
             .field("executions", &state.executions.len())
-            .field("leases", &state.leases.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -422,8 +444,13 @@ impl Store for MemoryStore {
         }))
     }
 
-    fn commit<'a>(&'a self, id: &'a str, writes: Vec<Write>) -> StoreFuture<'a, ()> {
-        Box::pin(future::lazy(move |_| self.commit_now(id, writes)))
+    fn commit<'a>(
+        &'a self,
+        id: &'a str,
+        fence: Fence<'a>,
+        writes: Vec<Write>,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(future::lazy(move |_| self.commit_now(id, fence, writes)))
     }
 
     fn acquire_lease<'a>(
@@ -431,14 +458,31 @@ impl Store for MemoryStore {
         id: &'a str,
         owner: &'a str,
         ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
+    ) -> StoreFuture<'a, Lease> {
         Box::pin(future::lazy(move |_| self.acquire_now(id, owner, ttl)))
     }
 
-    fn release_lease<'a>(&'a self, id: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
+    fn renew_lease<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a LeaseToken,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Lease> {
+        Box::pin(future::lazy(move |_| self.renew_now(id, token, ttl)))
+    }
+
+    fn release_lease<'a>(&'a self, id: &'a str, token: &'a LeaseToken) -> StoreFuture<'a, ()> {
         Box::pin(future::lazy(move |_| {
-            self.release_now(id, owner);
+            self.release_now(id, token);
             Ok(())
         }))
+    }
+
+    fn claim<'a>(&'a self, request: &'a ClaimRequest) -> StoreFuture<'a, Vec<Claim>> {
+        Box::pin(future::lazy(move |_| Ok(self.claim_now(request))))
+    }
+
+    fn notices(&self) -> Option<Notices> {
+        Some(self.notifier.subscribe())
     }
 }

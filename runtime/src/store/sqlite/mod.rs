@@ -20,7 +20,6 @@
 //! [`MemoryStore`]: super::MemoryStore
 
 mod error;
-pub(crate) mod lease;
 mod rows;
 mod schema;
 mod writer;
@@ -33,8 +32,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use waypost_core::history::Event;
 use waypost_core::store::{
-    Checkpoint, ExecutionRecord, ListFilter, NewExecution, Snapshot, Store, StoreError,
-    StoreFuture, Write,
+    Checkpoint, Claim, ClaimRequest, ExecutionRecord, Fence, Lease, LeaseToken, ListFilter,
+    NewExecution, Notice, Notices, Notifier, Snapshot, Store, StoreError, StoreFuture, Write,
 };
 
 use self::error::OpError;
@@ -147,6 +146,8 @@ struct Inner {
     reader: Mutex<Option<Connection>>,
     /// `None` for a store opened with [`SqliteStore::open_read_only`].
     writer: Option<Writer>,
+    /// Wakes this process's subscribers; other processes sharing the file poll it.
+    notifier: Notifier,
 }
 
 impl SqliteStore {
@@ -246,6 +247,7 @@ impl SqliteStore {
                 options,
                 reader: Mutex::new(Some(reader)),
                 writer: Some(writer),
+                notifier: Notifier::new(),
             }),
         })
     }
@@ -354,6 +356,7 @@ impl SqliteStore {
                 options,
                 reader: Mutex::new(Some(reader)),
                 writer: None,
+                notifier: Notifier::new(),
             }),
         })
     }
@@ -402,6 +405,13 @@ impl SqliteStore {
     /// with [`StoreError::Closed`]. Dropping the last clone does the same.
     pub fn close(&self) {
         self.inner.close();
+    }
+
+    /// Tells this process's subscribers, if there is something to tell.
+    fn notify(&self, notice: Option<Notice>) {
+        if let Some(notice) = notice {
+            self.inner.notifier.send(&notice);
+        }
     }
 
     /// Runs `op` on the writer thread, or fails at once on a read-only store.
@@ -549,7 +559,15 @@ fn configure_writer(
 
 impl Store for SqliteStore {
     fn create(&self, new: NewExecution) -> StoreFuture<'_, (ExecutionRecord, bool)> {
-        self.write(writer::Create(new))
+        Box::pin(async move {
+            let (record, created) = self.write(writer::Create(new)).await?;
+            if created {
+                self.notify(Some(Notice::Runnable {
+                    workflow: record.workflow.clone(),
+                }));
+            }
+            Ok((record, created))
+        })
     }
 
     fn execution<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ExecutionRecord> {
@@ -576,10 +594,24 @@ impl Store for SqliteStore {
         Box::pin(self.read_execution(id, "execution", rows::load_snapshot))
     }
 
-    fn commit<'a>(&'a self, id: &'a str, writes: Vec<Write>) -> StoreFuture<'a, ()> {
-        self.write(writer::Commit {
+    fn commit<'a>(
+        &'a self,
+        id: &'a str,
+        fence: Fence<'a>,
+        writes: Vec<Write>,
+    ) -> StoreFuture<'a, ()> {
+        let commit = writer::Commit {
             id: id.to_owned(),
+            token: match fence {
+                Fence::Lease(token) => Some(token.clone()),
+                Fence::Unleased => None,
+            },
             writes,
+        };
+        Box::pin(async move {
+            let notice = self.write(commit).await?;
+            self.notify(notice);
+            Ok(())
         })
     }
 
@@ -588,7 +620,7 @@ impl Store for SqliteStore {
         id: &'a str,
         owner: &'a str,
         ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
+    ) -> StoreFuture<'a, Lease> {
         self.write(writer::AcquireLease {
             id: id.to_owned(),
             owner: owner.to_owned(),
@@ -596,11 +628,37 @@ impl Store for SqliteStore {
         })
     }
 
-    fn release_lease<'a>(&'a self, id: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
-        self.write(writer::ReleaseLease {
+    fn renew_lease<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a LeaseToken,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Lease> {
+        self.write(writer::RenewLease {
             id: id.to_owned(),
-            owner: owner.to_owned(),
+            token: token.clone(),
+            ttl,
         })
+    }
+
+    fn release_lease<'a>(&'a self, id: &'a str, token: &'a LeaseToken) -> StoreFuture<'a, ()> {
+        let release = writer::ReleaseLease {
+            id: id.to_owned(),
+            token: token.clone(),
+        };
+        Box::pin(async move {
+            let notice = self.write(release).await?;
+            self.notify(notice);
+            Ok(())
+        })
+    }
+
+    fn claim<'a>(&'a self, request: &'a ClaimRequest) -> StoreFuture<'a, Vec<Claim>> {
+        self.write(writer::ClaimExecutions(request.clone()))
+    }
+
+    fn notices(&self) -> Option<Notices> {
+        Some(self.inner.notifier.subscribe())
     }
 }
 

@@ -15,7 +15,8 @@ use waypost_core::error::Error;
 use waypost_core::history::{Event, EventDetails, EventKind};
 use waypost_core::replay::checksum;
 use waypost_core::store::{
-    Checkpoint, CheckpointKind, ExecutionRecord, ExecutionStatus, ListFilter, Snapshot, StoreError,
+    Checkpoint, CheckpointKind, ExecutionRecord, ExecutionStatus, LeaseState, ListFilter, Snapshot,
+    StoreError,
 };
 
 use super::error::OpError;
@@ -23,7 +24,11 @@ use super::error::OpError;
 /// The columns of `executions`, in the order [`execution`] reads them.
 const EXECUTION_COLUMNS: &str = "id, workflow, version, fingerprint, codec, status, input, \
                                  output, error, graph, redrives, created_ms, updated_ms, \
-                                 input_checksum, output_checksum, recoveries";
+                                 input_checksum, output_checksum, recoveries, lease_epoch, \
+                                 wake_at_ms, \
+                                 (SELECT owner FROM leases WHERE execution_id = executions.id), \
+                                 (SELECT expires_ms FROM leases \
+                                  WHERE execution_id = executions.id)";
 
 /// The execution with this id, if any.
 pub(super) fn load_execution(
@@ -171,6 +176,21 @@ fn event_rows(conn: &Connection, id: &str) -> Result<Vec<Event>, OpError> {
     Ok(events)
 }
 
+/// A wake-up time as stored: SQLite's INTEGER is an i64, so "never" (`u64::MAX`) is
+/// stored as `i64::MAX`.
+pub(super) fn wake_to_sql(wake_at_ms: u64) -> i64 {
+    i64::try_from(wake_at_ms).unwrap_or(i64::MAX)
+}
+
+/// The inverse of [`wake_to_sql`] (a negative value, which it never writes, is due).
+pub(super) fn wake_from_sql(value: i64) -> u64 {
+    if value == i64::MAX {
+        u64::MAX
+    } else {
+        u64::try_from(value).unwrap_or(0)
+    }
+}
+
 /// Decodes one row of [`EXECUTION_COLUMNS`].
 fn execution(row: &Row<'_>) -> Result<ExecutionRecord, StoreError> {
     let id: String = row.get(0).map_err(|err| StoreError::Corrupt {
@@ -217,6 +237,15 @@ fn execution(row: &Row<'_>) -> Result<ExecutionRecord, StoreError> {
         recoveries: cell.int(15, "recoveries")?,
         created_ms: cell.int(11, "created_ms")?,
         updated_ms: cell.int(12, "updated_ms")?,
+        lease_epoch: cell.int(16, "lease_epoch")?,
+        wake_at_ms: wake_from_sql(cell.get(17, "wake_at_ms")?),
+        lease: match cell.get::<Option<String>>(18, "leases.owner")? {
+            None => None,
+            Some(owner) => Some(LeaseState {
+                owner,
+                expires_ms: cell.int(19, "leases.expires_ms")?,
+            }),
+        },
         id,
     })
 }

@@ -87,6 +87,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE events ADD COLUMN details TEXT;
      UPDATE events SET details = json_object('detail', detail) WHERE detail IS NOT NULL;
      ALTER TABLE events DROP COLUMN detail;",
+    // Version 6: fleets. `lease_epoch` counts how many times the execution's lease
+    // changed hands (a run's commits are fenced with it); `wake_at_ms` is when a worker
+    // may claim it (a new execution: now; one parked on a timer: the timer's end;
+    // i64::MAX: not by itself). Running executions of older stores are due now.
+    "ALTER TABLE executions ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE executions ADD COLUMN wake_at_ms INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX executions_due ON executions (wake_at_ms) WHERE status = 'running';",
 ];
 
 /// The schema version this build writes and reads.

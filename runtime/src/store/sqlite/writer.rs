@@ -29,11 +29,16 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 use rusqlite::Connection;
 use waypost_core::history::Event;
-use waypost_core::store::{ExecutionRecord, ExecutionStatus, NewExecution, StoreError, Write};
+use waypost_core::store::{
+    Claim, ClaimRequest, Decision, ExecutionRecord, ExecutionStatus, Fence, Lease, LeaseState,
+    LeaseToken, NewExecution, Notice, StoreError, Write, batch_order, check_fence, decide,
+    expiry_ms, is_claimable, now_ms, recovery_event,
+};
 
 use super::error::{OpError, duplicate, sql_error};
-use super::{lease, rows};
-use crate::store::memory::{batch_order, recovery_event};
+use super::rows;
+use crate::liveness::owner_is_dead;
+use crate::store::memory::notice_of;
 
 /// One kind of write the writer thread runs.
 pub(super) trait Operation: Send + 'static {
@@ -381,8 +386,9 @@ impl Operation for Create {
         let created_ms = sql_int(new.created_ms, "created_ms")?;
         let mut stmt = conn.prepare_cached(
             "INSERT INTO executions (id, workflow, version, fingerprint, codec, status, input, \
-             output, error, graph, redrives, created_ms, updated_ms, input_checksum) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, ?8, 0, ?9, ?9, ?10) \
+             output, error, graph, redrives, created_ms, updated_ms, input_checksum, \
+             wake_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, ?8, 0, ?9, ?9, ?10, ?9) \
              ON CONFLICT (id) DO NOTHING",
         )?;
         let inserted = stmt.execute(rusqlite::params![
@@ -413,6 +419,9 @@ impl Operation for Create {
                 recoveries: 0,
                 created_ms: new.created_ms,
                 updated_ms: new.created_ms,
+                lease: None,
+                lease_epoch: 0,
+                wake_at_ms: new.created_ms,
             };
             return Ok((record, true));
         }
@@ -427,23 +436,31 @@ impl Operation for Create {
     }
 }
 
-/// Applies a batch of writes to one execution.
+/// Applies a batch of writes to one execution, under a fence.
 #[derive(Debug)]
 pub(super) struct Commit {
     pub(super) id: String,
+    /// The lease the writes are made under (`None`: [`Fence::Unleased`]).
+    pub(super) token: Option<LeaseToken>,
     pub(super) writes: Vec<Write>,
 }
 
 impl Operation for Commit {
-    type Output = ();
+    /// What the subscribers are told once it committed.
+    type Output = Option<Notice>;
 
-    fn apply(&self, conn: &Connection) -> Result<(), OpError> {
+    fn apply(&self, conn: &Connection) -> Result<Option<Notice>, OpError> {
         let id = &self.id;
         // Read inside the transaction, which holds the file's write lock: no other
-        // process can change the status between this check and the writes below.
-        let Some(before) = rows::execution_status(conn, id)? else {
+        // process can change the status or the lease between these checks and the
+        // writes below.
+        let Some(record) = rows::load_execution(conn, id)? else {
             return Err(StoreError::NotFound { id: id.clone() }.into());
         };
+        let fence = self.token.as_ref().map_or(Fence::Unleased, Fence::Lease);
+        let holder = record.lease.as_ref().map(|l| l.owner.as_str());
+        check_fence(id, fence, record.lease_epoch, holder)?;
+        let before = record.status;
         // Refuses writes to an execution that is not running, before writing anything.
         let order = batch_order(id, before, &self.writes)?;
         // Whether the batch wrote an event row yet.
@@ -523,7 +540,8 @@ impl Operation for Commit {
                     conn.prepare_cached(
                         "UPDATE executions SET status = ?2, output = ?3, error = ?4, \
                          updated_ms = ?5, redrives = redrives + ?6, output_checksum = ?7, \
-                         recoveries = CASE WHEN ?6 THEN 0 ELSE recoveries END \
+                         recoveries = CASE WHEN ?6 THEN 0 ELSE recoveries END, \
+                         wake_at_ms = CASE WHEN ?6 THEN ?5 ELSE wake_at_ms END \
                          WHERE id = ?1",
                     )?
                     .execute(rusqlite::params![
@@ -538,6 +556,10 @@ impl Operation for Commit {
                             .map(|o| i64::from(waypost_core::replay::checksum(o))),
                     ])?;
                 }
+                Write::Park { wake_at_ms } => {
+                    conn.prepare_cached("UPDATE executions SET wake_at_ms = ?2 WHERE id = ?1")?
+                        .execute(rusqlite::params![id, rows::wake_to_sql(*wake_at_ms)])?;
+                }
                 // `Write` is non-exhaustive: a write this store does not know must not
                 // be dropped silently.
                 other => {
@@ -549,7 +571,17 @@ impl Operation for Commit {
                 }
             }
         }
-        Ok(())
+        let after = match rows::execution_status(conn, id)? {
+            Some(status) => status,
+            None => before,
+        };
+        Ok(notice_of(
+            &ExecutionRecord {
+                status: after,
+                ..record
+            },
+            before,
+        ))
     }
 
     fn describe(&self) -> String {
@@ -608,65 +640,25 @@ pub(super) struct AcquireLease {
 }
 
 impl Operation for AcquireLease {
-    type Output = ();
+    type Output = Lease;
 
-    fn apply(&self, conn: &Connection) -> Result<(), OpError> {
-        if !rows::execution_exists(conn, &self.id)? {
+    fn apply(&self, conn: &Connection) -> Result<Lease, OpError> {
+        let Some(record) = rows::load_execution(conn, &self.id)? else {
             return Err(StoreError::NotFound {
                 id: self.id.clone(),
             }
             .into());
-        }
-        let holder: Option<(String, i64)> = {
-            let mut stmt = conn
-                .prepare_cached("SELECT owner, expires_ms FROM leases WHERE execution_id = ?1")?;
-            let mut rows = stmt.query([&self.id])?;
-            match rows.next()? {
-                Some(row) => Some((row.get(0)?, row.get(1)?)),
-                None => None,
-            }
         };
         // Read the clock inside the transaction: no other writer can move the lease now.
-        let now = lease::now_ms();
-        let took_over = lease::check(
+        let now = now_ms();
+        let decision = decide(
             &self.id,
-            holder
-                .as_ref()
-                .map(|(owner, expires)| (owner.as_str(), u64::try_from(*expires).unwrap_or(0))),
+            record.lease.as_ref(),
             &self.owner,
             now,
+            owner_is_dead,
         )?;
-        // A takeover of a running execution is a recovery: counted and recorded in the
-        // history with the takeover, in the same transaction, so that they are durable
-        // together (a finished execution has nothing left to recover).
-        if let Some((previous, _)) = holder.as_ref().filter(|_| took_over)
-            && rows::execution_status(conn, &self.id)? == Some(ExecutionStatus::Running)
-        {
-            let recoveries: i64 = conn
-                .prepare_cached(
-                    "UPDATE executions SET recoveries = recoveries + 1 WHERE id = ?1 \
-                     RETURNING recoveries",
-                )?
-                .query_row([&self.id], |row| row.get(0))?;
-            let event = recovery_event(
-                now,
-                &self.owner,
-                previous,
-                u32::try_from(recoveries).unwrap_or(u32::MAX),
-            );
-            insert_event(conn, &self.id, &event)?;
-        }
-        conn.prepare_cached(
-            "INSERT INTO leases (execution_id, owner, expires_ms) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (execution_id) DO UPDATE SET owner = excluded.owner, \
-             expires_ms = excluded.expires_ms",
-        )?
-        .execute(rusqlite::params![
-            self.id,
-            self.owner,
-            sql_int(lease::expiry_ms(now, self.ttl), "expires_ms")?,
-        ])?;
-        Ok(())
+        take_lease(conn, &record, &self.owner, self.ttl, now, decision)
     }
 
     fn describe(&self) -> String {
@@ -677,27 +669,202 @@ impl Operation for AcquireLease {
     }
 }
 
-/// Gives an execution's lease up, if the owner holds it.
+/// Applies `decision` (from [`decide`]) in the open transaction: `owner` holds the
+/// lease of `record` for `ttl` from `now`. A takeover of a running execution is a
+/// recovery: counted and recorded in the history with the takeover, in the same
+/// transaction, so that they are durable together (a finished execution has nothing
+/// left to recover).
+fn take_lease(
+    conn: &Connection,
+    record: &ExecutionRecord,
+    owner: &str,
+    ttl: Duration,
+    now: u64,
+    decision: Decision,
+) -> Result<Lease, OpError> {
+    let id = &record.id;
+    let mut epoch = record.lease_epoch;
+    let mut recovered_from = None;
+    if decision != Decision::Renew {
+        epoch += 1;
+        conn.prepare_cached("UPDATE executions SET lease_epoch = ?2 WHERE id = ?1")?
+            .execute(rusqlite::params![id, sql_int(epoch, "lease_epoch")?])?;
+    }
+    if let Decision::TakeOver { from } = decision
+        && record.status == ExecutionStatus::Running
+    {
+        let recoveries: i64 = conn
+            .prepare_cached(
+                "UPDATE executions SET recoveries = recoveries + 1 WHERE id = ?1 \
+                 RETURNING recoveries",
+            )?
+            .query_row([id], |row| row.get(0))?;
+        let recoveries = u32::try_from(recoveries).unwrap_or(u32::MAX);
+        insert_event(conn, id, &recovery_event(owner, &from, recoveries, now))?;
+        recovered_from = Some(from);
+    }
+    let expires_ms = expiry_ms(now, ttl);
+    conn.prepare_cached(
+        "INSERT INTO leases (execution_id, owner, expires_ms) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (execution_id) DO UPDATE SET owner = excluded.owner, \
+         expires_ms = excluded.expires_ms",
+    )?
+    .execute(rusqlite::params![
+        id,
+        owner,
+        sql_int(expires_ms, "expires_ms")?
+    ])?;
+    Ok(Lease {
+        token: LeaseToken {
+            owner: owner.to_owned(),
+            epoch,
+        },
+        expires_ms,
+        recovered_from,
+    })
+}
+
+/// Extends the lease a token holds.
+#[derive(Debug)]
+pub(super) struct RenewLease {
+    pub(super) id: String,
+    pub(super) token: LeaseToken,
+    pub(super) ttl: Duration,
+}
+
+impl Operation for RenewLease {
+    type Output = Lease;
+
+    fn apply(&self, conn: &Connection) -> Result<Lease, OpError> {
+        let Some(record) = rows::load_execution(conn, &self.id)? else {
+            return Err(StoreError::NotFound {
+                id: self.id.clone(),
+            }
+            .into());
+        };
+        let holder = record.lease.as_ref().map(|l| l.owner.as_str());
+        check_fence(
+            &self.id,
+            Fence::Lease(&self.token),
+            record.lease_epoch,
+            holder,
+        )?;
+        let expires_ms = expiry_ms(now_ms(), self.ttl);
+        conn.prepare_cached("UPDATE leases SET expires_ms = ?2 WHERE execution_id = ?1")?
+            .execute(rusqlite::params![
+                self.id,
+                sql_int(expires_ms, "expires_ms")?
+            ])?;
+        Ok(Lease {
+            token: self.token.clone(),
+            expires_ms,
+            recovered_from: None,
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "renewing the lease on execution `{}` held by `{}`",
+            self.id, self.token.owner
+        )
+    }
+}
+
+/// Gives an execution's lease up, if the token holds it.
 #[derive(Debug)]
 pub(super) struct ReleaseLease {
     pub(super) id: String,
-    pub(super) owner: String,
+    pub(super) token: LeaseToken,
 }
 
 impl Operation for ReleaseLease {
-    type Output = ();
+    /// [`Notice::Runnable`] when a running execution was handed back.
+    type Output = Option<Notice>;
 
-    fn apply(&self, conn: &Connection) -> Result<(), OpError> {
-        conn.prepare_cached("DELETE FROM leases WHERE execution_id = ?1 AND owner = ?2")?
-            .execute([&self.id, &self.owner])?;
-        Ok(())
+    fn apply(&self, conn: &Connection) -> Result<Option<Notice>, OpError> {
+        let released = conn
+            .prepare_cached(
+                "DELETE FROM leases WHERE execution_id = ?1 AND owner = ?2 \
+                 AND (SELECT lease_epoch FROM executions WHERE id = ?1) = ?3",
+            )?
+            .execute(rusqlite::params![
+                self.id,
+                self.token.owner,
+                sql_int(self.token.epoch, "lease_epoch")?
+            ])?;
+        if released == 0 {
+            return Ok(None);
+        }
+        Ok(rows::load_execution(conn, &self.id)?
+            .filter(|record| record.status == ExecutionStatus::Running)
+            .map(|record| Notice::Runnable {
+                workflow: record.workflow,
+            }))
     }
 
     fn describe(&self) -> String {
         format!(
             "releasing the lease on execution `{}` held by `{}`",
-            self.id, self.owner
+            self.id, self.token.owner
         )
+    }
+}
+
+/// Claims the executions a worker may run now.
+#[derive(Debug)]
+pub(super) struct ClaimExecutions(pub(super) ClaimRequest);
+
+impl Operation for ClaimExecutions {
+    type Output = Vec<Claim>;
+
+    fn apply(&self, conn: &Connection) -> Result<Vec<Claim>, OpError> {
+        let request = &self.0;
+        let now = now_ms();
+        // The due running executions of the registered workflows' names, longest due
+        // first; versions, leases and liveness are checked on the records (a worker
+        // registers a few workflows, and a due execution is claimed soon).
+        let names: Vec<&str> = request.workflows.iter().map(|(n, _)| n.as_str()).collect();
+        let mut claims = Vec::new();
+        if names.is_empty() || request.limit == 0 {
+            return Ok(claims);
+        }
+        let placeholders = vec!["?"; names.len()].join(", ");
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT id FROM executions WHERE status = 'running' AND wake_at_ms <= ? \
+             AND workflow IN ({placeholders}) ORDER BY wake_at_ms, created_ms, id"
+        ))?;
+        let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(names.len() + 1);
+        let now_sql = sql_int(now, "now")?;
+        params.push(&now_sql);
+        params.extend(names.iter().map(|name| name as &dyn rusqlite::ToSql));
+        let ids: Vec<String> = stmt
+            .query_map(params.as_slice(), |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        for id in ids {
+            if claims.len() == request.limit {
+                break;
+            }
+            let Some(record) = rows::load_execution(conn, &id)? else {
+                continue;
+            };
+            if !is_claimable(&record, request, now, owner_is_dead) {
+                continue;
+            }
+            let decision = match &record.lease {
+                None => Decision::Take,
+                Some(LeaseState { owner, .. }) => Decision::TakeOver {
+                    from: owner.clone(),
+                },
+            };
+            let lease = take_lease(conn, &record, &request.owner, request.ttl, now, decision)?;
+            let record = rows::load_execution(conn, &id)?.unwrap_or(record);
+            claims.push(Claim { record, lease });
+        }
+        Ok(claims)
+    }
+
+    fn describe(&self) -> String {
+        format!("claiming executions for `{}`", self.0.owner)
     }
 }
 
