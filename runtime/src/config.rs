@@ -5,7 +5,7 @@ use std::time::Duration;
 use typed_builder::TypedBuilder;
 use waypost_core::HistoryLevel;
 
-/// Settings of a [`Runtime`].
+/// Settings of a [`Runtime`](crate::Runtime).
 #[derive(Clone, Debug, TypedBuilder)]
 #[non_exhaustive]
 pub struct RuntimeConfig {
@@ -38,7 +38,7 @@ pub struct RuntimeConfig {
     /// and failures, or execution events only.
     #[builder(default)]
     pub history: HistoryLevel,
-    /// How many executions [`Runtime::resume_all`] resumes at once. Default 64.
+    /// How many executions [`Runtime::resume_all`](crate::Runtime::resume_all) resumes at once. Default 64.
     #[builder(default = 64)]
     pub max_concurrent_resumes: usize,
     /// How many times an execution may be recovered — taken over after the run that

@@ -1,5 +1,5 @@
 //! The executor of [waypost] workflows: async steps on tokio, CPU work on rayon, and
-//! durable executions over a [`Store`].
+//! durable executions over a [`Store`](waypost_core::Store).
 //!
 //! Depend on the `waypost` facade, which re-exports this crate.
 //!

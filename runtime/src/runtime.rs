@@ -257,7 +257,7 @@ impl Runtime {
     /// replayed, the rest runs. Returns its output.
     ///
     /// Like [`start`](Self::start), it waits for the lease of an owner that was killed a
-    /// moment ago (see [restarting after a crash](Self::start#restarting-after-a-crash)).
+    /// moment ago (see [restarting after a crash](Self::start)).
     ///
     /// # Errors
     ///

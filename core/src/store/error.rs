@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::ExecutionStatus;
 use crate::error::Error;
 
-/// A failure of a [`Store`].
+/// A failure of a [`Store`](super::Store).
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -97,12 +97,12 @@ pub enum StoreError {
     /// The store is closed (its writer stopped).
     #[error("the store is closed")]
     Closed,
-    /// A [`Store::commit`] batch was refused because of the execution's status: it
+    /// A [`Store::commit`](super::Store::commit) batch was refused because of the execution's status: it
     /// writes a checkpoint or an event to an execution that is not running, or changes
     /// its status in a way that is not allowed (only `running` → any status, and
     /// `failed` → `running` with `redrive: true`). Nothing of the batch was written.
     ///
-    /// A batch that redrives a failed execution (it holds a `running` [`Write::Status`]
+    /// A batch that redrives a failed execution (it holds a `running` [`Write::Status`](super::Write::Status)
     /// with `redrive: true`) is checked as if that status came first; the events of a
     /// batch that finishes a running execution are accepted with its final status.
     #[error("execution `{id}` is {status}, not running; nothing was written")]

@@ -137,7 +137,7 @@ pub struct NewExecution {
     pub created_ms: u64,
 }
 
-/// What [`Store::snapshot`] reads: an execution with its checkpoints and history.
+/// What [`Store::snapshot`](super::Store::snapshot) reads: an execution with its checkpoints and history.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
     /// The execution.
@@ -205,7 +205,7 @@ impl ExecutionRecord {
     }
 }
 
-/// Which executions [`Store::list`] returns, newest first.
+/// Which executions [`Store::list`](super::Store::list) returns, newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListFilter {
     /// Only executions in this status.
@@ -216,13 +216,13 @@ pub struct ListFilter {
     pub limit: Option<usize>,
 }
 
-/// One write of a [`Store::commit`] batch; a batch is applied atomically.
+/// One write of a [`Store::commit`](super::Store::commit) batch; a batch is applied atomically.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Write {
     /// Appends a checkpoint. Re-writing the same bytes at an existing key is accepted
     /// and changes nothing; other bytes at an existing key are refused with
-    /// [`StoreError::Conflict`], never overwritten.
+    /// [`StoreError::Conflict`](super::StoreError::Conflict), never overwritten.
     Checkpoint(Checkpoint),
     /// Appends an event to the execution's history (the store gives it its `seq`).
     /// Boxed: an event with its details is several times the size of the other writes.

@@ -10,7 +10,7 @@ use super::error::{NameOf, NameProblem, WorkflowError};
 pub const MAX_NAME_BYTES: usize = 256;
 
 /// Checks `name` against the rule that every name in a workflow follows: the workflow's
-/// own name, step names (`#[step]`, [`step_fn`](crate::step_fn),
+/// own name, step names (`#[step]`, [`step_fn`](crate::step_fn()),
 /// [`sync_step_fn`](crate::sync_step_fn), [`pass`](crate::pass()), `.named(..)`), choice
 /// labels, and the error names of [`fail`](crate::fail()), retry policies and catches.
 /// [`Workflow::new`](crate::Workflow::new) checks every one of them.
