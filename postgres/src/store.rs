@@ -180,6 +180,42 @@ impl PostgresStore {
         Ok(PostgresStore { inner })
     }
 
+    /// Connects like [`connect_with`](Self::connect_with), and while the server cannot
+    /// be reached (it is starting, or the network is down), tries again with pauses
+    /// that double from 100 ms up to 10 s, for at most `give_up_after`. Each failed try
+    /// is reported to `on_retry` with the pause before the next (a worker says so in
+    /// its log), and as a `tracing` warning.
+    ///
+    /// # Errors
+    ///
+    /// The last failure once `give_up_after` has passed; at once, the failures no
+    /// retry can fix: a URL that does not parse, a newer schema.
+    pub async fn connect_retrying(
+        url: &str,
+        options: PostgresOptions,
+        give_up_after: Duration,
+        mut on_retry: impl FnMut(&StoreError, Duration),
+    ) -> Result<PostgresStore, StoreError> {
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match Self::connect_with(url, options.clone()).await {
+                Ok(store) => return Ok(store),
+                Err(StoreError::Backend { doing, message })
+                    if !doing.starts_with("reading the PostgreSQL URL")
+                        && started.elapsed() + pause < give_up_after =>
+                {
+                    let error = StoreError::Backend { doing, message };
+                    tracing::warn!(%error, retry_in = ?pause, "waypost-postgres: cannot connect yet");
+                    on_retry(&error, pause);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
     /// Where the store is: `postgres://user@host:port/db` (no password) and its schema.
     pub fn describe(&self) -> String {
         format!(
