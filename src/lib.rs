@@ -49,12 +49,18 @@
 //! - `waypost-runtime`: [`Runtime`], which runs workflows on tokio and rayon.
 //! - `waypost-macros`: the [`step`](macro@step) attribute (feature `macros`, on by
 //!   default).
+//! - `waypost-postgres`: `waypost::postgres::PostgresStore`, executions in PostgreSQL
+//!   for workers on many machines (feature `postgres`).
 #![doc(test(attr(deny(warnings))))]
 
 #[doc(inline)]
 pub use waypost_core::*;
 #[doc(inline)]
 pub use waypost_runtime::*;
+
+/// The PostgreSQL store (feature `postgres`): see [`PostgresStore`](postgres::PostgresStore).
+#[cfg(feature = "postgres")]
+pub use waypost_postgres as postgres;
 
 /// Turns a function into a step named after it.
 ///

@@ -7,7 +7,7 @@ use nix::unistd::Pid;
 use waypost::ExecutionStatus;
 use waypost::prelude::*;
 
-use crate::harness::{Fleet, open_store, runs};
+use crate::harness::{Fleet, Postgres, Target, runs};
 use crate::workflow::{Report, workflow};
 
 /// Waits up to 60 s for `done`.
@@ -19,19 +19,19 @@ async fn until<F: AsyncFnMut() -> bool>(what: &str, mut done: F) {
     }
 }
 
-/// SIGSTOPs the worker running the one execution on the store at `url` past its
+/// SIGSTOPs the worker running the one execution on the store at `target` past its
 /// lease, lets a second worker take over and finish it, then SIGCONTs the first.
 pub(crate) async fn a_stopped_worker_writes_nothing_after_a_takeover(
-    url: &str,
+    target: &Target,
     log: &std::path::Path,
 ) {
-    let store = open_store(url);
+    let store = target.open().await;
     let runtime = Runtime::builder()
         .shared_store(std::sync::Arc::clone(&store))
         .build();
     let lease = Duration::from_millis(1000);
     // Slow steps: the first worker is stopped inside one.
-    let mut fleet = Fleet::new(url, log, lease, 150);
+    let mut fleet = Fleet::new(target, log, lease, 150);
     let handle = runtime.submit(&workflow(), "fenced", 3).await.unwrap();
     fleet.spawn();
     until("the first worker committed a step", async || {
@@ -100,8 +100,17 @@ async fn a_stopped_worker_on_sqlite_writes_nothing_after_a_takeover() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fleet.db");
     a_stopped_worker_writes_nothing_after_a_takeover(
-        path.to_str().unwrap(),
+        &Target::Sqlite(path),
         &dir.path().join("log"),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_worker_on_postgres_writes_nothing_after_a_takeover() {
+    let Some(pg) = Postgres::schema("fencing") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    a_stopped_worker_writes_nothing_after_a_takeover(&pg.target, &dir.path().join("log")).await;
 }

@@ -8,15 +8,54 @@ use std::time::Duration;
 
 use waypost::store::{CheckpointKind, ListFilter};
 use waypost::{Runtime, RuntimeConfig, SqliteStore, Store, Worker, WorkerOptions};
+use waypost_postgres::{PostgresOptions, PostgresStore};
 
-/// The store the workers share: a SQLite file's path.
+/// The store the workers share: a SQLite file's path, or a PostgreSQL URL.
 pub(crate) const STORE: &str = "WAYPOST_FLEET_STORE";
+/// The schema of a PostgreSQL store.
+pub(crate) const SCHEMA: &str = "WAYPOST_FLEET_SCHEMA";
 /// Each worker's lease, in ms.
 const LEASE_MS: &str = "WAYPOST_FLEET_LEASE_MS";
 
-/// Opens the store named by `url`.
-pub(crate) fn open_store(url: &str) -> Arc<dyn Store> {
-    Arc::new(SqliteStore::open(url).unwrap())
+/// Where a fleet keeps its executions.
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    /// A SQLite file.
+    Sqlite(std::path::PathBuf),
+    /// A schema of a PostgreSQL database.
+    Postgres { url: String, schema: String },
+}
+
+impl Target {
+    /// Opens the store.
+    pub(crate) async fn open(&self) -> Arc<dyn Store> {
+        match self {
+            Target::Sqlite(path) => Arc::new(SqliteStore::open(path).unwrap()),
+            Target::Postgres { url, schema } => {
+                let options = PostgresOptions::builder().schema(schema.clone()).build();
+                Arc::new(PostgresStore::connect_with(url, options).await.unwrap())
+            }
+        }
+    }
+
+    /// The environment that names it to a worker process.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Target::Sqlite(path) => vec![(STORE, path.display().to_string())],
+            Target::Postgres { url, schema } => {
+                vec![(STORE, url.clone()), (SCHEMA, schema.clone())]
+            }
+        }
+    }
+
+    /// The target a worker process was given.
+    fn from_env() -> Target {
+        let store = std::env::var(STORE).expect("WAYPOST_FLEET_STORE");
+        match std::env::var(SCHEMA) {
+            Ok(schema) => Target::Postgres { url: store, schema },
+            Err(_) => Target::Sqlite(store.into()),
+        }
+    }
 }
 
 /// A worker process: runs the fleet's workflow from the store in the environment until
@@ -24,10 +63,10 @@ pub(crate) fn open_store(url: &str) -> Arc<dyn Store> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by the fleet tests as a worker process"]
 async fn fleet_worker() {
-    let url = std::env::var(STORE).expect("WAYPOST_FLEET_STORE");
+    let target = Target::from_env();
     let lease: u64 = std::env::var(LEASE_MS).unwrap().parse().unwrap();
     let runtime = Runtime::builder()
-        .shared_store(open_store(&url))
+        .shared_store(target.open().await)
         .config(
             RuntimeConfig::builder()
                 .lease_ttl(Duration::from_millis(lease))
@@ -46,7 +85,7 @@ async fn fleet_worker() {
 
 /// The worker processes of one test.
 pub(crate) struct Fleet {
-    store: String,
+    target: Target,
     log: std::path::PathBuf,
     lease: Duration,
     pause_ms: u64,
@@ -54,9 +93,9 @@ pub(crate) struct Fleet {
 }
 
 impl Fleet {
-    pub(crate) fn new(store: &str, log: &Path, lease: Duration, pause_ms: u64) -> Fleet {
+    pub(crate) fn new(target: &Target, log: &Path, lease: Duration, pause_ms: u64) -> Fleet {
         Fleet {
-            store: store.to_owned(),
+            target: target.clone(),
             log: log.to_owned(),
             lease,
             pause_ms,
@@ -66,7 +105,9 @@ impl Fleet {
 
     /// Starts one more worker process.
     pub(crate) fn spawn(&mut self) {
-        let child = Command::new(std::env::current_exe().unwrap())
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command.envs(self.target.env());
+        let child = command
             .args([
                 "--ignored",
                 "--exact",
@@ -75,7 +116,6 @@ impl Fleet {
                 "--test-threads",
                 "1",
             ])
-            .env(STORE, &self.store)
             .env(crate::support::LOG, &self.log)
             .env(LEASE_MS, self.lease.as_millis().to_string())
             .env(crate::workflow::PAUSE_MS, self.pause_ms.to_string())
@@ -128,4 +168,59 @@ pub(crate) fn runs(log: &Path) -> HashMap<(String, String), u32> {
             ((id.to_owned(), key.to_owned()), count)
         })
         .collect()
+}
+
+/// A schema of its own on the test PostgreSQL (`WAYPOST_TEST_POSTGRES`), dropped at
+/// the end.
+pub(crate) struct Postgres {
+    pub(crate) target: Target,
+}
+
+impl Postgres {
+    /// `None` (saying so) without `WAYPOST_TEST_POSTGRES`; on CI that fails.
+    pub(crate) fn schema(prefix: &str) -> Option<Postgres> {
+        let url = match std::env::var("WAYPOST_TEST_POSTGRES") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "WAYPOST_TEST_POSTGRES is not set, and CI is: the PostgreSQL fleet tests must run"
+                );
+                println!("PostgreSQL fleet test skipped: WAYPOST_TEST_POSTGRES is not set");
+                return None;
+            }
+        };
+        let schema = format!(
+            "t_fleet_{prefix}_{}_{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        );
+        Some(Postgres {
+            target: Target::Postgres { url, schema },
+        })
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let Target::Postgres { url, schema } = self.target.clone() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                let _ = client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .await;
+            });
+        })
+        .join();
+    }
 }
