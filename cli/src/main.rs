@@ -1,4 +1,5 @@
-//! `waypost`: inspect the executions in a waypost store file, without the workflows' code.
+//! `waypost`: inspect the executions in a waypost store — a SQLite file or a PostgreSQL
+//! database — without the workflows' code.
 //!
 //! What the Step Functions console shows, from a terminal: the executions of a store
 //! (`list`), one execution's status, timings, input, output and error (`show`), its
@@ -26,23 +27,27 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use waypost_runtime::SqliteStore;
 
 /// Inspect the executions in a waypost store file: list them, show one, read its
 /// history, draw its graph, compute per-step statistics, or watch it run.
 #[derive(Debug, Parser)]
 #[command(name = "waypost", version, after_help = AFTER_HELP)]
 struct Cli {
-    /// The store file (a SQLite file written by `SqliteStore`). It is opened read-only
-    /// and never created or migrated.
+    /// The store: a SQLite file written by `SqliteStore`, or a PostgreSQL URL
+    /// (`postgres://user@host:port/db`). It is opened read-only and never created or
+    /// migrated.
     #[arg(
         long,
         global = true,
         env = "WAYPOST_STORE",
         default_value = "waypost.db",
-        value_name = "PATH"
+        value_name = "PATH|URL"
     )]
     store: PathBuf,
+
+    /// The schema of a PostgreSQL store (`--store postgres://…`).
+    #[arg(long, global = true, env = "WAYPOST_SCHEMA", default_value = "waypost")]
+    schema: String,
 
     #[command(subcommand)]
     command: commands::Command,
@@ -72,7 +77,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
-    let store: SqliteStore = store::open(&cli.store)?;
+    let store = store::open(&cli.store, &cli.schema)?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     commands::run(&cli.command, &store, &mut out)?;

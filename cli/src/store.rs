@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use waypost_core::Graph;
@@ -12,44 +13,109 @@ use waypost_core::history::Event;
 use waypost_core::store::{ExecutionRecord, ListFilter, Store, StoreError};
 use waypost_runtime::SqliteStore;
 
-/// Opens the store at `path` for reading only. A missing file is an error, never
-/// created; a store of a newer schema is refused rather than misread.
-pub(crate) fn open(path: &Path) -> anyhow::Result<SqliteStore> {
+/// Opens the store at `path` for reading only: a SQLite file, or a PostgreSQL URL (its
+/// tables in `schema`). A missing file is an error, never created; a store of a newer
+/// schema is refused rather than misread.
+pub(crate) fn open(path: &Path, schema: &str) -> anyhow::Result<Source> {
+    if let Some(url) = path.to_str().filter(|p| is_postgres_url(p)) {
+        return open_postgres(url, schema);
+    }
     if !path.exists() {
         bail!(
             "store file `{}` not found (choose the store with --store PATH or WAYPOST_STORE)",
             path.display()
         );
     }
-    SqliteStore::open_read_only(path).map_err(|err| match err {
+    let store = SqliteStore::open_read_only(path).map_err(newer)?;
+    Ok(Source {
+        name: path.display().to_string(),
+        store: Arc::new(store),
+        runtime: None,
+    })
+}
+
+/// Whether the store argument names a PostgreSQL database rather than a file.
+fn is_postgres_url(arg: &str) -> bool {
+    arg.starts_with("postgres://") || arg.starts_with("postgresql://")
+}
+
+/// Connects to the PostgreSQL store at `url` (its `waypost` schema), without creating
+/// or migrating anything: the CLI only reads.
+fn open_postgres(url: &str, schema: &str) -> anyhow::Result<Source> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let store = runtime
+        .block_on(waypost_postgres::PostgresStore::connect_with(
+            url,
+            waypost_postgres::PostgresOptions::builder()
+                .schema(schema.to_owned())
+                .migrate(false)
+                .build(),
+        ))
+        .map_err(newer)?;
+    Ok(Source {
+        name: store.describe(),
+        store: Arc::new(store),
+        runtime: Some(runtime),
+    })
+}
+
+fn newer(err: StoreError) -> anyhow::Error {
+    match err {
         StoreError::NewerSchema { .. } => {
             anyhow!("{err}: use a waypost CLI at least as new as the program that wrote it")
         }
         other => anyhow!(other),
-    })
+    }
 }
 
-/// Runs a store future to completion on this thread.
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    futures::executor::block_on(future)
+/// The store a command reads: a SQLite file or a PostgreSQL database.
+pub(crate) struct Source {
+    /// The file, or the server and schema, for messages.
+    name: String,
+    store: Arc<dyn Store>,
+    /// The runtime PostgreSQL's connections need; SQLite reads on the calling thread.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Source {
+    /// Runs a store future to completion on this thread.
+    pub(crate) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match &self.runtime {
+            Some(runtime) => runtime.block_on(future),
+            None => futures::executor::block_on(future),
+        }
+    }
+
+    /// The store.
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// Where it is, for messages.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// The execution `id`, or an error naming the store when there is none.
-pub(crate) fn execution(store: &SqliteStore, id: &str) -> anyhow::Result<ExecutionRecord> {
-    block_on(store.execution(id)).map_err(|err| not_found(store, err))
+pub(crate) fn execution(store: &Source, id: &str) -> anyhow::Result<ExecutionRecord> {
+    store
+        .block_on(store.store().execution(id))
+        .map_err(|err| not_found(store, err))
 }
 
 /// The history of the execution `id`, in order.
-pub(crate) fn history(store: &SqliteStore, id: &str) -> anyhow::Result<Vec<Event>> {
-    block_on(store.history(id)).map_err(|err| not_found(store, err))
+pub(crate) fn history(store: &Source, id: &str) -> anyhow::Result<Vec<Event>> {
+    store
+        .block_on(store.store().history(id))
+        .map_err(|err| not_found(store, err))
 }
 
 /// The executions matching `filter`, newest first.
-pub(crate) fn list(
-    store: &SqliteStore,
-    filter: &ListFilter,
-) -> anyhow::Result<Vec<ExecutionRecord>> {
-    Ok(block_on(store.list(filter))?)
+pub(crate) fn list(store: &Source, filter: &ListFilter) -> anyhow::Result<Vec<ExecutionRecord>> {
+    Ok(store.block_on(store.store().list(filter))?)
 }
 
 /// The workflow graph stored with an execution.
@@ -62,11 +128,11 @@ pub(crate) fn graph(record: &ExecutionRecord) -> anyhow::Result<Graph> {
     })
 }
 
-fn not_found(store: &SqliteStore, err: StoreError) -> anyhow::Error {
+fn not_found(store: &Source, err: StoreError) -> anyhow::Error {
     match err {
         StoreError::NotFound { id } => anyhow!(
             "no execution `{id}` in `{}` (`waypost list` shows the executions)",
-            store.path().display()
+            store.name()
         ),
         other => anyhow!(other),
     }

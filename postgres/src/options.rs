@@ -38,6 +38,11 @@ pub struct PostgresOptions {
     /// own limit for a value is 1 GiB).
     #[builder(default = 64 << 20)]
     pub max_payload_bytes: usize,
+    /// Whether connecting creates the tables, or brings older ones to this version.
+    /// `false` (a reader such as the `waypost` CLI): a database without the store, or
+    /// with an older one, is refused and left unchanged. Default `true`.
+    #[builder(default = true)]
+    pub migrate: bool,
     /// How long connecting may take before it fails. Default 10 s.
     #[builder(default = Duration::from_secs(10))]
     pub connect_timeout: Duration,

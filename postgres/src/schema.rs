@@ -17,7 +17,11 @@ pub(crate) async fn migrate(
     client: &mut deadpool_postgres::Object,
     schema: &str,
     server: &str,
+    allowed: bool,
 ) -> Result<(), StoreError> {
+    if !allowed {
+        return check(client, schema, server).await;
+    }
     let fail = |err: tokio_postgres::Error| {
         error::backend(
             server,
@@ -68,4 +72,60 @@ pub(crate) async fn migrate(
         .map_err(fail)?;
     }
     tx.commit().await.map_err(fail)
+}
+
+/// Checks, without writing anything, that `schema` holds a store of this version.
+async fn check(
+    client: &deadpool_postgres::Object,
+    schema: &str,
+    server: &str,
+) -> Result<(), StoreError> {
+    let fail = |err: tokio_postgres::Error| {
+        error::backend(
+            server,
+            format!("reading the store's version in schema `{schema}`"),
+            &err,
+        )
+    };
+    let path = format!("{server} (schema {schema})");
+    let exists: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
+             WHERE table_schema = $1 AND table_name = 'schema_version')",
+            &[&schema],
+        )
+        .await
+        .map_err(fail)?
+        .get(0);
+    if !exists {
+        return Err(StoreError::NotAStore {
+            path,
+            reason: "it holds no waypost store (no `schema_version` table)".to_owned(),
+        });
+    }
+    let found: Option<i32> = client
+        .query_one(
+            &format!("SELECT max(version) FROM {}.schema_version", quote(schema)),
+            &[],
+        )
+        .await
+        .map_err(fail)?
+        .get(0);
+    let found = u32::try_from(found.unwrap_or(0)).unwrap_or(0);
+    let current = current();
+    match found.cmp(&current) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(StoreError::NewerSchema {
+            path,
+            found,
+            supported: current,
+        }),
+        std::cmp::Ordering::Less => Err(StoreError::NotAStore {
+            path,
+            reason: format!(
+                "its store is at version {found}, older than this build's {current}: \
+                 connect once with a program that may migrate it"
+            ),
+        }),
+    }
 }

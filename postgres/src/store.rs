@@ -139,7 +139,7 @@ impl PostgresStore {
                 .get()
                 .await
                 .map_err(|err| error::pool(&server, "connecting", &err))?;
-            schema::migrate(&mut client, &options.schema, &server).await?;
+            schema::migrate(&mut client, &options.schema, &server, options.migrate).await?;
         }
         let (jobs, queue) = mpsc::unbounded_channel();
         let queue: writer::Queue = Arc::new(Mutex::new(queue));

@@ -18,9 +18,8 @@ use waypost_core::Address;
 use waypost_core::export;
 use waypost_core::graph::{Branch, CatchSpec, Graph, Node, RetrySpec};
 use waypost_core::inspect::States;
-use waypost_core::store::{ListFilter, Store as _, StoreError};
+use waypost_core::store::{ListFilter, StoreError};
 use waypost_core::text::printable;
-use waypost_runtime::SqliteStore;
 
 use crate::store;
 
@@ -47,8 +46,8 @@ enum Format {
     Asl,
 }
 
-pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyhow::Result<()> {
-    let drawing = match store::block_on(store.execution(&args.target)) {
+pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> anyhow::Result<()> {
+    let drawing = match store.block_on(store.store().execution(&args.target)) {
         Ok(record) => {
             let stored = store::graph(&record)?;
             let history = store::history(store, &record.id)?;
@@ -77,7 +76,7 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
                 bail!(
                     "no execution and no workflow named `{}` in `{}` (`waypost list` shows them)",
                     args.target,
-                    store.path().display()
+                    store.name()
                 );
             };
             let graph = printable_graph(&store::graph(&record)?);

@@ -3,7 +3,6 @@
 use std::io::Write;
 
 use waypost_core::text::printable;
-use waypost_runtime::SqliteStore;
 
 use crate::{format, store};
 
@@ -20,7 +19,7 @@ pub(crate) struct Args {
     json: bool,
 }
 
-pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> anyhow::Result<()> {
     let events = store::history(store, &args.id)?;
     if args.json {
         for event in &events {

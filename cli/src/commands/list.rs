@@ -5,7 +5,6 @@ use std::io::Write;
 use clap::ValueEnum;
 use waypost_core::store::{ExecutionRecord, ExecutionStatus, ListFilter};
 use waypost_core::text::printable;
-use waypost_runtime::SqliteStore;
 
 use crate::{format, store};
 
@@ -43,7 +42,7 @@ impl From<Status> for ExecutionStatus {
     }
 }
 
-pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> anyhow::Result<()> {
     let filter = ListFilter {
         status: args.status.map(ExecutionStatus::from),
         workflow: args.workflow.clone(),

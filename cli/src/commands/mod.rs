@@ -13,7 +13,6 @@ mod watch;
 use std::io::Write;
 
 use clap::Subcommand;
-use waypost_runtime::SqliteStore;
 
 /// What to show.
 #[derive(Debug, Subcommand)]
@@ -41,7 +40,7 @@ pub(crate) enum Command {
 /// Runs `command` over `store`, writing to `out`.
 pub(crate) fn run(
     command: &Command,
-    store: &SqliteStore,
+    store: &crate::store::Source,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     match command {

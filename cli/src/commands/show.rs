@@ -8,7 +8,6 @@ use waypost_core::history::EventKind;
 use waypost_core::inspect::Progress;
 use waypost_core::store::ExecutionStatus;
 use waypost_core::text::printable;
-use waypost_runtime::SqliteStore;
 
 use crate::format::{self, Fields};
 use crate::store;
@@ -20,7 +19,7 @@ pub(crate) struct Args {
     id: String,
 }
 
-pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> anyhow::Result<()> {
     let record = store::execution(store, &args.id)?;
     let history = store::history(store, &args.id)?;
 

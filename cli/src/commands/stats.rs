@@ -22,7 +22,6 @@ use waypost_core::history::EventKind;
 use waypost_core::inspect::Addresses;
 use waypost_core::store::{ExecutionStatus, ListFilter};
 use waypost_core::text::printable;
-use waypost_runtime::SqliteStore;
 
 use crate::{format, store};
 
@@ -43,7 +42,7 @@ struct StepStats {
     durations: Vec<u64>,
 }
 
-pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> anyhow::Result<()> {
     let filter = ListFilter {
         workflow: Some(args.workflow.clone()),
         ..ListFilter::default()
@@ -53,7 +52,7 @@ pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyh
         bail!(
             "no executions of workflow `{}` in `{}` (`waypost list` shows them)",
             args.workflow,
-            store.path().display()
+            store.name()
         );
     }
     // Oldest first, so that steps are listed in the order they first ran.

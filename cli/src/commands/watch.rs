@@ -18,7 +18,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use waypost_core::inspect::Progress;
 use waypost_core::store::{ExecutionRecord, ExecutionStatus};
 use waypost_core::text::printable;
-use waypost_runtime::SqliteStore;
 
 use crate::{format, store};
 
@@ -35,7 +34,7 @@ pub(crate) struct Args {
 /// How long without events before the message says so.
 const QUIET_MS: u64 = 10_000;
 
-pub(crate) fn run(args: &Args, store: &SqliteStore, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> anyhow::Result<()> {
     let bar = ProgressBar::new_spinner();
     let spinner = style("{spinner} {msg}");
     let items = style("{spinner} {prefix} [{bar:30}] {pos}/{len} items  {msg}");
