@@ -246,3 +246,49 @@ fn crash_after_fulfil_then_resume() {
 fn the_workflow_draws_as_mermaid_dot_and_asl() {
     snapshot_graphs("order_processing");
 }
+
+/// The `worker` lines `worker done: 23 orders finished here, …`: the orders of each.
+fn finished_here(out: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix("worker done: "))
+        .and_then(|rest| rest.split_once(" orders finished here"))
+        .map(|(n, _)| n.parse().unwrap())
+        .unwrap_or_else(|| panic!("a `worker done` line in:\n{out}"))
+}
+
+#[test]
+fn submit_and_two_worker_processes_give_the_all_in_one_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = dir.path().join("fleet.db");
+    let alone = dir.path().join("alone.db");
+    let spawn_worker = || {
+        Command::new(binary())
+            .arg("--store")
+            .arg(&fleet)
+            .args(BASE)
+            .args(["worker", "--concurrency", "8", "--exit-when-idle", "2"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Submitting returns once the orders are recorded; nobody runs them yet.
+    let out = succeed(&fleet, &["submit"]);
+    assert!(out.contains("submitted 40 orders"), "{out}");
+    assert!(out.contains("40 new"), "{out}");
+    assert_eq!(in_store(&fleet, ExecutionStatus::Running), 40);
+    // Two worker processes run them; a second submit waits for the end.
+    let workers = [spawn_worker(), spawn_worker()];
+    let waited = succeed(&fleet, &["submit", "--wait"]);
+    assert!(waited.contains("0 new, 40 already there"), "{waited}");
+    let mut finished = 0;
+    for worker in workers {
+        let out = worker.wait_with_output().unwrap();
+        assert!(out.status.success());
+        finished += finished_here(&String::from_utf8(out.stdout).unwrap());
+    }
+    assert_eq!(finished, 40, "each order ran to its end in one worker");
+    assert_eq!(in_store(&fleet, ExecutionStatus::Running), 0);
+    // The same outcomes as all in one process: they depend on the seed only.
+    let together = succeed(&alone, &[]);
+    assert_eq!(summary(&waited), summary(&together), "{waited}\n{together}");
+}

@@ -11,6 +11,14 @@
 //! cargo run --example order_processing -- --prefix big --orders 2000 --decline-rate 0.3
 //! ```
 //!
+//! As a fleet (`fleet.rs`): one process submits, any number of workers run the orders,
+//! on a SQLite file (processes of one machine) or PostgreSQL (many machines):
+//!
+//! ```text
+//! cargo run --example order_processing -- --store postgres://postgres@127.0.0.1:5432/test submit --wait
+//! cargo run --example order_processing -- --store postgres://postgres@127.0.0.1:5432/test worker   # in as many terminals as you like
+//! ```
+//!
 //! Each order is the execution `{prefix}-{n}` (`order-0001`, ...) in `waypost-orders.db`;
 //! `--help` lists the rates, latency and seed. Ctrl-C works as well as `--crash-after`:
 //! run the same command again to resume, and once more to see every order's stored
@@ -33,20 +41,25 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
+use waypost::Store;
 use waypost::prelude::*;
 use waypost::store::CheckpointKind;
-use waypost::{SqliteStore, Store};
 
-/// Runs (or resumes) one execution per order on a SQLite store.
+mod fleet;
+
+/// Runs (or resumes) one execution per order on a SQLite store; or, with `submit` and
+/// `worker`, as a fleet on a SQLite file or PostgreSQL.
 #[derive(Debug, Parser)]
 struct Args {
+    /// Run as a part of a fleet instead of all in this process.
+    #[command(subcommand)]
+    mode: Option<Mode>,
     /// Print the workflow's graph in this format (mermaid, dot or asl) and exit without
     /// running anything.
     #[arg(long, value_name = "FORMAT")]
@@ -58,9 +71,9 @@ struct Args {
     /// resumes those executions or shows their results.
     #[arg(long, default_value = "order")]
     prefix: String,
-    /// The store file.
+    /// The store: a SQLite file, or a PostgreSQL URL (`postgres://user@host:port/db`).
     #[arg(long, default_value = "waypost-orders.db")]
-    store: PathBuf,
+    store: String,
     /// Seed of the orders and of every simulated outcome.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -86,6 +99,26 @@ struct Args {
     /// Print every order, not a few of each outcome.
     #[arg(long)]
     verbose: bool,
+}
+
+/// The halves of a fleet.
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Record the orders as executions and return, for workers to run them.
+    Submit {
+        /// Then wait for every order and print what they came to.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Run the orders waiting in the store until Ctrl-C.
+    Worker {
+        /// How many orders at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Also stop after this many seconds with no order running or waiting.
+        #[arg(long, value_name = "SECONDS")]
+        exit_when_idle: Option<u64>,
+    },
 }
 
 fn rate(text: &str) -> Result<f64, String> {
@@ -505,7 +538,18 @@ async fn main() -> anyhow::Result<()> {
     let ids: Vec<String> = (1..=args.orders)
         .map(|n| format!("{}-{n:04}", args.prefix))
         .collect();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.store)?);
+    let store = fleet::open_store(&args.store).await?;
+    match &args.mode {
+        Some(Mode::Submit { wait }) => return fleet::submit(store, &ids, *wait).await,
+        Some(Mode::Worker {
+            concurrency,
+            exit_when_idle,
+        }) => {
+            let idle = exit_when_idle.map(Duration::from_secs);
+            return fleet::worker(store, *concurrency, idle).await;
+        }
+        None => {}
+    }
     print_before(&*store, &ids).await?;
 
     let runtime = Runtime::builder().shared_store(Arc::clone(&store)).build();
@@ -544,7 +588,7 @@ async fn main() -> anyhow::Result<()> {
         println!("  ran now: {}", in_step_order(&ran));
     }
     print_orders(&results, args.verbose || ids.len() <= 12);
-    print_summary(&*store, &results).await?;
+    print_summary(&*store, &results, true).await?;
     let mismatched = results
         .values()
         .filter(|r| matches!(r, Err(RunError::InputMismatch { .. })))
@@ -594,7 +638,7 @@ async fn print_before(store: &dyn Store, ids: &[String]) -> anyhow::Result<()> {
         ids.len(),
         ids.first().map_or("", String::as_str),
         ids.last().map_or("", String::as_str),
-        args().store.display(),
+        args().store,
     );
     if !outputs.is_empty() || !failures.is_empty() {
         let done = steps_in_order()
@@ -694,6 +738,7 @@ fn print_orders(results: &BTreeMap<String, Result<Outcome, RunError>>, all: bool
 async fn print_summary(
     store: &dyn Store,
     results: &BTreeMap<String, Result<Outcome, RunError>>,
+    in_process: bool,
 ) -> anyhow::Result<()> {
     let (mut succeeded, mut compensated, mut failed) = (0, 0, 0);
     let mut reasons: BTreeMap<String, u32> = BTreeMap::new();
@@ -726,8 +771,10 @@ async fn print_summary(
         println!("  failed: {}", reasons.join(", "));
     }
     // Every reservation made in this process was shipped or released: what the
-    // compensation is for.
-    println!("  reservations left held: {}", inventory().len());
-    println!("store: {}", args().store.display());
+    // compensation is for. (Workers hold their own reservations.)
+    if in_process {
+        println!("  reservations left held: {}", inventory().len());
+    }
+    println!("store: {}", args().store);
     Ok(())
 }
