@@ -27,8 +27,9 @@ pub struct PostgresOptions {
     #[builder(default = 16)]
     pub pool_size: usize,
     /// How many transactions commit at once; each takes up to `max_batch` commits of
-    /// many executions (group commit). Default 4.
-    #[builder(default = 4)]
+    /// many executions (group commit). Default 2: a commit waits while one is in flight,
+    /// and the next takes all that queued meanwhile.
+    #[builder(default = 2)]
     pub writers: usize,
     /// The most commits in one transaction. Default 256.
     #[builder(default = 256)]

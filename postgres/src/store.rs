@@ -713,20 +713,23 @@ pub(crate) async fn notify(
     tx: &Transaction<'_>,
     notice: &Notice,
 ) -> Result<(), tokio_postgres::Error> {
+    if let Some(payload) = notice_payload(notice) {
+        tx.execute("SELECT pg_notify($1, $2)", &[&inner.channel, &payload])
+            .await?;
+    }
+    Ok(())
+}
+
+/// A notice as `NOTIFY` sends it: `r:<workflow>`, `f:<id>` (read back by the
+/// listener). Payloads are limited to 8000 bytes: a longer one is left out (its
+/// subscribers poll).
+pub(crate) fn notice_payload(notice: &Notice) -> Option<String> {
     let payload = match notice {
         Notice::Runnable { workflow } => format!("r:{workflow}"),
         Notice::Finished { id } => format!("f:{id}"),
-        _ => return Ok(()),
+        _ => return None,
     };
-    // NOTIFY payloads are limited to 8000 bytes: a longer name wakes everyone.
-    let payload = if payload.len() > 7_900 {
-        "r:".to_owned()
-    } else {
-        payload
-    };
-    tx.execute("SELECT pg_notify($1, $2)", &[&inner.channel, &payload])
-        .await?;
-    Ok(())
+    (payload.len() <= 7_900).then_some(payload)
 }
 
 impl Inner {
