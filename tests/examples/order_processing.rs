@@ -1,13 +1,17 @@
-//! End-to-end tests of `examples/order_processing.rs`: the example runs as a process on a
+//! End-to-end tests of `examples/order_processing/`: the example runs as a process on a
 //! store in a temporary directory, and its summary is checked against what the flags
 //! force (every card declined: every order compensated, ...) and against the store
 //! itself, read here through waypost's API.
 //!
 //! Also: a run that crashes after the `fulfil` stage and resumes ends with the same
-//! figures as a run that was never interrupted.
+//! figures as a run that was never interrupted; and orders submitted by one process and
+//! run by two worker processes end as in the all-in-one run.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use waypost::store::ListFilter;
 use waypost::{ExecutionStatus, SqliteStore, Store};
@@ -24,14 +28,43 @@ fn binary() -> PathBuf {
     example_binary(EXAMPLE)
 }
 
+fn command(store: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary());
+    command.arg("--store").arg(store).args(BASE).args(args);
+    command
+}
+
 fn run(store: &Path, args: &[&str]) -> Output {
-    Command::new(binary())
-        .arg("--store")
-        .arg(store)
-        .args(BASE)
-        .args(args)
-        .output()
+    command(store, args).output().expect("the example starts")
+}
+
+/// The example started in the background, its output captured.
+fn spawn(store: &Path, args: &[&str]) -> Child {
+    command(store, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("the example starts")
+}
+
+/// The output of `child` once it exits; killed and a failure if it is still running
+/// after `within`.
+fn finish(child: Child, within: Duration) -> Output {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    let (sender, exited) = mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    match exited.recv_timeout(within) {
+        Ok(output) => output.expect("the example's output"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let output = exited.recv().unwrap().unwrap();
+            panic!(
+                "the example still ran after {within:?}:\n{}\n{}",
+                stdout(&output),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
 }
 
 fn succeed(store: &Path, args: &[&str]) -> String {
@@ -242,53 +275,157 @@ fn crash_after_fulfil_then_resume() {
     assert_eq!(summary(&again), uninterrupted, "{again}");
 }
 
+/// The lines `order-0001  shipped  ...`, one per order with `--verbose`.
+fn order_lines(out: &str) -> Vec<&str> {
+    out.lines().filter(|l| l.starts_with("order-")).collect()
+}
+
+/// The step counts of a line `  ran now: validate 40, fraud_review 16, ...`.
+fn step_counts(out: &str, label: &str) -> BTreeMap<String, u64> {
+    out.lines()
+        .filter_map(|l| l.trim_start().strip_prefix(label))
+        .flat_map(|counts| counts.split(", "))
+        .map(|count| {
+            let (step, n) = count.rsplit_once(' ').unwrap();
+            (step.to_owned(), n.parse().unwrap())
+        })
+        .collect()
+}
+
+/// `(finished, handed back, parked, stopped)` from a worker's
+/// `worker stopped (idle): 21 finished, 0 handed back, 0 parked, 0 stopped`.
+fn worker_report(out: &str) -> [u64; 4] {
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("worker stopped (idle): "))
+        .unwrap_or_else(|| panic!("a worker report in:\n{out}"));
+    let counts: Vec<u64> = line
+        .split(", ")
+        .map(|part| part.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    counts.try_into().unwrap()
+}
+
+#[test]
+fn submit_and_two_workers_end_every_order_as_the_all_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let all_in_one = succeed(&dir.path().join("all.db"), &["--verbose"]);
+    assert_eq!(order_lines(&all_in_one).len(), 40, "{all_in_one}");
+
+    // One process submits and returns: nothing runs yet.
+    let store = dir.path().join("orders.db");
+    let submitted = succeed(&store, &["submit"]);
+    assert!(
+        submitted.contains("40 orders submitted as executions order-0001..order-0040"),
+        "{submitted}"
+    );
+    assert!(
+        submitted.contains(": 40 new, 0 already there"),
+        "{submitted}"
+    );
+    assert_eq!(in_store(&store, ExecutionStatus::Running), 40);
+
+    // Two workers, and a second submit (the same orders: none is new) that waits.
+    let worker = ["worker", "--concurrency", "8", "--exit-when-idle"];
+    let workers = [spawn(&store, &worker), spawn(&store, &worker)];
+    let waited = finish(
+        spawn(&store, &["submit", "--wait", "--verbose"]),
+        Duration::from_secs(120),
+    );
+    let waited = expect_success(&waited);
+    let reports: Vec<String> = workers
+        .map(|w| expect_success(&finish(w, Duration::from_secs(60))))
+        .into_iter()
+        .collect();
+
+    assert!(waited.contains(": 0 new, 40 already there"), "{waited}");
+    assert_eq!(order_lines(&waited), order_lines(&all_in_one), "{waited}");
+    assert_eq!(summary(&waited), summary(&all_in_one), "{waited}");
+    assert!(waited.contains("  recoveries: 0 "), "{waited}");
+    assert!(waited.contains(", 0 left held\n"), "{waited}");
+    assert_eq!(in_store(&store, ExecutionStatus::Running), 0);
+
+    // Each order ran in one worker: the reports add up to the orders, and each step ran
+    // as often in the two workers together as in the all-in-one run.
+    let finished: u64 = reports.iter().map(|r| worker_report(r)[0]).sum();
+    assert_eq!(finished, 40, "{reports:?}");
+    for report in &reports {
+        assert_eq!(worker_report(report)[1..], [0, 0, 0], "{report}");
+    }
+    let mut ran_by_workers = BTreeMap::new();
+    for report in &reports {
+        for (step, n) in step_counts(report, "ran here: ") {
+            *ran_by_workers.entry(step).or_insert(0) += n;
+        }
+    }
+    assert_eq!(
+        ran_by_workers,
+        step_counts(&all_in_one, "ran now: "),
+        "{reports:?}"
+    );
+}
+
+#[test]
+fn submit_and_two_workers_on_postgres_end_every_order_as_the_all_in_one_run() {
+    let url = match std::env::var("WAYPOST_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "WAYPOST_TEST_POSTGRES is not set, and CI is: the PostgreSQL tests must run"
+            );
+            println!("PostgreSQL example test skipped: WAYPOST_TEST_POSTGRES is not set");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let all_in_one = succeed(&dir.path().join("all.db"), &["--verbose"]);
+    let schema = format!("t_orders_{}_{:08x}", std::process::id(), fastrand::u32(..));
+    let store = Path::new(&url);
+    let worker = [
+        "--schema",
+        &schema,
+        "worker",
+        "--concurrency",
+        "8",
+        "--exit-when-idle",
+    ];
+    let workers = [spawn(store, &worker), spawn(store, &worker)];
+    let waited = finish(
+        spawn(
+            store,
+            &["--schema", &schema, "submit", "--wait", "--verbose"],
+        ),
+        Duration::from_secs(120),
+    );
+    let waited = expect_success(&waited);
+    let reports: Vec<String> = workers
+        .map(|w| expect_success(&finish(w, Duration::from_secs(60))))
+        .into_iter()
+        .collect();
+    assert!(waited.contains(": 40 new, 0 already there"), "{waited}");
+    assert_eq!(order_lines(&waited), order_lines(&all_in_one), "{waited}");
+    assert_eq!(summary(&waited), summary(&all_in_one), "{waited}");
+    let finished: u64 = reports.iter().map(|r| worker_report(r)[0]).sum();
+    assert_eq!(finished, 40, "{reports:?}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let options = waypost_postgres::PostgresOptions::builder()
+            .schema(schema.clone())
+            .build();
+        waypost_postgres::PostgresStore::connect_with(&url, options)
+            .await
+            .unwrap()
+            .drop_schema()
+            .await
+            .unwrap();
+    });
+}
+
 #[test]
 fn the_workflow_draws_as_mermaid_dot_and_asl() {
     snapshot_graphs("order_processing");
-}
-
-/// The `worker` lines `worker done: 23 orders finished here, …`: the orders of each.
-fn finished_here(out: &str) -> u64 {
-    out.lines()
-        .find_map(|l| l.strip_prefix("worker done: "))
-        .and_then(|rest| rest.split_once(" orders finished here"))
-        .map(|(n, _)| n.parse().unwrap())
-        .unwrap_or_else(|| panic!("a `worker done` line in:\n{out}"))
-}
-
-#[test]
-fn submit_and_two_worker_processes_give_the_all_in_one_outcomes() {
-    let dir = tempfile::tempdir().unwrap();
-    let fleet = dir.path().join("fleet.db");
-    let alone = dir.path().join("alone.db");
-    let spawn_worker = || {
-        Command::new(binary())
-            .arg("--store")
-            .arg(&fleet)
-            .args(BASE)
-            .args(["worker", "--concurrency", "8", "--exit-when-idle", "2"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    // Submitting returns once the orders are recorded; nobody runs them yet.
-    let out = succeed(&fleet, &["submit"]);
-    assert!(out.contains("submitted 40 orders"), "{out}");
-    assert!(out.contains("40 new"), "{out}");
-    assert_eq!(in_store(&fleet, ExecutionStatus::Running), 40);
-    // Two worker processes run them; a second submit waits for the end.
-    let workers = [spawn_worker(), spawn_worker()];
-    let waited = succeed(&fleet, &["submit", "--wait"]);
-    assert!(waited.contains("0 new, 40 already there"), "{waited}");
-    let mut finished = 0;
-    for worker in workers {
-        let out = worker.wait_with_output().unwrap();
-        assert!(out.status.success());
-        finished += finished_here(&String::from_utf8(out.stdout).unwrap());
-    }
-    assert_eq!(finished, 40, "each order ran to its end in one worker");
-    assert_eq!(in_store(&fleet, ExecutionStatus::Running), 0);
-    // The same outcomes as all in one process: they depend on the seed only.
-    let together = succeed(&alone, &[]);
-    assert_eq!(summary(&waited), summary(&together), "{waited}\n{together}");
 }
