@@ -1056,3 +1056,64 @@ async fn recoveries_and_re_runs_are_shown() {
     // STEP RUNS RERUNS FAILURES RETRIES ...
     assert_eq!(slow_row[..5], ["slow", "2", "1", "0", "0"], "{stats}");
 }
+
+// ---------------------------------------------------------------------------------------
+// A store argument is a path, never a SQLite URI.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_argument_that_looks_like_a_uri_is_a_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    // `a.db` holds an execution; `file:a.db` (as a URI: `a.db`) does not exist.
+    let plain = SqliteStore::open(dir.path().join("a.db")).unwrap();
+    let runtime = Runtime::builder().store(plain.clone()).build();
+    let wf = Workflow::new("uri", 1, pass("p", |x: u32| x)).with_codec(JsonCodec);
+    runtime.start(&wf, "in-a", 1).await.unwrap();
+    plain.close();
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_waypost"))
+            .current_dir(dir.path())
+            .args(args)
+            .env_remove("WAYPOST_STORE")
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["--store", "file:a.db", "list"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("store file `file:a.db` not found"),
+        "{stderr}"
+    );
+    // A file literally named `file:b.db` is that file.
+    let literal = SqliteStore::open(dir.path().join("file:b.db")).unwrap();
+    Runtime::builder()
+        .store(literal.clone())
+        .build()
+        .start(&wf, "in-b", 2)
+        .await
+        .unwrap();
+    literal.close();
+    let out = cli(&["--store", "file:b.db", "list"]);
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        listed.contains("in-b") && !listed.contains("in-a"),
+        "{listed}"
+    );
+    assert!(!dir.path().join("b.db").exists(), "nothing else was opened");
+}
+
+#[test]
+fn list_limit_zero_is_a_usage_error() {
+    let output = waypost(fixture(), &["list", "--limit", "0"]);
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--limit") && stderr.contains('0'),
+        "{stderr}"
+    );
+}

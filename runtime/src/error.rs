@@ -52,13 +52,15 @@ pub enum RunError {
         /// The workflow it was asked to run with.
         given: String,
     },
-    /// Resume was asked of an execution that has finished.
-    #[error("execution `{id}` has {status}; there is nothing to resume (redrive a failed one)")]
+    /// Resume or cancel was asked of an execution that has finished.
+    #[error("execution `{id}` has already ended ({status}); there is nothing to {action}{hint}", hint = if *status == ExecutionStatus::Failed && *action == "resume" { " (redrive a failed one)" } else { "" })]
     Finished {
         /// The execution.
         id: String,
         /// How it finished.
         status: ExecutionStatus,
+        /// What was asked: `resume` or `cancel`.
+        action: &'static str,
     },
     /// Redrive was asked of an execution that has not failed.
     #[error("execution `{id}` is {status}; only failed executions can be redriven")]

@@ -274,6 +274,7 @@ impl Runtime {
             return Err(RunError::Finished {
                 id: id.to_owned(),
                 status: record.status,
+                action: "resume",
             });
         }
         self.drive(workflow, id.to_owned(), Some(record), Start::Acquire)
@@ -418,6 +419,7 @@ impl Runtime {
             return Err(RunError::Finished {
                 id: id.to_owned(),
                 status: record.status,
+                action: "cancel",
             });
         }
         let error = Error::with_kind(
@@ -451,6 +453,7 @@ impl Runtime {
                 return Err(RunError::Finished {
                     id: id.to_owned(),
                     status,
+                    action: "cancel",
                 });
             }
             Err(error) => return Err(error.into()),

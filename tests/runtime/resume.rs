@@ -129,7 +129,7 @@ async fn resume_of_a_finished_execution_is_refused() {
         let err = runtime.resume(&wf, "done").await.unwrap_err();
         assert_eq!(
             err.to_string(),
-            "execution `done` has succeeded; there is nothing to resume (redrive a failed one)"
+            "execution `done` has already ended (succeeded); there is nothing to resume"
         );
     }
 }
@@ -316,10 +316,22 @@ async fn cancel_stops_a_running_execution() {
             ExecutionStatus::Cancelled
         );
         assert_eq!(runs.count("after"), 0);
-        assert!(matches!(
-            runtime.cancel("c1").await,
-            Err(RunError::Finished { .. })
-        ));
+        // Cancelling it again says it is over, not how to resume it.
+        let again = runtime.cancel("c1").await.unwrap_err();
+        assert!(
+            matches!(
+                again,
+                RunError::Finished {
+                    action: "cancel",
+                    ..
+                }
+            ),
+            "{again:?}"
+        );
+        assert_eq!(
+            again.to_string(),
+            "execution `c1` has already ended (cancelled); there is nothing to cancel"
+        );
         // Starting the same id again reports how it ended.
         assert!(matches!(
             runtime.start(&wf, "c1", 1).await,

@@ -17,9 +17,9 @@ pub(crate) struct Args {
     /// Only executions of this workflow.
     #[arg(long, value_name = "NAME")]
     workflow: Option<String>,
-    /// At most this many executions.
-    #[arg(long, value_name = "N")]
-    limit: Option<usize>,
+    /// At most this many executions (1 or more).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
 }
 
 /// An execution status, as `--status` takes it.
@@ -46,7 +46,7 @@ pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> an
     let filter = ListFilter {
         status: args.status.map(ExecutionStatus::from),
         workflow: args.workflow.clone(),
-        limit: args.limit,
+        limit: args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
     };
     let records = store::list(store, &filter)?;
     if records.is_empty() {

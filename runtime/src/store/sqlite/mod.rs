@@ -202,7 +202,7 @@ impl SqliteStore {
         // Opening creates an empty file at most; nothing is written before `inspect`
         // has accepted the file.
         let conn = Connection::open_with_flags(
-            &path,
+            literal(&path),
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -226,7 +226,7 @@ impl SqliteStore {
         }
 
         let reader = Connection::open_with_flags(
-            &path,
+            literal(&path),
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .and_then(|reader| reader.busy_timeout(options.busy_timeout).map(|()| reader))
@@ -313,7 +313,7 @@ impl SqliteStore {
         let fail = |err: OpError| err.into_store_error(&display, started, doing);
 
         let reader = Connection::open_with_flags(
-            &path,
+            literal(&path),
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .and_then(|reader| reader.busy_timeout(options.busy_timeout).map(|()| reader))
@@ -662,6 +662,17 @@ impl Store for SqliteStore {
     }
 }
 
+/// `path` as SQLite must be given it to open that very file: the bundled SQLite reads a
+/// name that starts with `file:` as a URI (`file:a.db?mode=ro` opens `a.db`), so such a
+/// relative path is given as `./file:…`. A store argument is always a path.
+fn literal(path: &Path) -> PathBuf {
+    if path.is_relative() && path.as_os_str().as_encoded_bytes().starts_with(b"file:") {
+        Path::new(".").join(path)
+    } else {
+        path.to_owned()
+    }
+}
+
 /// Keeps each statement's query plan once prepared (SQLite's query planner stability
 /// guarantee). Without it, the bundled SQLite (built with STAT4) marks statements whose
 /// `WHERE` compares an indexed column with a parameter to be prepared again whenever
@@ -672,4 +683,19 @@ fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
         true,
     )
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod literal_tests {
+    use super::*;
+
+    #[test]
+    fn a_path_that_looks_like_a_uri_stays_a_path() {
+        assert_eq!(literal(Path::new("file:a.db")), Path::new("./file:a.db"));
+        assert_eq!(
+            literal(Path::new("/tmp/file:a.db")),
+            Path::new("/tmp/file:a.db")
+        );
+        assert_eq!(literal(Path::new("a.db")), Path::new("a.db"));
+    }
 }
