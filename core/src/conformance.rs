@@ -657,7 +657,7 @@ pub async fn lease_is_taken_over_after_expiry(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .acquire_lease("e1", "alpha", Duration::from_millis(50))
+        .acquire_lease("e1", "alpha", Duration::from_millis(500))
         .await
         .unwrap();
     let err = store
@@ -665,12 +665,12 @@ pub async fn lease_is_taken_over_after_expiry(store: &dyn Store) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Leased { remaining, .. } if *remaining <= Duration::from_millis(50)),
+        matches!(&err, StoreError::Leased { remaining, .. } if *remaining <= Duration::from_millis(500)),
         "{err:?}"
     );
 
     // A real sleep: the lease clock is the wall clock, shared with other processes.
-    sleep(Duration::from_millis(120)).await;
+    sleep(Duration::from_millis(700)).await;
     store
         .acquire_lease("e1", "beta", Duration::from_secs(60))
         .await
@@ -1959,7 +1959,7 @@ pub async fn a_claim_takes_over_an_expired_lease_as_a_recovery(store: &dyn Store
         .await
         .unwrap();
     let gone = store
-        .acquire_lease("e1", "gone", Duration::from_millis(20))
+        .acquire_lease("e1", "gone", Duration::from_millis(500))
         .await
         .unwrap();
     assert!(
@@ -1970,7 +1970,7 @@ pub async fn a_claim_takes_over_an_expired_lease_as_a_recovery(store: &dyn Store
             .is_empty(),
         "not while the lease runs"
     );
-    sleep(Duration::from_millis(60)).await;
+    sleep(Duration::from_millis(700)).await;
     let claims = store
         .claim(&claim_request("worker", &[("orders", 3)], 5))
         .await
@@ -1997,7 +1997,7 @@ pub async fn parked_executions_are_claimed_when_due(store: &dyn Store) {
         .acquire_lease("e1", "runner", Duration::from_secs(60))
         .await
         .unwrap();
-    let wake = crate::store::now_ms() + 150;
+    let wake = crate::store::now_ms() + 1_000;
     store
         .commit(
             "e1",
@@ -2016,7 +2016,7 @@ pub async fn parked_executions_are_claimed_when_due(store: &dyn Store) {
         store.claim(&request).await.unwrap().is_empty(),
         "not yet due"
     );
-    sleep(Duration::from_millis(250)).await;
+    sleep(Duration::from_millis(1_200)).await;
     let claims = store.claim(&request).await.unwrap();
     assert_eq!(claims.len(), 1, "due now");
     assert_eq!(
