@@ -50,6 +50,55 @@ pub fn encode<T: Serialize>(codec: &dyn Codec, value: &T, what: &str) -> Result<
         .map_err(|e| Error::runtime(format!("cannot encode {what} with {}: {e}", codec.name())))
 }
 
+/// Encodes `value` with `codec` and checks that the bytes decode back, so that nothing
+/// is stored that cannot be read again: JSON writes a non-finite float as `null`, which
+/// no `f64` reads back; a type's `Deserialize` may refuse what its `Serialize` wrote.
+/// The check decodes each payload once more (about as long as encoding it).
+///
+/// # Errors
+///
+/// A [`DATA_ENCODING_FAILED`](crate::error::names::DATA_ENCODING_FAILED) error (a task
+/// error, which retry and catch match) naming `what` and why.
+///
+/// ```
+/// use waypost::codec::encode_checked;
+/// use waypost::JsonCodec;
+///
+/// assert!(encode_checked(&JsonCodec, &1.5_f64, "x").is_ok());
+/// let error = encode_checked(&JsonCodec, &f64::NAN, "the output of step `f`").unwrap_err();
+/// assert_eq!(error.name(), "States.DataEncodingFailed");
+/// assert!(error.message().contains("the output of step `f`"));
+/// ```
+pub fn encode_checked<T: Serialize + DeserializeOwned>(
+    codec: &dyn Codec,
+    value: &T,
+    what: &str,
+) -> Result<Vec<u8>, Error> {
+    let failed = |why: String| {
+        Error::with_kind(
+            crate::ErrorKind::Task,
+            crate::error::names::DATA_ENCODING_FAILED,
+            format!("{what} cannot be stored with {}: {why}", codec.name()),
+        )
+    };
+    let bytes = codec.encode_erased(value).map_err(failed)?;
+    let mut back: Option<T> = None;
+    codec
+        .decode_erased(&bytes, &mut |de| {
+            back = Some(erased_serde::deserialize::<T>(de).map_err(|e| e.to_string())?);
+            Ok(())
+        })
+        .map_err(|e| {
+            let hint = if codec.name() == "json" && e.contains("null") {
+                " (JSON has no form for NaN or an infinite float)"
+            } else {
+                ""
+            };
+            failed(format!("what it writes does not read back: {e}{hint}"))
+        })?;
+    Ok(bytes)
+}
+
 /// Decodes a `T` from `bytes` with `codec`.
 ///
 /// # Errors

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::codec::{decode, encode};
+use crate::codec::{decode, encode, encode_checked};
 use crate::context::{Context, Recorder};
 use crate::error::Error;
 use crate::replay::Entry;
@@ -31,37 +31,58 @@ pub(crate) fn replayed_result<O: Payload>(
     }
 }
 
-/// Encodes a task's result as the checkpoint to record at `key`.
+/// A checkpoint to record: key, kind, payload.
+pub(crate) type Record = (String, CheckpointKind, Vec<u8>);
+
+/// Encodes a task's result as the checkpoint to record at `key`, and hands the result
+/// back. An output its codec cannot store (it would not read back) becomes the task's
+/// failure, a [`DATA_ENCODING_FAILED`](crate::error::names::DATA_ENCODING_FAILED)
+/// error at `address`, which is recorded instead: nothing undecodable is committed.
+///
+/// # Errors
+///
+/// When even the failure cannot be encoded.
 pub(crate) fn result_record<O: Payload>(
     recorder: &dyn Recorder,
     cx: &Context,
     key: String,
-    result: &Result<O, Error>,
-) -> Result<(String, CheckpointKind, Vec<u8>), Error> {
+    address: &str,
+    result: Result<O, Error>,
+) -> Result<(Record, Result<O, Error>), Error> {
     let what = format!("checkpoint `{key}` of execution `{}`", cx.execution_id());
-    let (kind, payload) = match result {
-        Ok(output) => (
-            CheckpointKind::Output,
-            encode(recorder.codec(), output, &what)?,
-        ),
-        Err(error) => (
-            CheckpointKind::Failure,
-            encode(recorder.codec(), error, &what)?,
-        ),
+    let codec = recorder.codec();
+    let failed = |error: Error, key: String| -> Result<(Record, Result<O, Error>), Error> {
+        let payload = encode(codec, &error, &what)?;
+        Ok(((key, CheckpointKind::Failure, payload), Err(error)))
     };
-    Ok((key, kind, payload))
+    match result {
+        Ok(output) => {
+            let stored = format!(
+                "the output of step `{address}` in execution `{}`",
+                cx.execution_id()
+            );
+            match encode_checked(codec, &output, &stored) {
+                Ok(payload) => Ok(((key, CheckpointKind::Output, payload), Ok(output))),
+                Err(error) => failed(error.at(address), key),
+            }
+        }
+        Err(error) => failed(error, key),
+    }
 }
 
-/// Records a task's result at `key` and hands the result back, or the recording error.
+/// Records a task's result at `key` (see [`result_record`]) and hands the result back,
+/// or the recording error.
 pub(crate) async fn record_result<O: Payload>(
     cx: &Context,
     key: String,
+    address: &str,
     result: Result<O, Error>,
 ) -> Result<O, Error> {
-    if let Some(recorder) = cx.recorder() {
-        let record = result_record(recorder, cx, key, &result)?;
-        recorder.record(vec![record]).await?;
-    }
+    let Some(recorder) = cx.recorder() else {
+        return result;
+    };
+    let (record, result) = result_record(recorder, cx, key, address, result)?;
+    recorder.record(vec![record]).await?;
     result
 }
 
@@ -88,7 +109,8 @@ pub(crate) async fn container<O>(
     match run.await {
         // A runtime failure is not the container's outcome: nothing to record.
         Err(error) if error.kind() != crate::ErrorKind::Runtime => {
-            let record = result_record::<()>(recorder, cx, key, &Err(error.clone()))?;
+            let address = error.address().unwrap_or_default().to_owned();
+            let (record, _) = result_record::<()>(recorder, cx, key, &address, Err(error.clone()))?;
             recorder.record(vec![record]).await?;
             Err(error)
         }

@@ -38,6 +38,10 @@ pub mod names {
     pub const RUNTIME: &str = "States.Runtime";
     /// A payload is larger than the configured limit.
     pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
+    /// A value cannot be stored: its codec cannot write it so that it reads back (a
+    /// non-finite float in JSON, a type whose `Deserialize` refuses what its
+    /// `Serialize` wrote). The step that returned it fails; nothing is stored.
+    pub const DATA_ENCODING_FAILED: &str = "States.DataEncodingFailed";
     /// An execution was taken over after a crash more often than the runtime allows
     /// (`RuntimeConfig::max_recoveries`): it is parked as failed instead of crashing the
     /// process again. Redriving it resets the count.

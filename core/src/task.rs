@@ -80,6 +80,16 @@ where
         Err(payload) => Err(Error::from_panic(name, address.as_str(), payload.as_ref())),
     };
     let took = cx.millis_since(started);
+    // Encoded before the events: an output that cannot be stored fails the step.
+    let (record, result) = match key {
+        Some((key, None)) => {
+            let recorder = cx.recorder().expect("a key implies a recorder");
+            let (record, result) =
+                durable::result_record(recorder, cx, key, address.as_str(), result)?;
+            (Some(record), result)
+        }
+        _ => (None, result),
+    };
     match &result {
         Ok(_) => cx.emit(
             EventKind::StepSucceeded,
@@ -94,10 +104,10 @@ where
             EventDetails::error(error),
         ),
     }
-    match key {
-        Some((key, None)) => durable::record_result(cx, key, result).await,
-        _ => result,
+    if let (Some(record), Some(recorder)) = (record, cx.recorder()) {
+        recorder.record(vec![record]).await?;
     }
+    result
 }
 
 /// Runs a [`SyncStep`] as a task (see [`run_task`]) on the host's CPU pool

@@ -95,7 +95,9 @@ impl<S: Step> Step for Timeout<S> {
                     EventDetails::error(&error),
                 );
                 match key {
-                    Some(key) => durable::record_result(cx, key, Err(error)).await,
+                    Some(key) => {
+                        durable::record_result(cx, key, address.as_str(), Err(error)).await
+                    }
                     None => Err(error),
                 }
             }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use futures::FutureExt as _;
 use futures::future::{AbortHandle, Abortable};
 use tracing::Instrument as _;
-use waypost_core::codec::{decode, encode};
+use waypost_core::codec::{decode, encode_checked};
 use waypost_core::replay::{Journal, within};
 use waypost_core::store::{ExecutionRecord, Fence, Lease, LeaseToken, Snapshot, Write};
 use waypost_core::{
@@ -318,7 +318,7 @@ async fn finish<O: Payload>(
     let at_ms = millis(SystemTime::now());
     let output = match &result {
         Ok(output) => {
-            let bytes = encode(codec, output, &format!("the output of execution `{id}`"));
+            let bytes = encode_checked(codec, output, &format!("the output of execution `{id}`"));
             match bytes {
                 Ok(bytes) if bytes.len() <= runtime.inner.config.max_payload_bytes => Ok(bytes),
                 Ok(bytes) => Err(Error::with_kind(

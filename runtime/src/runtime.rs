@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use futures::StreamExt as _;
 use futures::future::{AbortHandle, BoxFuture, WeakShared};
-use waypost_core::codec::encode;
+use waypost_core::codec::encode_checked;
 use waypost_core::store::{
     Checkpoint, CheckpointKind, ExecutionRecord, Fence, ListFilter, NewExecution, Write,
 };
@@ -224,12 +224,10 @@ impl Runtime {
     ) -> Result<ExecutionRecord, RunError> {
         let store = self.store()?;
         let codec = codec_of(workflow);
-        let encoded =
-            encode(&*codec, input, &format!("the input of execution `{id}`")).map_err(|error| {
-                RunError::Codec {
-                    id: id.to_owned(),
-                    error,
-                }
+        let encoded = encode_checked(&*codec, input, &format!("the input of execution `{id}`"))
+            .map_err(|error| RunError::Codec {
+                id: id.to_owned(),
+                error,
             })?;
         self.check_size(id, "the input", encoded.len())?;
         let new = NewExecution {

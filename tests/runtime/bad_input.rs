@@ -290,3 +290,179 @@ fn a_file_that_is_not_a_store_is_refused_with_its_path() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Values a codec cannot hold: refused before they are stored.
+
+/// Serializes fine, but its `Deserialize` refuses what its `Serialize` wrote.
+#[derive(Clone, Debug, PartialEq)]
+struct OneWay(u32);
+
+impl serde::Serialize for OneWay {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for OneWay {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let _ = u32::deserialize(deserializer)?;
+        Err(serde::de::Error::custom("OneWay never reads back"))
+    }
+}
+
+fn one_way() -> impl Step<Input = u32, Output = OneWay> {
+    step_fn("one_way", |x: u32| async move { Ok::<_, Error>(OneWay(x)) })
+}
+
+fn float(value: f64) -> impl Step<Input = u32, Output = f64> {
+    step_fn("float", move |_: u32| async move { Ok::<_, Error>(value) })
+}
+
+/// The stored keys of the execution's task outputs.
+async fn outputs(store: &TestStore, id: &str) -> Vec<String> {
+    store
+        .store
+        .checkpoints(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.kind == CheckpointKind::Output)
+        .map(|c| c.key)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_step_output_a_codec_cannot_hold_fails_the_step_and_nothing_undecodable_is_stored() {
+    for store in stores() {
+        let runtime = store.runtime();
+        // JSON has no NaN nor infinity: the step fails, catch sees the named error.
+        for (n, value) in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY]
+            .into_iter()
+            .enumerate()
+        {
+            let wf = Workflow::new(
+                format!("nan-{n}"),
+                1,
+                float(value)
+                    .then(pass("round", |x: f64| x.to_string()))
+                    .catch(
+                        [waypost::error::names::DATA_ENCODING_FAILED],
+                        pass("fallback", |(_, e): (u32, Error)| {
+                            format!("caught {}", e.name())
+                        }),
+                    ),
+            )
+            .with_codec(waypost::JsonCodec);
+            let id = format!("json-{n}");
+            let out = runtime.start(&wf, &id, 1).await.unwrap();
+            assert_eq!(out, "caught States.DataEncodingFailed", "{}", store.name);
+            assert!(outputs(&store, &id).await.is_empty(), "{}", store.name);
+            // The execution reads back whole.
+            assert_eq!(runtime.start(&wf, &id, 1).await.unwrap(), out);
+            let failure = store
+                .store
+                .history(&id)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|e| e.kind == waypost::EventKind::StepFailed)
+                .expect("the step is failed in the history");
+            let error = failure.details.error.unwrap();
+            assert_eq!(error.name, "States.DataEncodingFailed");
+            assert!(
+                error.message.contains("NaN or an infinite float"),
+                "{}",
+                error.message
+            );
+        }
+        // bincode keeps floats as they are.
+        let wf = Workflow::new("nan-bincode", 1, float(f64::INFINITY));
+        assert_eq!(
+            runtime.start(&wf, "bincode-inf", 1).await.unwrap(),
+            f64::INFINITY
+        );
+        // A value that does not read back, with either codec: retried, then fails.
+        for codec in ["json", "bincode"] {
+            let retry = RetryPolicy::builder()
+                .errors([waypost::error::names::DATA_ENCODING_FAILED])
+                .max_attempts(2)
+                .interval(std::time::Duration::from_millis(1))
+                .build();
+            let mut wf = Workflow::new(format!("one-way-{codec}"), 1, one_way().retry(retry));
+            if codec == "json" {
+                wf = wf.with_codec(waypost::JsonCodec);
+            }
+            let id = format!("one-way-{codec}");
+            let error = runtime.start(&wf, &id, 7).await.unwrap_err();
+            let error = error.error().expect("the workflow's failure").clone();
+            assert_eq!(error.name(), "States.DataEncodingFailed", "{codec}");
+            assert!(error.message().contains("never reads back"), "{error}");
+            assert_eq!(error.address(), Some("0.one_way"));
+            assert!(outputs(&store, &id).await.is_empty(), "{}", store.name);
+            let record = runtime.execution(&id).await.unwrap();
+            assert_eq!(record.status, ExecutionStatus::Failed);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_input_or_output_a_codec_cannot_hold_is_refused_or_fails_the_execution() {
+    for store in stores() {
+        let runtime = store.runtime();
+        let wf = Workflow::new("in", 1, pass("id", |x: f64| x)).with_codec(waypost::JsonCodec);
+        match runtime.start(&wf, "nan-in", f64::NAN).await {
+            Err(RunError::Codec { id, error }) => {
+                assert_eq!(id, "nan-in");
+                assert_eq!(error.name(), "States.DataEncodingFailed");
+            }
+            other => panic!("{}: expected a codec error, got {other:?}", store.name),
+        }
+        assert!(
+            store.store.execution("nan-in").await.is_err(),
+            "nothing was written"
+        );
+
+        // The execution's own output: it fails, readably, instead of ending unreadable.
+        let wf =
+            Workflow::new("out", 1, pass("nan", |_: u32| f64::NAN)).with_codec(waypost::JsonCodec);
+        let error = runtime.start(&wf, "nan-out", 1).await.unwrap_err();
+        assert_eq!(error.error().unwrap().name(), "States.DataEncodingFailed");
+        let record = runtime.execution("nan-out").await.unwrap();
+        assert_eq!(record.status, ExecutionStatus::Failed);
+        assert!(record.output.is_none());
+        assert!(matches!(
+            runtime.start(&wf, "nan-out", 1).await,
+            Err(RunError::Failed { .. })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn par_map_results_a_codec_cannot_hold_fail_the_map_and_nothing_undecodable_is_stored() {
+    for store in stores() {
+        let runtime = store.runtime();
+        let halve = sync_step_fn("halve", |x: u32| {
+            Ok::<_, Error>(if x == 3 { f64::NAN } else { f64::from(x) / 2.0 })
+        });
+        let wf = Workflow::new("par-nan", 1, par_map(halve)).with_codec(waypost::JsonCodec);
+        let error = runtime
+            .start(&wf, "par-nan", vec![1, 2, 3, 4])
+            .await
+            .unwrap_err();
+        let error = error.error().expect("the map's failure").clone();
+        assert_eq!(error.name(), "States.DataEncodingFailed", "{error}");
+        // Whatever was stored reads back: starting again gives the same failure.
+        let again = runtime
+            .start(&wf, "par-nan", vec![1, 2, 3, 4])
+            .await
+            .unwrap_err();
+        assert_eq!(again.error().unwrap().name(), "States.DataEncodingFailed");
+        assert_eq!(
+            runtime.execution("par-nan").await.unwrap().status,
+            ExecutionStatus::Failed,
+            "{}",
+            store.name
+        );
+    }
+}

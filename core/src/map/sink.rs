@@ -101,8 +101,24 @@ fn encode_new<T: Payload>(
     what: &str,
 ) -> Result<Vec<u8>, Error> {
     let bytes = encode(codec, &&all[*committed..], what)?;
+    // Read back as it will be on resume: nothing undecodable is committed.
+    decode::<Vec<T>>(codec, &bytes, what).map_err(|error| reads_back_not(codec, what, &error))?;
     *committed = all.len();
     Ok(bytes)
+}
+
+/// The [`DATA_ENCODING_FAILED`](crate::error::names::DATA_ENCODING_FAILED) error of
+/// map results that `codec` writes but cannot read back.
+fn reads_back_not(codec: &dyn Codec, what: &str, error: &Error) -> Error {
+    Error::with_kind(
+        crate::ErrorKind::Task,
+        crate::error::names::DATA_ENCODING_FAILED,
+        format!(
+            "{what} cannot be stored with {}: what it writes does not read back: {}",
+            codec.name(),
+            error.message()
+        ),
+    )
 }
 
 /// Appends the entries [`encode_new`] encoded, counted committed.
@@ -222,7 +238,7 @@ where
         codec: &dyn Codec,
         what: &str,
     ) -> Result<Vec<u8>, Error> {
-        encode(codec, state, what)
+        crate::codec::encode_checked(codec, state, what)
     }
 
     fn restore(
