@@ -195,9 +195,29 @@ impl Drop for LeaseGuard {
         }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let (store, id, token) = (Arc::clone(&self.store), self.id.clone(), self.token.clone());
-            handle.spawn(async move {
+            let release = handle.spawn(async move {
                 let _ = store.release_lease(&id, &token).await;
             });
+            let mut pending = PENDING_RELEASES
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            pending.retain(|task| !task.is_finished());
+            pending.push(release);
         }
     }
+}
+
+/// Releases of leases whose runs were dropped, still on their way to the store.
+static PENDING_RELEASES: LazyLock<Mutex<Vec<tokio::task::JoinHandle<()>>>> =
+    LazyLock::new(Default::default);
+
+/// Waits, at most `within`, for the releases of dropped runs to reach the store: a
+/// worker that stops hands its executions back before it returns.
+pub(crate) async fn released(within: Duration) {
+    let pending: Vec<_> = std::mem::take(
+        &mut *PENDING_RELEASES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+    let _ = tokio::time::timeout(within, futures::future::join_all(pending)).await;
 }

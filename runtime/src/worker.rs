@@ -207,8 +207,15 @@ impl Worker {
                         let full = claims.len() == room;
                         for claim in claims {
                             let key = (claim.record.workflow.clone(), claim.record.version);
-                            if let Some(run) = self.workflows.get(&key) {
-                                running.spawn(run(self.runtime.clone(), claim));
+                            match self.workflows.get(&key) {
+                                Some(run) => {
+                                    running.spawn(run(self.runtime.clone(), claim));
+                                }
+                                // Not one of ours (a store that claimed too much): back.
+                                None => {
+                                    let id = &claim.record.id;
+                                    let _ = store.release_lease(id, &claim.lease.token).await;
+                                }
                             }
                         }
                         // More may be waiting: look again at once once there is room.
@@ -274,8 +281,8 @@ impl Worker {
         // Dropping a run gives its lease back (the lease guard releases it).
         running.abort_all();
         while running.join_next().await.is_some() {}
-        // Let the releases of the aborted runs reach the store.
-        tokio::task::yield_now().await;
+        // The aborted runs give their leases back: wait for that to reach the store.
+        crate::lease::released(Duration::from_secs(5)).await;
         tracing::info!(%owner, ?report, "worker stopped");
         report
     }
