@@ -20,11 +20,18 @@ pub(crate) fn open(path: &Path, schema: &str) -> anyhow::Result<Source> {
     if let Some(url) = path.to_str().filter(|p| is_postgres_url(p)) {
         return open_postgres(url, schema);
     }
-    if !path.exists() {
-        bail!(
+    match std::fs::metadata(path) {
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
             "store file `{}` not found (choose the store with --store PATH or WAYPOST_STORE)",
             path.display()
-        );
+        ),
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => bail!(
+            "permission denied: this user cannot reach store file `{}` (a directory on \
+             its path is not searchable by this user)",
+            path.display()
+        ),
+        Err(err) => bail!("cannot read store file `{}`: {err}", path.display()),
     }
     let store = SqliteStore::open_read_only(path).map_err(newer)?;
     Ok(Source {

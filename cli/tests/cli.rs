@@ -1117,3 +1117,69 @@ fn list_limit_zero_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Permissions: the real cause, not "not found" or "unable to open database file".
+
+/// Runs the CLI as the user `nobody` (through `setpriv`, which needs root). `None`
+/// outside CI when that is not possible here; on CI it fails.
+fn waypost_as_nobody(args: &[&str]) -> Option<Output> {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    let setpriv = Path::new("/usr/bin/setpriv").exists();
+    if !(root && setpriv) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the permission tests need root and setpriv on CI"
+        );
+        println!("permission test skipped: it needs root and setpriv");
+        return None;
+    }
+    Some(
+        Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_waypost"))
+            .args(args)
+            .env_remove("WAYPOST_STORE")
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn a_store_this_user_cannot_reach_or_read_is_named_as_a_permission_problem() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    // Searchable by everyone: only what is inside decides.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let closed = dir.path().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::copy(fixture(), closed.join("a.db")).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::copy(fixture(), open.join("b.db")).unwrap();
+    std::fs::set_permissions(open.join("b.db"), std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let a = closed.join("a.db");
+    let Some(out) = waypost_as_nobody(&["--store", a.to_str().unwrap(), "list"]) else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("permission denied") && !stderr.contains("not found"),
+        "{stderr}"
+    );
+    let b = open.join("b.db");
+    let out = waypost_as_nobody(&["--store", b.to_str().unwrap(), "list"]).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("permission denied") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
+}

@@ -73,14 +73,67 @@ pub(super) fn sql_error(
             doing: format!("{} in `{path}`", doing()),
             message: "the disk or the database is full".to_owned(),
         },
-        Some(ErrorCode::CannotOpen) => StoreError::Backend {
+        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly) => StoreError::Backend {
             doing: format!("{} in `{path}`", doing()),
-            message: format!("cannot open the file ({err})"),
+            message: match permission_problem(std::path::Path::new(path)) {
+                Some(why) => format!("permission denied: {why} ({err})"),
+                None => format!("cannot open the file ({err})"),
+            },
         },
         _ => StoreError::Backend {
             doing: format!("{} in `{path}`", doing()),
             message: err.to_string(),
         },
+    }
+}
+
+/// Why this user may not open the store at `path`, when permissions are the cause: a
+/// directory it cannot enter, a file it cannot read or write, a directory it cannot
+/// create files in (SQLite's WAL mode creates `-wal` and `-shm` beside the store).
+/// SQLite itself says only "unable to open database file".
+pub(super) fn permission_problem(path: &std::path::Path) -> Option<String> {
+    use std::io::ErrorKind::PermissionDenied;
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    if let Err(err) = std::fs::read_dir(dir)
+        && err.kind() == PermissionDenied
+    {
+        return Some(format!(
+            "this user cannot enter the directory `{}`",
+            dir.display()
+        ));
+    }
+    match std::fs::OpenOptions::new().read(true).open(path) {
+        Err(err) if err.kind() == PermissionDenied => {
+            return Some(format!("this user cannot read `{}`", path.display()));
+        }
+        Ok(_) => {
+            if let Err(err) = std::fs::OpenOptions::new().write(true).open(path)
+                && err.kind() == PermissionDenied
+            {
+                return Some(format!("this user cannot write `{}`", path.display()));
+            }
+        }
+        Err(_) => {}
+    }
+    let probe = dir.join(format!(".waypost-permission-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(err) if err.kind() == PermissionDenied => Some(format!(
+            "this user cannot create files in `{}` (a store needs its `-wal` and `-shm` \
+             files beside it)",
+            dir.display()
+        )),
+        Err(_) => None,
     }
 }
 
