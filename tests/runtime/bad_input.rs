@@ -466,3 +466,52 @@ async fn par_map_results_a_codec_cannot_hold_fail_the_map_and_nothing_undecodabl
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_file_deleted_or_replaced_mid_run_stops_it_instead_of_a_false_success() {
+    for replace in [false, true] {
+        let store = TestStore::sqlite();
+        let path = store.path.clone().unwrap();
+        let runs = Runs::default();
+        let gate = crate::support::Gate::closed();
+        let wf = Workflow::new(
+            "vanishing",
+            1,
+            runs.step("a", 1)
+                .then(gate.step("held", &runs))
+                .then(runs.step("c", 1)),
+        );
+        let runtime = store.runtime();
+        let run = tokio::spawn({
+            let (runtime, wf) = (runtime.clone(), wf.clone());
+            async move { runtime.start(&wf, "v", 1).await }
+        });
+        while runs.count("held") == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        if replace {
+            let other = path.with_extension("other");
+            std::fs::write(&other, b"not the store").unwrap();
+            std::fs::rename(&other, &path).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+        gate.open();
+        let error = run.await.unwrap().unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("not the one this store opened")
+                && text.contains(if replace {
+                    "another file took its place"
+                } else {
+                    "it was deleted"
+                }),
+            "{text}"
+        );
+        assert!(
+            matches!(error, RunError::Stopped { .. } | RunError::Store(_)),
+            "not a success, and not the workflow's failure: {error:?}"
+        );
+        assert_eq!(runs.count("c"), 0, "nothing ran past the lost commit");
+    }
+}

@@ -233,12 +233,14 @@ impl SqliteStore {
         .and_then(|reader| stable_plans(&reader).map(|()| reader))
         .map_err(|err| fail("opening the read connection")(err.into()))?;
 
-        let writer = Writer::spawn(conn, display.clone(), options.max_batch).map_err(|err| {
-            StoreError::Backend {
-                doing: format!("starting the writer thread of `{display}`"),
-                message: err.to_string(),
-            }
-        })?;
+        let file = writer::FileIdentity::of(&literal(&path)).ok();
+        let writer =
+            Writer::spawn(conn, display.clone(), file, options.max_batch).map_err(|err| {
+                StoreError::Backend {
+                    doing: format!("starting the writer thread of `{display}`"),
+                    message: err.to_string(),
+                }
+            })?;
 
         Ok(SqliteStore {
             inner: Arc::new(Inner {

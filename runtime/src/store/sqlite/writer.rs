@@ -67,6 +67,7 @@ impl Writer {
     pub(super) fn spawn(
         conn: Connection,
         path: String,
+        file: Option<FileIdentity>,
         max_batch: usize,
     ) -> std::io::Result<Writer> {
         let (sender, receiver) = mpsc::channel();
@@ -85,6 +86,7 @@ impl Writer {
                         path,
                         max_batch: max_batch.max(1),
                         committed,
+                        file,
                     }
                     .run(&receiver);
                 }
@@ -235,6 +237,44 @@ struct Thread {
     path: String,
     max_batch: usize,
     committed: Arc<AtomicU64>,
+    /// The file the store opened, to check before each commit that it is still there.
+    file: Option<FileIdentity>,
+}
+
+/// Which file a store opened: its path and its device and inode numbers.
+#[derive(Debug, Clone)]
+pub(super) struct FileIdentity {
+    path: std::path::PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    /// The identity of the file at `path` now.
+    pub(super) fn of(path: &std::path::Path) -> std::io::Result<FileIdentity> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(path)?;
+        Ok(FileIdentity {
+            path: path.to_owned(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// Why the file at the path is no longer the one opened, if it is not: it was
+    /// deleted, or another file took its place. A commit into the opened file would
+    /// then go where no one will read it.
+    fn gone(&self) -> Option<String> {
+        match FileIdentity::of(&self.path) {
+            Ok(now) if (now.dev, now.ino) == (self.dev, self.ino) => None,
+            Ok(_) => Some("another file took its place".to_owned()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                Some("it was deleted".to_owned())
+            }
+            // Unreadable now (permissions changed, ...): SQLite will say what it can.
+            Err(_) => None,
+        }
+    }
 }
 
 impl Thread {
@@ -300,6 +340,24 @@ impl Thread {
                     }
                 }
             }
+        }
+
+        if let Some(why) = self.file.as_ref().and_then(FileIdentity::gone) {
+            let err = StoreError::Backend {
+                doing: format!(
+                    "committing a transaction of {count} requests in `{}`",
+                    self.path
+                ),
+                message: format!(
+                    "the store file is not the one this store opened any more: {why}; \
+                     nothing was committed (open the store again)"
+                ),
+            };
+            self.rollback();
+            for done in applied {
+                done.fail(duplicate(&err));
+            }
+            return Vec::new();
         }
 
         match self.statement("COMMIT") {
@@ -977,7 +1035,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")
             .unwrap();
-        Writer::spawn(conn, "test.db".to_owned(), max_batch).unwrap()
+        Writer::spawn(conn, "test.db".to_owned(), None, max_batch).unwrap()
     }
 
     #[test]
