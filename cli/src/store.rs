@@ -34,6 +34,13 @@ pub(crate) fn open(path: &Path, schema: &str) -> anyhow::Result<Source> {
         Err(err) => bail!("cannot read store file `{}`: {err}", path.display()),
     }
     let store = SqliteStore::open_read_only(path).map_err(newer)?;
+    if store.is_immutable() {
+        eprintln!(
+            "note: `{}` is read as an unchanging file (this user cannot create its `-shm` \
+             file beside it): what a running program commits meanwhile may not show",
+            path.display()
+        );
+    }
     Ok(Source {
         name: path.display().to_string(),
         store: Arc::new(store),

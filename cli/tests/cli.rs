@@ -1183,3 +1183,27 @@ fn a_store_this_user_cannot_reach_or_read_is_named_as_a_permission_problem() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_store_in_a_directory_this_user_cannot_write_is_read_with_a_note() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let store = dir.path().join("shared.db");
+    std::fs::copy(fixture(), &store).unwrap();
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let Some(out) = waypost_as_nobody(&["--store", store.to_str().unwrap(), "list"]) else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listed, run(&["list"]), "the same view as its owner's");
+    assert!(stderr.contains("read as an unchanging file"), "{stderr}");
+    // Nothing was created beside it.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["shared.db"]);
+}

@@ -148,6 +148,8 @@ struct Inner {
     writer: Option<Writer>,
     /// Wakes this process's subscribers; other processes sharing the file poll it.
     notifier: Notifier,
+    /// Read as an unchanging file (see [`SqliteStore::is_immutable`]).
+    immutable: bool,
 }
 
 impl SqliteStore {
@@ -250,6 +252,7 @@ impl SqliteStore {
                 reader: Mutex::new(Some(reader)),
                 writer: Some(writer),
                 notifier: Notifier::new(),
+                immutable: false,
             }),
         })
     }
@@ -314,22 +317,46 @@ impl SqliteStore {
         }
         let fail = |err: OpError| err.into_store_error(&display, started, doing);
 
-        let reader = Connection::open_with_flags(
-            literal(&path),
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .and_then(|reader| reader.busy_timeout(options.busy_timeout).map(|()| reader))
-        .and_then(|reader| stable_plans(&reader).map(|()| reader))
-        .map_err(|err| fail(err.into()))?;
-        // As in `open_with`: contention with a process that is creating the store can be
-        // reported at once instead of waiting in the busy handler.
-        let found = loop {
-            match schema::inspect(&reader, &display).map_err(fail) {
-                Err(StoreError::Locked { .. }) if started.elapsed() < options.busy_timeout => {
-                    std::thread::sleep(Duration::from_millis(2 + fastrand::u64(..8)));
+        let open = |immutable: bool| {
+            let reader = if immutable {
+                Connection::open_with_flags(
+                    immutable_uri(&path),
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_URI
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+            } else {
+                Connection::open_with_flags(
+                    literal(&path),
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+            };
+            let reader = reader
+                .and_then(|reader| reader.busy_timeout(options.busy_timeout).map(|()| reader))
+                .and_then(|reader| stable_plans(&reader).map(|()| reader))
+                .map_err(|err| fail(err.into()))?;
+            // As in `open_with`: contention with a process that is creating the store can
+            // be reported at once instead of waiting in the busy handler.
+            let found = loop {
+                match schema::inspect(&reader, &display).map_err(fail) {
+                    Err(StoreError::Locked { .. }) if started.elapsed() < options.busy_timeout => {
+                        std::thread::sleep(Duration::from_millis(2 + fastrand::u64(..8)));
+                    }
+                    other => break other?,
                 }
-                other => break other?,
-            }
+            };
+            Ok::<_, StoreError>((reader, found))
+        };
+        // A reader of a store in WAL mode needs its `-shm` file: where this user cannot
+        // create it (a directory it cannot write, a read-only mount), the store is read
+        // as an unchanging file instead (SQLite's `immutable`).
+        let (reader, found, immutable) = match open(false) {
+            Ok((reader, found)) => (reader, found, false),
+            Err(error) if cannot_create_beside(&path) => match open(true) {
+                Ok((reader, found)) => (reader, found, true),
+                Err(_) => return Err(error),
+            },
+            Err(error) => return Err(error),
         };
         match found {
             schema::Found::Store(version) if version == schema::CURRENT => {}
@@ -359,8 +386,16 @@ impl SqliteStore {
                 reader: Mutex::new(Some(reader)),
                 writer: None,
                 notifier: Notifier::new(),
+                immutable,
             }),
         })
+    }
+
+    /// Whether [`open_read_only`](Self::open_read_only) read the store as an unchanging
+    /// file, because this user cannot create the `-shm` file a reader of a WAL store
+    /// needs beside it: what a live writer commits meanwhile may not show.
+    pub fn is_immutable(&self) -> bool {
+        self.inner.immutable
     }
 
     /// Whether the store was opened with [`open_read_only`](Self::open_read_only).
@@ -672,6 +707,41 @@ fn literal(path: &Path) -> PathBuf {
         Path::new(".").join(path)
     } else {
         path.to_owned()
+    }
+}
+
+/// The SQLite URI that opens `path` as an unchanging file (`immutable=1`: no locks, no
+/// `-shm`), its path percent-encoded where a URI needs it.
+fn immutable_uri(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let text = absolute.to_string_lossy();
+    let encoded = text
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23");
+    format!("file:{encoded}?immutable=1")
+}
+
+/// Whether this user cannot create a file beside `path` (SQLite's `-shm`).
+fn cannot_create_beside(path: &Path) -> bool {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(format!(".waypost-write-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            false
+        }
+        Err(err) => matches!(
+            err.kind(),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+        ),
     }
 }
 
