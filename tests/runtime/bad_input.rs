@@ -515,3 +515,70 @@ async fn a_store_file_deleted_or_replaced_mid_run_stops_it_instead_of_a_false_su
         assert_eq!(runs.count("c"), 0, "nothing ran past the lost commit");
     }
 }
+
+/// A list nested as deep as asked, dropped without recursion (a recursive drop of
+/// 100,000 levels would overflow a worker thread's stack by itself).
+/// (A list, not an `Option`: JSON writes `Some(None)` and `None` alike.)
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Deep(Vec<Deep>);
+
+impl Deep {
+    fn nested(levels: usize) -> Deep {
+        (0..levels).fold(Deep(Vec::new()), |inner, _| Deep(vec![inner]))
+    }
+}
+
+impl Drop for Deep {
+    fn drop(&mut self) {
+        let mut next = std::mem::take(&mut self.0);
+        while let Some(mut inner) = next.pop() {
+            next.append(&mut inner.0);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_nested_100_000_levels_deep_fails_its_step_instead_of_aborting() {
+    for store in stores() {
+        let runtime = store.runtime();
+        for codec in ["bincode", "json"] {
+            let deep = step_fn("deep", |levels: usize| async move {
+                Ok::<_, Error>(Deep::nested(levels))
+            });
+            let mut wf = Workflow::new(format!("deep-{codec}"), 1, deep);
+            if codec == "json" {
+                wf = wf.with_codec(waypost::JsonCodec);
+            }
+            let id = format!("deep-{codec}");
+            // On a tokio worker thread (2 MiB of stack).
+            let started = tokio::spawn({
+                let (runtime, wf, id) = (runtime.clone(), wf.clone(), id.clone());
+                async move { runtime.start(&wf, id, 100_000).await }
+            });
+            let error = started.await.unwrap().unwrap_err();
+            let error = error.error().expect("the step's failure").clone();
+            assert_eq!(
+                error.name(),
+                "States.DataEncodingFailed",
+                "{codec}: {error}"
+            );
+            assert!(
+                error.message().contains("deeper than 512 levels")
+                    && error.message().contains(&format!("execution `{id}`")),
+                "{error}"
+            );
+            assert_eq!(error.address(), Some("0.deep"));
+            // A shallow one is stored and read back as it was.
+            let wf = wf.clone();
+            assert_eq!(
+                runtime
+                    .start(&wf, format!("{id}-shallow"), 20)
+                    .await
+                    .unwrap(),
+                Deep::nested(20),
+                "{} {codec}",
+                store.name
+            );
+        }
+    }
+}

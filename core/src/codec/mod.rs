@@ -4,6 +4,8 @@
 //! `erased_serde` trait objects. [`encode`] and [`decode`] are the typed entry points.
 //! The runtime ships bincode (the default) and JSON codecs.
 
+mod depth;
+
 use std::fmt;
 
 use serde::Serialize;
@@ -46,7 +48,7 @@ pub trait Codec: Send + Sync + fmt::Debug + 'static {
 /// A runtime error naming what failed to encode.
 pub fn encode<T: Serialize>(codec: &dyn Codec, value: &T, what: &str) -> Result<Vec<u8>, Error> {
     codec
-        .encode_erased(value)
+        .encode_erased(&depth::Limited { value, depth: 0 })
         .map_err(|e| Error::runtime(format!("cannot encode {what} with {}: {e}", codec.name())))
 }
 
@@ -81,7 +83,9 @@ pub fn encode_checked<T: Serialize + DeserializeOwned>(
             format!("{what} cannot be stored with {}: {why}", codec.name()),
         )
     };
-    let bytes = codec.encode_erased(value).map_err(failed)?;
+    let bytes = codec
+        .encode_erased(&depth::Limited { value, depth: 0 })
+        .map_err(failed)?;
     let mut back: Option<T> = None;
     codec
         .decode_erased(&bytes, &mut |de| {
