@@ -563,7 +563,7 @@ async fn a_value_nested_100_000_levels_deep_fails_its_step_instead_of_aborting()
                 "{codec}: {error}"
             );
             assert!(
-                error.message().contains("deeper than 512 levels")
+                error.message().contains("deeper than 256 levels")
                     && error.message().contains(&format!("execution `{id}`")),
                 "{error}"
             );
