@@ -1185,3 +1185,79 @@ async fn a_flipped_bit_in_an_execution_input_or_output_is_corrupt() {
         );
     }
 }
+
+/// A 512 KiB tmpfs mounted on a fresh directory, unmounted when dropped. `None` (saying
+/// so) where mounting is not allowed; on CI, where the tests run as root, it must work.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount() -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !mounted {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the full-disk test needs to mount a tmpfs (root) on CI"
+            );
+            println!("full-disk test skipped: cannot mount a tmpfs here");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_named_and_what_was_committed_stays() {
+    let Some(disk) = SmallDisk::mount() else {
+        return;
+    };
+    let path = disk.dir.path().join("store.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.create(new_execution("e1")).await.unwrap();
+    let mut committed = Vec::new();
+    let mut failure = None;
+    for i in 0..200 {
+        let key = format!("k{i}");
+        match store
+            .commit("e1", Fence::Unleased, vec![output(&key, &[7u8; 16 << 10])])
+            .await
+        {
+            Ok(()) => committed.push(key),
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        }
+    }
+    let failure = failure.expect("a 512 KiB disk fills up");
+    let text = failure.to_string();
+    assert!(
+        text.contains("the disk holding the store is full") && text.contains("store.db"),
+        "{text}"
+    );
+    assert!(!committed.is_empty());
+    // What was committed before is all there.
+    let keys: Vec<String> = store
+        .checkpoints("e1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.key)
+        .collect();
+    assert_eq!(keys, committed);
+    store.close();
+}

@@ -69,9 +69,18 @@ pub(super) fn sql_error(
         Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
             detail: format!("`{path}` is damaged ({err}) while {}", doing()),
         },
-        Some(ErrorCode::DiskFull) => StoreError::Backend {
+        Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure) => StoreError::Backend {
             doing: format!("{} in `{path}`", doing()),
-            message: "the disk or the database is full".to_owned(),
+            message: match free_bytes(std::path::Path::new(path)) {
+                Some(free) if free < FULL => format!(
+                    "the disk holding the store is full ({free} bytes free); free some \
+                     space: nothing of this transaction was committed ({err})"
+                ),
+                _ if code == Some(ErrorCode::DiskFull) => {
+                    "the disk or the database is full".to_owned()
+                }
+                _ => err.to_string(),
+            },
         },
         Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly) => StoreError::Backend {
             doing: format!("{} in `{path}`", doing()),
@@ -85,6 +94,24 @@ pub(super) fn sql_error(
             message: err.to_string(),
         },
     }
+}
+
+/// Below this many free bytes, a write failure is a full disk: SQLite needs a few pages
+/// (and its journal) to commit.
+const FULL: u64 = 256 << 10;
+
+/// The bytes this user may still write on the file system holding `path` (or its
+/// directory, before the file exists).
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    let at = if path.exists() {
+        path
+    } else {
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+    };
+    let stat = rustix::fs::statvfs(at).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// Why this user may not open the store at `path`, when permissions are the cause: a
