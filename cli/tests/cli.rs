@@ -148,6 +148,75 @@ fn refunds() -> Workflow<u32, u32> {
 
 static WAREHOUSE_DOWN: AtomicBool = AtomicBool::new(true);
 
+#[test]
+fn reading_a_closed_store_leaves_nothing_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("copy.db");
+    std::fs::copy(fixture(), &store).unwrap();
+    let names = || {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = std::fs::read(&store).unwrap();
+    for args in [&["list"][..], &["show", "order-1"], &["history", "order-1"]] {
+        let out = waypost(&store, args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stderr.is_empty(), "no note: the view is live");
+        assert_eq!(names(), ["copy.db"], "after {args:?}");
+    }
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        before,
+        "the file is unchanged"
+    );
+}
+
+/// A store on a read-only mount (a tmpfs remounted read-only; it needs root, which CI
+/// has) is read as an unchanging file, with a note.
+#[test]
+fn a_store_on_a_read_only_mount_is_read_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = |args: &[&str]| {
+        Command::new("mount")
+            .args(args)
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if !mount(&["-t", "tmpfs", "-o", "size=8m", "tmpfs"]) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the read-only mount test needs to mount a tmpfs (root) on CI"
+        );
+        println!("read-only mount test skipped: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(dir.path());
+    let store = dir.path().join("backup.db");
+    std::fs::copy(fixture(), &store).unwrap();
+    assert!(mount(&["-o", "remount,ro"]), "remount read-only");
+
+    let out = waypost(&store, &["list"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), run(&["list"]));
+    assert!(stderr.contains("read as an unchanging file"), "{stderr}");
+}
+
 #[step]
 async fn extract(day: u32) -> u32 {
     day

@@ -1035,11 +1035,27 @@ async fn a_read_only_store_reads_and_never_writes() {
     }
     assert_eq!(store.transactions_committed(), 0);
     drop(store);
-    // The store file is as it was. SQLite may leave its shared-memory index and an
-    // empty WAL beside a WAL-mode file that a read-only connection opened (it cannot
-    // remove them); they hold no data, and the next read-write close removes them.
+    // The store file is as it was, and the `-wal` and `-shm` files that reading made
+    // are gone again.
+    assert_eq!(files(dir.path()), before, "the directory is as it was");
+
+    // Where the user may not write the file, a read-only connection reads it; it
+    // cannot remove what it makes, which holds no data.
+    let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+    permissions.set_readonly(true);
+    std::fs::set_permissions(&path, permissions.clone()).unwrap();
+    let writable_by_root = std::fs::OpenOptions::new().write(true).open(&path).is_ok();
+    let store = SqliteStore::open_read_only(&path).unwrap();
+    assert_eq!(store.list(&ListFilter::default()).await.unwrap().len(), 1);
+    drop(store);
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&path, permissions).unwrap();
     let after = files(dir.path());
     assert_eq!(after[0], before[0], "the store file is unchanged");
+    if writable_by_root {
+        assert_eq!(after, before, "root may write the file: it cleans up");
+    }
     for (name, size, _) in &after[1..] {
         match name.as_str() {
             "store.db-wal" => assert_eq!(*size, 0, "the WAL holds nothing"),
@@ -1049,6 +1065,34 @@ async fn a_read_only_store_reads_and_never_writes() {
     }
     SqliteStore::open(&path).unwrap().close();
     assert_eq!(files(dir.path()), before, "a read-write close removes them");
+}
+
+/// A read-only look at a store that a program has open leaves the program's `-wal`
+/// and `-shm` alone, and sees its commits.
+#[tokio::test]
+async fn a_read_only_look_beside_a_writer_leaves_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let writer = SqliteStore::open(&path).unwrap();
+    writer.create(new_execution("e1")).await.unwrap();
+    let during = files(dir.path());
+    assert_eq!(during.len(), 3, "{during:?}");
+    let reader = SqliteStore::open_read_only(&path).unwrap();
+    assert_eq!(reader.list(&ListFilter::default()).await.unwrap().len(), 1);
+    drop(reader);
+    let names =
+        |files: Vec<(String, usize, u64)>| files.into_iter().map(|f| f.0).collect::<Vec<_>>();
+    assert_eq!(names(files(dir.path())), names(during));
+    writer
+        .commit("e1", Fence::Unleased, vec![output("a", b"1")])
+        .await
+        .unwrap();
+    writer.close();
+    assert_eq!(
+        files(dir.path()).len(),
+        1,
+        "the writer's close removes them"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -267,8 +267,11 @@ impl SqliteStore {
     /// while they keep writing. Blocks while it opens the file.
     ///
     /// The store file itself is never changed. Like any SQLite reader of a WAL-mode
-    /// file, it may create the `-shm` index and an empty `-wal` beside it, which it
-    /// cannot remove; they hold no data, and the next read-write close removes them.
+    /// file, it creates the `-shm` index and an empty `-wal` beside it when they are not
+    /// there; it removes them again when it closes, unless another program has opened
+    /// the store meanwhile (which then removes them) or this user may not write the
+    /// file (they hold no data, and the next read-write close removes them). Files that
+    /// were there before it opened are left alone.
     ///
     /// # Examples
     ///
@@ -325,6 +328,17 @@ impl SqliteStore {
                         | OpenFlags::SQLITE_OPEN_URI
                         | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )
+            } else if !wal_beside(&path) {
+                // No program has the store open (its `-wal` would be there): read with
+                // a connection that may write but is told not to, so that closing it,
+                // the last connection, removes the `-wal` and `-shm` it made, as SQLite
+                // does. A file this user may not write is read read-only instead.
+                read_write_query_only(&path).or_else(|_| {
+                    Connection::open_with_flags(
+                        literal(&path),
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                })
             } else {
                 Connection::open_with_flags(
                     literal(&path),
@@ -720,6 +734,26 @@ fn immutable_uri(path: &Path) -> String {
         .replace('?', "%3f")
         .replace('#', "%23");
     format!("file:{encoded}?immutable=1")
+}
+
+/// Whether the store at `path` has a `-wal` file beside it: a program has it open, or
+/// one that stopped without closing it left it there.
+fn wal_beside(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    Path::new(&wal).exists()
+}
+
+/// Opens `path` with a connection that could write but refuses to (`query_only`): it
+/// reads like a read-only one, and as the last connection to close it removes the
+/// `-wal` and `-shm` files, which a read-only connection cannot.
+fn read_write_query_only(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        literal(path),
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
 }
 
 /// Whether this user cannot create a file beside `path` (SQLite's `-shm`).
