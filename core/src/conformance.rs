@@ -526,6 +526,7 @@ pub async fn list_filters_newest_first(store: &dyn Store) {
         status,
         workflow: workflow.map(str::to_owned),
         limit,
+        ..ListFilter::default()
     };
     let running = filter(Some(ExecutionStatus::Running), None, None);
     assert_eq!(ids(store.list(&running).await.unwrap()), ["c", "b"]);
@@ -543,6 +544,66 @@ pub async fn list_filters_newest_first(store: &dyn Store) {
     assert!(store.list(&cancelled).await.unwrap().is_empty());
     let unknown = filter(None, Some("unknown"), None);
     assert!(store.list(&unknown).await.unwrap().is_empty());
+}
+
+/// Checks that list pages by offset and finds ids by a literal part of them.
+pub async fn list_pages_and_searches_ids(store: &dyn Store) {
+    let ids = |records: Vec<crate::store::ExecutionRecord>| {
+        records.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    for (i, id) in ["order-1", "order-2", "refund-1", "order_3", "100%-x"]
+        .into_iter()
+        .enumerate()
+    {
+        store
+            .create(new_execution(id, "orders", 10 * (i as u64 + 1)))
+            .await
+            .unwrap();
+    }
+    let page = |offset, limit| ListFilter {
+        offset,
+        limit,
+        ..ListFilter::default()
+    };
+    assert_eq!(
+        ids(store.list(&page(0, Some(2))).await.unwrap()),
+        ["100%-x", "order_3"]
+    );
+    assert_eq!(
+        ids(store.list(&page(2, Some(2))).await.unwrap()),
+        ["refund-1", "order-2"]
+    );
+    assert_eq!(
+        ids(store.list(&page(4, Some(2))).await.unwrap()),
+        ["order-1"]
+    );
+    assert!(store.list(&page(5, Some(2))).await.unwrap().is_empty());
+    assert_eq!(
+        ids(store.list(&page(3, None)).await.unwrap()),
+        ["order-2", "order-1"]
+    );
+
+    let search = |text: &str| ListFilter {
+        id_contains: Some(text.to_owned()),
+        ..ListFilter::default()
+    };
+    assert_eq!(
+        ids(store.list(&search("order-")).await.unwrap()),
+        ["order-2", "order-1"]
+    );
+    // `_` and `%` are literal characters, not patterns.
+    assert_eq!(ids(store.list(&search("r_")).await.unwrap()), ["order_3"]);
+    assert_eq!(ids(store.list(&search("%")).await.unwrap()), ["100%-x"]);
+    assert!(
+        store.list(&search("ORDER")).await.unwrap().is_empty(),
+        "case-sensitive"
+    );
+    let both = ListFilter {
+        id_contains: Some("-1".to_owned()),
+        offset: 1,
+        ..ListFilter::default()
+    };
+    assert_eq!(ids(store.list(&both).await.unwrap()), ["order-1"]);
 }
 
 /// Checks that unknown ids are not found.
@@ -2143,10 +2204,10 @@ pub async fn notices_tell_of_submissions_and_ends(store: &dyn Store) {
 #[macro_export]
 macro_rules! store_conformance {
     (optional $fresh:path) => {
-        $crate::store_conformance!(@tests $fresh, optional; create_is_idempotent, commit_reads_back_in_seq_order, identical_rewrite_is_accepted, different_bytes_are_refused, batch_is_atomic, status_and_redrive, list_filters_newest_first, unknown_ids_are_not_found, lease_is_renewed_refused_and_released, lease_is_taken_over_after_expiry, events_commit_with_checkpoints_in_seq_order, a_refused_batch_writes_no_events, an_event_with_every_field_round_trips, a_checkpoint_after_cancel_is_refused, succeeded_after_cancelled_is_refused, cancelled_after_succeeded_is_refused, a_redrive_batch_of_a_failed_execution_is_accepted, a_redrive_of_a_succeeded_execution_is_refused, final_events_commit_with_the_final_status, each_recovery_is_an_event_of_the_takeover, a_takeover_of_a_finished_execution_is_no_recovery, takeovers_count_recoveries_and_a_redrive_resets_them, commits_are_fenced_by_the_lease_epoch, a_release_by_a_stale_token_changes_nothing, a_renewal_extends_only_the_current_lease, the_record_shows_the_lease_and_its_epoch, claims_take_due_unleased_executions_of_registered_workflows, a_claim_takes_over_an_expired_lease_as_a_recovery, parked_executions_are_claimed_when_due, a_redrive_makes_the_execution_due_again, concurrent_claims_never_share_an_execution, notices_tell_of_submissions_and_ends);
+        $crate::store_conformance!(@tests $fresh, optional; create_is_idempotent, commit_reads_back_in_seq_order, identical_rewrite_is_accepted, different_bytes_are_refused, batch_is_atomic, status_and_redrive, list_filters_newest_first, list_pages_and_searches_ids, unknown_ids_are_not_found, lease_is_renewed_refused_and_released, lease_is_taken_over_after_expiry, events_commit_with_checkpoints_in_seq_order, a_refused_batch_writes_no_events, an_event_with_every_field_round_trips, a_checkpoint_after_cancel_is_refused, succeeded_after_cancelled_is_refused, cancelled_after_succeeded_is_refused, a_redrive_batch_of_a_failed_execution_is_accepted, a_redrive_of_a_succeeded_execution_is_refused, final_events_commit_with_the_final_status, each_recovery_is_an_event_of_the_takeover, a_takeover_of_a_finished_execution_is_no_recovery, takeovers_count_recoveries_and_a_redrive_resets_them, commits_are_fenced_by_the_lease_epoch, a_release_by_a_stale_token_changes_nothing, a_renewal_extends_only_the_current_lease, the_record_shows_the_lease_and_its_epoch, claims_take_due_unleased_executions_of_registered_workflows, a_claim_takes_over_an_expired_lease_as_a_recovery, parked_executions_are_claimed_when_due, a_redrive_makes_the_execution_due_again, concurrent_claims_never_share_an_execution, notices_tell_of_submissions_and_ends);
     };
     ($fresh:path) => {
-        $crate::store_conformance!(@tests $fresh, always; create_is_idempotent, commit_reads_back_in_seq_order, identical_rewrite_is_accepted, different_bytes_are_refused, batch_is_atomic, status_and_redrive, list_filters_newest_first, unknown_ids_are_not_found, lease_is_renewed_refused_and_released, lease_is_taken_over_after_expiry, events_commit_with_checkpoints_in_seq_order, a_refused_batch_writes_no_events, an_event_with_every_field_round_trips, a_checkpoint_after_cancel_is_refused, succeeded_after_cancelled_is_refused, cancelled_after_succeeded_is_refused, a_redrive_batch_of_a_failed_execution_is_accepted, a_redrive_of_a_succeeded_execution_is_refused, final_events_commit_with_the_final_status, each_recovery_is_an_event_of_the_takeover, a_takeover_of_a_finished_execution_is_no_recovery, takeovers_count_recoveries_and_a_redrive_resets_them, commits_are_fenced_by_the_lease_epoch, a_release_by_a_stale_token_changes_nothing, a_renewal_extends_only_the_current_lease, the_record_shows_the_lease_and_its_epoch, claims_take_due_unleased_executions_of_registered_workflows, a_claim_takes_over_an_expired_lease_as_a_recovery, parked_executions_are_claimed_when_due, a_redrive_makes_the_execution_due_again, concurrent_claims_never_share_an_execution, notices_tell_of_submissions_and_ends);
+        $crate::store_conformance!(@tests $fresh, always; create_is_idempotent, commit_reads_back_in_seq_order, identical_rewrite_is_accepted, different_bytes_are_refused, batch_is_atomic, status_and_redrive, list_filters_newest_first, list_pages_and_searches_ids, unknown_ids_are_not_found, lease_is_renewed_refused_and_released, lease_is_taken_over_after_expiry, events_commit_with_checkpoints_in_seq_order, a_refused_batch_writes_no_events, an_event_with_every_field_round_trips, a_checkpoint_after_cancel_is_refused, succeeded_after_cancelled_is_refused, cancelled_after_succeeded_is_refused, a_redrive_batch_of_a_failed_execution_is_accepted, a_redrive_of_a_succeeded_execution_is_refused, final_events_commit_with_the_final_status, each_recovery_is_an_event_of_the_takeover, a_takeover_of_a_finished_execution_is_no_recovery, takeovers_count_recoveries_and_a_redrive_resets_them, commits_are_fenced_by_the_lease_epoch, a_release_by_a_stale_token_changes_nothing, a_renewal_extends_only_the_current_lease, the_record_shows_the_lease_and_its_epoch, claims_take_due_unleased_executions_of_registered_workflows, a_claim_takes_over_an_expired_lease_as_a_recovery, parked_executions_are_claimed_when_due, a_redrive_makes_the_execution_due_again, concurrent_claims_never_share_an_execution, notices_tell_of_submissions_and_ends);
     };
     (@tests $fresh:path, $mode:ident; $($check:ident),* $(,)?) => {
         $(

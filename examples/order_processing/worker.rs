@@ -105,6 +105,7 @@ async fn idle_for(store: &dyn Store, quiet: Duration) {
         status: Some(ExecutionStatus::Running),
         workflow: Some(NAME.to_owned()),
         limit: Some(1),
+        ..ListFilter::default()
     };
     let mut since: Option<Instant> = None;
     loop {
@@ -127,6 +128,7 @@ async fn show_progress(store: Arc<dyn Store>, bar: ProgressBar) {
         status: Some(ExecutionStatus::Running),
         workflow: Some(NAME.to_owned()),
         limit: None,
+        ..ListFilter::default()
     };
     let mut finished = BTreeSet::new();
     loop {

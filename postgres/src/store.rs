@@ -340,15 +340,23 @@ impl PostgresStore {
         let s = &self.inner.schema;
         let status = filter.status.map(ExecutionStatus::as_str);
         let limit = filter.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+        let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
         let found = client
             .query(
                 &format!(
                     "SELECT {EXECUTION_COLUMNS} FROM {s}.executions \
                      WHERE ($1::text IS NULL OR status = $1) \
                      AND ($2::text IS NULL OR workflow = $2) \
-                     ORDER BY created_ms DESC, id DESC LIMIT $3"
+                     AND ($4::text IS NULL OR strpos(id, $4) > 0) \
+                     ORDER BY created_ms DESC, id DESC LIMIT $3 OFFSET $5"
                 ),
-                &[&status, &filter.workflow, &limit],
+                &[
+                    &status,
+                    &filter.workflow,
+                    &limit,
+                    &filter.id_contains,
+                    &offset,
+                ],
             )
             .await
             .map_err(self.fail(doing))?;

@@ -294,6 +294,7 @@ impl Runtime {
             status: Some(ExecutionStatus::Running),
             workflow: Some(workflow.name().to_owned()),
             limit: None,
+            ..ListFilter::default()
         };
         let records = self.store()?.list(&filter).await?;
         let limit = self.inner.config.max_concurrent_resumes.max(1);

@@ -47,6 +47,7 @@ pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> an
         status: args.status.map(ExecutionStatus::from),
         workflow: args.workflow.clone(),
         limit: args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        ..ListFilter::default()
     };
     let records = store::list(store, &filter)?;
     if records.is_empty() {

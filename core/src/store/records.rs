@@ -212,6 +212,10 @@ pub struct ListFilter {
     pub status: Option<ExecutionStatus>,
     /// Only executions of this workflow name.
     pub workflow: Option<String>,
+    /// Only executions whose id contains this text (literally, case-sensitive).
+    pub id_contains: Option<String>,
+    /// Skips this many of the matching executions first (a page's start).
+    pub offset: usize,
     /// At most this many (all when `None`).
     pub limit: Option<usize>,
 }

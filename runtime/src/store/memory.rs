@@ -416,11 +416,22 @@ impl Store for MemoryStore {
                         .as_ref()
                         .is_none_or(|workflow| &record.workflow == workflow)
                 })
+                .filter(|record| {
+                    filter
+                        .id_contains
+                        .as_ref()
+                        .is_none_or(|part| record.id.contains(part.as_str()))
+                })
                 .collect();
             // Newest first, ties by id, both descending: the SQLite store's order.
             records.sort_by(|a, b| (b.created_ms, &b.id).cmp(&(a.created_ms, &a.id)));
             let limit = filter.limit.unwrap_or(usize::MAX);
-            Ok(records.into_iter().take(limit).cloned().collect())
+            Ok(records
+                .into_iter()
+                .skip(filter.offset)
+                .take(limit)
+                .cloned()
+                .collect())
         }))
     }
 

@@ -85,18 +85,25 @@ pub(super) fn list_executions(
         conditions.push("workflow = ?");
         params.push(workflow);
     }
+    // `instr`, not `LIKE`: the text is literal, and case-sensitive.
+    if let Some(part) = &filter.id_contains {
+        conditions.push("instr(id, ?) > 0");
+        params.push(part);
+    }
     // SQLite reads a negative LIMIT as "no limit".
     let limit = filter
         .limit
         .map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
     params.push(&limit);
+    let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
+    params.push(&offset);
 
     let mut sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions");
     if !conditions.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&conditions.join(" AND "));
     }
-    sql.push_str(" ORDER BY created_ms DESC, id DESC LIMIT ?");
+    sql.push_str(" ORDER BY created_ms DESC, id DESC LIMIT ? OFFSET ?");
 
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params.as_slice())?;
