@@ -6,7 +6,8 @@
 //! interrupted before its result was stored: its process crashed or stopped, and a
 //! recovery or resume ran it again), failures (attempts failed), retries (retries
 //! scheduled), and the 50th and 95th percentiles and maximum of the attempts' durations
-//! (nearest rank, over every run that ended). Task steps report attempts; maps,
+//! (nearest rank, over every run that ended; `waypost_core::inspect::WorkflowStats`
+//! counts them). Task steps report attempts; maps,
 //! choices and timers do not, so they have no row. Above the table, how many
 //! executions are in each status and, if any were, how often they were recovered.
 //!
@@ -14,12 +15,10 @@
 //! does with the next checkpoint of the execution: a step that started and was
 //! interrupted before anything else was stored leaves no trace of that run.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::bail;
-use waypost_core::history::EventKind;
-use waypost_core::inspect::Addresses;
+use waypost_core::inspect::WorkflowStats;
 use waypost_core::store::{ExecutionStatus, ListFilter};
 use waypost_core::text::printable;
 
@@ -30,16 +29,6 @@ use crate::{format, store};
 pub(crate) struct Args {
     /// The workflow name (all its versions).
     workflow: String,
-}
-
-/// What one step did across the executions.
-#[derive(Debug, Default)]
-struct StepStats {
-    runs: u64,
-    reruns: u64,
-    failures: u64,
-    retries: u64,
-    durations: Vec<u64>,
 }
 
 pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -57,49 +46,15 @@ pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> an
     }
     // Oldest first, so that steps are listed in the order they first ran.
     records.reverse();
-
-    let mut order: Vec<String> = Vec::new();
-    let mut steps: HashMap<String, StepStats> = HashMap::new();
-    let mut statuses: HashMap<ExecutionStatus, usize> = HashMap::new();
-    let mut recoveries = 0;
+    let mut stats = WorkflowStats::default();
     for record in &records {
-        *statuses.entry(record.status).or_default() += 1;
-        let addresses = Addresses::of(&store::graph(record)?);
-        for event in store::history(store, &record.id)? {
-            if event.kind == EventKind::ExecutionRecovered {
-                recoveries += 1;
-            }
-            if !matches!(
-                event.kind,
-                EventKind::StepStarted
-                    | EventKind::StepSucceeded
-                    | EventKind::StepFailed
-                    | EventKind::RetryScheduled
-            ) {
-                continue;
-            }
-            let name = addresses.name_of(&event.address);
-            let stats = steps.entry(name.clone()).or_insert_with(|| {
-                order.push(name);
-                StepStats::default()
-            });
-            match event.kind {
-                EventKind::StepStarted => {
-                    stats.runs += 1;
-                    if event.details.run.is_some_and(|run| run > 1) {
-                        stats.reruns += 1;
-                    }
-                }
-                EventKind::RetryScheduled => stats.retries += 1,
-                _ => {
-                    if event.kind == EventKind::StepFailed {
-                        stats.failures += 1;
-                    }
-                    stats.durations.extend(event.duration_ms);
-                }
-            }
-        }
+        stats.add(
+            record,
+            &store::graph(record)?,
+            &store::history(store, &record.id)?,
+        );
     }
+    let (statuses, recoveries) = (&stats.statuses, stats.recoveries);
 
     let counts: Vec<String> = [
         ExecutionStatus::Succeeded,
@@ -113,7 +68,7 @@ pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> an
     let plural = |n: usize| if n == 1 { "" } else { "s" };
     let recovered = match recoveries {
         0 => String::new(),
-        n => format!(", recovered {n} time{}", plural(n)),
+        n => format!(", recovered {n} time{}", if n == 1 { "" } else { "s" }),
     };
     writeln!(
         out,
@@ -123,7 +78,7 @@ pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> an
         plural(records.len()),
         counts.join(", ")
     )?;
-    if order.is_empty() {
+    if stats.steps().is_empty() {
         writeln!(
             out,
             "no step events recorded (the executions' history level may be `Errors` or `Off`)"
@@ -136,22 +91,19 @@ pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> an
         ],
         &[1, 2, 3, 4, 5, 6, 7],
     );
-    for name in &order {
-        let Some(stats) = steps.get_mut(name) else {
-            continue;
-        };
-        stats.durations.sort_unstable();
+    for step in stats.steps() {
         let at = |p: u64| {
-            percentile(&stats.durations, p).map_or_else(|| "-".to_owned(), format::duration)
+            step.duration_percentile(p)
+                .map_or_else(|| "-".to_owned(), format::duration)
         };
         format::add_row(
             &mut table,
             [
-                name.clone(),
-                stats.runs.to_string(),
-                stats.reruns.to_string(),
-                stats.failures.to_string(),
-                stats.retries.to_string(),
+                step.name.clone(),
+                step.runs.to_string(),
+                step.reruns.to_string(),
+                step.failures.to_string(),
+                step.retries.to_string(),
                 at(50),
                 at(95),
                 at(100),
@@ -160,31 +112,4 @@ pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> an
     }
     out.write_all(format::render(&table).as_bytes())?;
     Ok(())
-}
-
-/// The `p`th percentile (1 to 100) of `sorted` by the nearest-rank method: the smallest
-/// value with at least `p`% of the values at or below it.
-fn percentile(sorted: &[u64], p: u64) -> Option<u64> {
-    let n = sorted.len() as u64;
-    if n == 0 {
-        return None;
-    }
-    let rank = (p * n).div_ceil(100).clamp(1, n);
-    sorted.get(usize::try_from(rank - 1).ok()?).copied()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile;
-
-    #[test]
-    fn percentiles_take_the_nearest_rank() {
-        assert_eq!(percentile(&[], 50), None);
-        assert_eq!(percentile(&[7], 95), Some(7));
-        let values: Vec<u64> = (1..=20).collect();
-        assert_eq!(percentile(&values, 50), Some(10));
-        assert_eq!(percentile(&values, 95), Some(19));
-        assert_eq!(percentile(&values, 100), Some(20));
-        assert_eq!(percentile(&[1, 2, 3, 4], 50), Some(2));
-    }
 }

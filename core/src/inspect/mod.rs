@@ -21,7 +21,12 @@
 //! - everything else: not reached.
 //!
 //! [`Progress::of`] reads the same history for what is happening now: the step last
-//! started or finished, and the progress of the innermost map in flight.
+//! started or finished, and the progress of the innermost map in flight;
+//! [`StepStats`] what each step did across many executions.
+
+mod stats;
+
+pub use stats::{StepStats, WorkflowStats, percentile};
 
 use std::collections::{HashMap, HashSet};
 
