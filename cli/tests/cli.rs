@@ -341,7 +341,10 @@ async fn write_fixture(path: &Path) {
     // The dropped run gives its lease up in a task of its own: wait for it, so that
     // `import-1` waits for a worker (rather than shows this process as its runner).
     while store.execution("import-1").await.unwrap().lease.is_some() {
-        assert!(Instant::now() < deadline, "import-1's lease was not released");
+        assert!(
+            Instant::now() < deadline,
+            "import-1's lease was not released"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     drop(runtime);

@@ -25,8 +25,10 @@
 //! [`StepStats`] what each step did across many executions.
 
 mod stats;
+mod summary;
 
 pub use stats::{StepStats, WorkflowStats, percentile};
+pub use summary::{runner, status};
 
 use std::collections::{HashMap, HashSet};
 
