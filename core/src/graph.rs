@@ -6,6 +6,7 @@
 //! edges — that exports (Mermaid, DOT, Amazon States Language) and the CLI draw from.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -97,6 +98,99 @@ pub struct Node {
     /// Kind-specific settings for display, such as `max_concurrency` or `seconds`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<(String, String)>,
+    /// The type of the state's output, which decodes its checkpoints without knowing
+    /// the type at compile time (a console shows them). Only in a graph made from the
+    /// workflow's code: a stored graph has none.
+    #[serde(skip)]
+    pub output_type: Option<PayloadType>,
+}
+
+/// A state's output type, its name and a way to decode a payload of it; see
+/// [`Node::output_type`].
+///
+/// # Examples
+///
+/// ```
+/// use waypost::prelude::*;
+/// use waypost::JsonCodec;
+///
+/// #[step]
+/// fn double(x: u32) -> u32 { x * 2 }
+///
+/// let wf = Workflow::new("demo", 1, double);
+/// let output = wf.graph().nodes()[0].output_type.unwrap();
+/// assert_eq!(output.name(), "u32");
+/// let mut shown = String::new();
+/// output
+///     .decode_with(&JsonCodec, b"42", &mut |value| {
+///         shown = serde_json::to_string(value).unwrap();
+///     })
+///     .unwrap();
+/// assert_eq!(shown, "42");
+/// assert!(output.decode_with(&JsonCodec, b"\"no\"", &mut |_| {}).is_err());
+/// ```
+#[derive(Clone, Copy)]
+pub struct PayloadType {
+    name: &'static str,
+    decode: DecodeFn,
+}
+
+type DecodeFn = fn(
+    &dyn crate::Codec,
+    &[u8],
+    &mut dyn FnMut(&dyn erased_serde::Serialize),
+) -> Result<(), crate::Error>;
+
+impl PayloadType {
+    /// The type `T`.
+    pub fn of<T: crate::Payload>() -> Self {
+        PayloadType {
+            name: std::any::type_name::<T>(),
+            decode: decode_as::<T>,
+        }
+    }
+
+    /// The type's name (Rust's `type_name`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Decodes `bytes` written by `codec` as this type and hands the value to `visit`
+    /// (serialize it with any serde serializer, such as `serde_json`'s).
+    ///
+    /// # Errors
+    ///
+    /// The bytes are not a value of this type under `codec`.
+    pub fn decode_with(
+        &self,
+        codec: &dyn crate::Codec,
+        bytes: &[u8],
+        visit: &mut dyn FnMut(&dyn erased_serde::Serialize),
+    ) -> Result<(), crate::Error> {
+        (self.decode)(codec, bytes, visit)
+    }
+}
+
+fn decode_as<T: crate::Payload>(
+    codec: &dyn crate::Codec,
+    bytes: &[u8],
+    visit: &mut dyn FnMut(&dyn erased_serde::Serialize),
+) -> Result<(), crate::Error> {
+    let value: T = crate::codec::decode(codec, bytes, "a payload")?;
+    visit(&value);
+    Ok(())
+}
+
+impl fmt::Debug for PayloadType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl PartialEq for PayloadType {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
 }
 
 impl Node {
@@ -110,6 +204,7 @@ impl Node {
             catch: Vec::new(),
             timeout: None,
             details: Vec::new(),
+            output_type: None,
         }
     }
 
@@ -173,12 +268,20 @@ impl<'a> Describe<'a> {
     /// Describes `step` at the current position and moves past its slots.
     pub fn step<S: crate::Step + ?Sized>(&mut self, step: &S) {
         let slots = step.slots();
+        let before = self.states.len();
         let mut sub = Describe {
             parent: self.parent.clone(),
             slot: self.slot,
             states: self.states,
         };
         step.describe(&mut sub);
+        // A step that made one state outputs what that state outputs.
+        if self.states.len() == before + 1
+            && let Some(node) = self.states.last_mut()
+        {
+            node.output_type
+                .get_or_insert_with(PayloadType::of::<S::Output>);
+        }
         self.slot += slots;
     }
 

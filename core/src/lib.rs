@@ -50,7 +50,7 @@ pub use codec::Codec;
 pub use context::{Context, Host, Recorder, StepContext};
 pub use error::{Error, ErrorKind, NamedError};
 pub use fail::{Fail, fail};
-pub use graph::{Graph, Node, NodeKind};
+pub use graph::{Graph, Node, NodeKind, PayloadType};
 pub use history::{Event, EventDetails, EventError, EventKind, HistoryLevel};
 pub use map::{ItemReader, Map, ParMap, ToleratedFailures, map, par_map, read_items, vec_items};
 pub use parallel::{Parallel, parallel};

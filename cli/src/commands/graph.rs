@@ -138,6 +138,7 @@ fn printable_node(node: &Node) -> Node {
             .map(|(key, value)| (text(key), text(value)))
             .collect(),
         timeout: node.timeout,
+        output_type: node.output_type,
     }
 }
 
