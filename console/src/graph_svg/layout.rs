@@ -1,5 +1,10 @@
 //! The layout: the size of every block and where its parts go, relative to its top
-//! left corner.
+//! left corner, in whole pixels.
+//!
+//! Every block has a width `w`, a height `h` and an `axis`: the x at which control
+//! enters it at the top and leaves it at the bottom. `continues` says whether control
+//! leaves it at all (a branch that ends in a fail state does not). Text is measured
+//! approximately, by a fixed advance per character.
 
 use std::borrow::Cow;
 

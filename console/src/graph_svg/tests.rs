@@ -472,3 +472,57 @@ fn preview() {
     let page = format!("<!doctype html><meta charset=utf-8><body style=margin:0>{svg}");
     std::fs::write(dir.join("graph-preview.html"), page).unwrap();
 }
+
+#[step]
+fn transform_chunk(chunk: u64) -> u64 {
+    chunk
+}
+
+/// Like the ETL example, with odd corners: a `par_map` in a parallel branch, a long and
+/// a hostile name, a choice with a failing branch, a retried sequence, a catch inside a
+/// branch.
+fn odd() -> Graph {
+    let transform = parallel((
+        pass("carry", |x: u64| x),
+        pass("chunks", |x: u64| vec![x]).then(par_map(transform_chunk).named("map")),
+    ))
+    .named("transform");
+    let check = choice()
+        .named("check <quality> & \"gate\"")
+        .when(
+            "bad rows over 5% of the whole input",
+            |x: &u64| *x > 5,
+            fail::<u64, u64>("TooManyBadRows", "too many"),
+        )
+        .otherwise(pass("fine", |x: u64| x));
+    let retry = RetryPolicy::builder().max_attempts(3).build();
+    Graph::of(
+        &validate
+            .then(check)
+            .then(transform)
+            .then(pass("merge", |(x, _): (u64, Vec<u64>)| x))
+            .then(
+                express
+                    .then(
+                        pass("an_extremely_long_step_name_for_the_enrichment", |x: u64| x)
+                            .catch(["Timeout"], release_inventory),
+                    )
+                    .retry(retry)
+                    .timeout(Duration::from_millis(1500)),
+            )
+            .then(wait::<u64>(Duration::from_millis(2500))),
+    )
+}
+
+/// Writes the ETL-like graph with odd corners to `target/graph-preview-more.html`.
+#[test]
+#[ignore = "writes a file to look at"]
+fn preview_more() {
+    let svg = draw(&odd(), &|node: &Node| {
+        (node.name == "carry").then_some(StateStatus::Succeeded)
+    });
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = format!("<!doctype html><meta charset=utf-8><body style=margin:0>{svg}");
+    std::fs::write(dir.join("graph-preview-more.html"), page).unwrap();
+}
