@@ -4,11 +4,12 @@
 //! What the Step Functions console shows, from a terminal: the executions of a store
 //! (`list`), one execution's status, timings, input, output and error (`show`), its
 //! event history (`history`), its workflow's graph coloured by how far each state got
-//! (`graph`), per-step statistics of a workflow (`stats`), and a live view of a running
-//! execution (`watch`).
+//! (`graph`), per-step statistics of a workflow (`stats`), a live view of a running
+//! execution (`watch`), and the web console over it all (`console`).
 //!
 //! The store is opened read-only ([`SqliteStore::open_read_only`]): the CLI never creates,
 //! migrates or writes a store, so it is safe to point at the file of a running program.
+//! The one exception is `console`, whose cancel button writes (unless `--read-only`).
 //! Resuming and redriving need the workflow's code, so they are not commands here; see
 //! `Runtime::resume`, `Runtime::redrive` and `Runtime::resume_all`.
 //!
@@ -77,6 +78,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
+    // The console opens the store its own way (it may write: cancel).
+    if let commands::Command::Console(args) = &cli.command {
+        return commands::console::run(args, &cli.store, &cli.schema);
+    }
     let store = store::open(&cli.store, &cli.schema)?;
     let stdout = io::stdout();
     let mut out = stdout.lock();

@@ -20,19 +20,7 @@ pub(crate) fn open(path: &Path, schema: &str) -> anyhow::Result<Source> {
     if let Some(url) = path.to_str().filter(|p| is_postgres_url(p)) {
         return open_postgres(url, schema);
     }
-    match std::fs::metadata(path) {
-        Ok(_) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
-            "store file `{}` not found (choose the store with --store PATH or WAYPOST_STORE)",
-            path.display()
-        ),
-        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => bail!(
-            "permission denied: this user cannot reach store file `{}` (a directory on \
-             its path is not searchable by this user)",
-            path.display()
-        ),
-        Err(err) => bail!("cannot read store file `{}`: {err}", path.display()),
-    }
+    check_file(path)?;
     let store = SqliteStore::open_read_only(path).map_err(newer)?;
     if store.is_immutable() {
         eprintln!(
@@ -46,6 +34,55 @@ pub(crate) fn open(path: &Path, schema: &str) -> anyhow::Result<Source> {
         store: Arc::new(store),
         runtime: None,
     })
+}
+
+/// Fails, saying why, unless `path` is a file this user can reach.
+fn check_file(path: &Path) -> anyhow::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
+            "store file `{}` not found (choose the store with --store PATH or WAYPOST_STORE)",
+            path.display()
+        ),
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => bail!(
+            "permission denied: this user cannot reach store file `{}` (a directory on \
+             its path is not searchable by this user)",
+            path.display()
+        ),
+        Err(err) => bail!("cannot read store file `{}`: {err}", path.display()),
+    }
+    Ok(())
+}
+
+/// Opens the store for the console: like [`open`], but read-write (cancel writes)
+/// unless `read_only`. A SQLite file is never created; a PostgreSQL schema never made
+/// or migrated.
+pub(crate) async fn open_for_console(
+    path: &Path,
+    schema: &str,
+    read_only: bool,
+) -> anyhow::Result<(Arc<dyn Store>, String)> {
+    if let Some(url) = path.to_str().filter(|p| is_postgres_url(p)) {
+        let store = waypost_postgres::PostgresStore::connect_with(
+            url,
+            waypost_postgres::PostgresOptions::builder()
+                .schema(schema.to_owned())
+                .migrate(false)
+                .build(),
+        )
+        .await
+        .map_err(newer)?;
+        let name = store.describe();
+        return Ok((Arc::new(store), name));
+    }
+    check_file(path)?;
+    let store = if read_only {
+        SqliteStore::open_read_only(path)
+    } else {
+        SqliteStore::open(path)
+    }
+    .map_err(newer)?;
+    Ok((Arc::new(store), path.display().to_string()))
 }
 
 /// Whether the store argument names a PostgreSQL database rather than a file.

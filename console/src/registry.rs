@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde_json::Value;
+use waypost_core::Payload;
+use waypost_core::Workflow;
 use waypost_core::codec::{self, Codec};
 use waypost_core::graph::Graph;
-use waypost_core::workflow::Payload;
-use waypost_core::Workflow;
 use waypost_runtime::{RunError, Runtime};
 
 /// One registered workflow, its types erased.
@@ -63,15 +63,6 @@ impl Registry {
 
     pub(crate) fn get(&self, name: &str, version: u32) -> Option<&Arc<dyn Registered>> {
         self.workflows.get(&(name.to_owned(), version))
-    }
-
-    /// The newest registered version of `name`.
-    pub(crate) fn newest(&self, name: &str) -> Option<(u32, &Arc<dyn Registered>)> {
-        self.workflows
-            .iter()
-            .filter(|((n, _), _)| n == name)
-            .max_by_key(|((_, v), _)| *v)
-            .map(|((_, v), w)| (*v, w))
     }
 
     /// Every registered (name, version), sorted.

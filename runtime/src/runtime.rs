@@ -468,6 +468,12 @@ impl Runtime {
         Ok(())
     }
 
+    /// The store this runtime keeps executions in, if it has one (to share it with a
+    /// console or another tool).
+    pub fn shared_store(&self) -> Option<Arc<dyn Store>> {
+        self.inner.store.clone()
+    }
+
     pub(crate) fn store(&self) -> Result<&Arc<dyn Store>, RunError> {
         self.inner.store.as_ref().ok_or(RunError::NoStore)
     }

@@ -3,6 +3,7 @@
 //! Every `run` reads the store (opened read-only by `main`) and writes what it shows to
 //! `out`; errors go back to `main`, which prints them and exits with status 1.
 
+pub(crate) mod console;
 mod graph;
 mod history;
 mod list;
@@ -35,6 +36,9 @@ pub(crate) enum Command {
     /// Follow a running execution until it ends: the current step, and a progress bar
     /// of the map in flight.
     Watch(watch::Args),
+    /// Serve the web console over the store: executions, graphs, histories, data, and
+    /// cancel (in a browser, on 127.0.0.1:7070 unless `--addr`).
+    Console(console::Args),
 }
 
 /// Runs `command` over `store`, writing to `out`.
@@ -50,5 +54,7 @@ pub(crate) fn run(
         Command::Graph(args) => graph::run(args, store, out),
         Command::Stats(args) => stats::run(args, store, out),
         Command::Watch(args) => watch::run(args, store, out),
+        // `main` serves it before any store is opened read-only.
+        Command::Console(_) => anyhow::bail!("the console is not a read-only command"),
     }
 }

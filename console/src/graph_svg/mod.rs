@@ -42,7 +42,6 @@ const ARROW_ID: &str = "waypost-graph-arrow";
 /// when it has a status, `data-status` (`succeeded`, `failed`, `caught`, `cancelled`,
 /// `running` or `not-reached`). Colours are inline attributes, so the drawing needs no
 /// stylesheet, and the classes let one restyle it.
-#[allow(dead_code)]
 pub(crate) fn render(
     graph: &Graph,
     status: &dyn Fn(&Node) -> Option<StateStatus>,
