@@ -92,6 +92,10 @@ struct Args {
     /// extract, validate, transform, enrich or aggregate.
     #[arg(long, value_name = "STEP")]
     crash_after: Option<String>,
+    /// Then serve the web console on this address until Ctrl-C: the execution's graph,
+    /// timeline and data, decoded (this program has the workflow's types).
+    #[arg(long, value_name = "ADDR")]
+    console: Option<std::net::SocketAddr>,
 }
 
 /// The steps in order, to know which one a `--crash-after` step precedes.
@@ -1143,6 +1147,23 @@ async fn main() -> anyhow::Result<()> {
     // much bigger than that is better kept in files, with steps passing their paths.
     let config = RuntimeConfig::builder().max_payload_bytes(1 << 30).build();
     let runtime = Runtime::builder().store(store).config(config).build();
+    let outcome = run(&runtime, data).await;
+    if let Some(addr) = args.console {
+        let console = waypost_console::Console::new(runtime)?
+            .register(&workflow())
+            .describe_store(args.store.display().to_string());
+        let login = console.login_path().unwrap_or_default();
+        let addr = console.spawn(addr).await?;
+        println!("console: http://{addr}/executions");
+        println!("  open http://{addr}{login} once to act from the pages; Ctrl-C stops it");
+        tokio::signal::ctrl_c().await?;
+    }
+    outcome
+}
+
+/// Runs (or resumes) the job, and prints what it did.
+async fn run(runtime: &Runtime, data: PathBuf) -> anyhow::Result<()> {
+    let args = ARGS.get().expect("parsed in main");
     let job = Job {
         data: data.display().to_string(),
         scale: args.scale,

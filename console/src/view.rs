@@ -25,6 +25,9 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Payloads larger than this are not decoded (their size is shown).
+const MAX_DECODED: usize = 8 << 20;
+
 /// One row of the executions table (and of `/api/executions`).
 #[derive(Debug, Serialize)]
 pub(crate) struct Summary {
@@ -255,7 +258,12 @@ impl ExecutionData {
         typed: impl FnOnce(&dyn waypost_core::Codec, &[u8]) -> Option<Result<Value, String>>,
     ) -> PayloadView {
         let codec = &self.record.codec;
-        let decoded = if codec == "json" {
+        let decoded = if bytes.len() > MAX_DECODED {
+            Some(Err(format!(
+                "not decoded: over the {} MiB the console decodes",
+                MAX_DECODED >> 20
+            )))
+        } else if codec == "json" {
             Some(serde_json::from_slice::<Value>(bytes).map_err(|e| format!("invalid JSON: {e}")))
         } else {
             match codec_named(codec) {

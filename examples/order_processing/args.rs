@@ -90,6 +90,21 @@ pub(crate) enum Mode {
             default_missing_value = "2"
         )]
         exit_when_idle: Option<u64>,
+        /// Also serve the web console on this address (it decodes the orders and can
+        /// redrive failed ones).
+        #[arg(long, value_name = "ADDR")]
+        console: Option<std::net::SocketAddr>,
+    },
+    /// Serve the web console over the store until Ctrl-C: every order's execution, its
+    /// graph, data (decoded: this program has the workflow's types) and history; cancel
+    /// and redrive (which runs here, with this command line's rates).
+    Console {
+        /// The address to serve on.
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        addr: std::net::SocketAddr,
+        /// The token actions need (a random one when not given).
+        #[arg(long)]
+        token: Option<String>,
     },
 }
 

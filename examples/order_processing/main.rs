@@ -48,6 +48,15 @@
 //! cargo run --example order_processing -- worker --exit-when-idle      # stops once no order has run or waited for 2 s
 //! ```
 //!
+//! The web console shows the orders in a browser: their graphs coloured by how each
+//! state went, their data decoded, their histories; a failed order can be redriven from
+//! there (the redrive runs in the console's process, with its command line's rates):
+//!
+//! ```text
+//! cargo run --example order_processing -- console                       # prints the address and a login link
+//! cargo run --example order_processing -- worker --console 127.0.0.1:7070   # a worker that serves it too
+//! ```
+//!
 //! `submit` without `--wait` returns once the orders are recorded, saying how many were
 //! new; `submit --wait` again later shows their results (read from the store: outcomes,
 //! retries, recoveries, and the reservations the checkpoints show still held). Workers
@@ -74,6 +83,7 @@
 //! ```
 
 mod args;
+mod console;
 mod report;
 mod services;
 mod store;
@@ -107,7 +117,9 @@ async fn main() -> anyhow::Result<()> {
         Some(Mode::Worker {
             concurrency,
             exit_when_idle,
-        }) => worker::work(concurrency, exit_when_idle).await,
+            console,
+        }) => worker::work(concurrency, exit_when_idle, console).await,
+        Some(Mode::Console { addr, ref token }) => console::serve(addr, token.clone()).await,
     }
 }
 

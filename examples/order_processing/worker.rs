@@ -17,11 +17,18 @@ use crate::store::open_store;
 use crate::workflow::{NAME, workflow};
 
 /// Runs a worker for the order workflow on the store until it is told to stop.
-pub(crate) async fn work(concurrency: u32, exit_when_idle: Option<u64>) -> anyhow::Result<()> {
+pub(crate) async fn work(
+    concurrency: u32,
+    exit_when_idle: Option<u64>,
+    console: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     let args = args();
     let store = open_store(&args.store, &args.schema).await?;
     let runtime = Runtime::builder().shared_store(Arc::clone(&store)).build();
     let workflow = workflow();
+    if let Some(addr) = console {
+        crate::console::spawn(runtime.clone(), addr, None).await?;
+    }
     let options = WorkerOptions::builder()
         .concurrency(concurrency as usize)
         .build();

@@ -2,6 +2,7 @@
 //! temporary directory, and its output is checked against figures computed here.
 
 mod big_map;
+mod console;
 mod etl;
 mod order_processing;
 mod support;

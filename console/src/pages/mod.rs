@@ -123,7 +123,10 @@ pub(crate) fn payload(view: &PayloadView) -> Markup {
     html! {
         div.payload {
             @if let Some(value) = &view.value {
-                pre.json { (printable(&serde_json::to_string_pretty(value).unwrap_or_default())) }
+                @let text = serde_json::to_string_pretty(value).unwrap_or_default();
+                @let (shown, rest) = cut(&text, SHOWN_CHARS);
+                pre.json { (lines(shown)) }
+                @if rest > 0 { div.meta { "… " (rest) " more characters (the JSON API has it all)" } }
                 div.meta { (size) ", " (view.codec) }
             } @else {
                 div.meta.undecoded {
@@ -133,6 +136,22 @@ pub(crate) fn payload(view: &PayloadView) -> Markup {
             }
         }
     }
+}
+
+/// How much of a payload's JSON a page shows.
+const SHOWN_CHARS: usize = 20_000;
+
+/// The first `max` characters of `text` (whole), and how many characters follow.
+fn cut(text: &str, max: usize) -> (&str, usize) {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => (&text[..at], text[at..].chars().count()),
+        None => (text, 0),
+    }
+}
+
+/// Multi-line text with each line [`printable`] (its newlines kept).
+fn lines(text: &str) -> String {
+    text.lines().map(printable).collect::<Vec<_>>().join("\n")
 }
 
 /// An error and its causes, outermost first.
