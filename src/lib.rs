@@ -51,6 +51,9 @@
 //!   default).
 //! - `waypost-postgres`: `waypost::postgres::PostgresStore`, executions in PostgreSQL
 //!   for workers on many machines (feature `postgres`).
+//! - `waypost-console`: `waypost::console::Console`, the web console served from your
+//!   program, which decodes your workflows' data and redrives them (feature `console`);
+//!   `waypost console --store …` serves it over any store.
 #![doc(test(attr(deny(warnings))))]
 
 #[doc(inline)]
@@ -61,6 +64,10 @@ pub use waypost_runtime::*;
 /// The PostgreSQL store (feature `postgres`): see [`PostgresStore`](postgres::PostgresStore).
 #[cfg(feature = "postgres")]
 pub use waypost_postgres as postgres;
+
+/// The web console (feature `console`): see [`Console`](console::Console).
+#[cfg(feature = "console")]
+pub use waypost_console as console;
 
 /// Turns a function into a step named after it.
 ///

@@ -1285,3 +1285,143 @@ fn a_store_in_a_directory_this_user_cannot_write_is_read_with_a_note() {
         .collect();
     assert_eq!(names, ["shared.db"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// `waypost console`: the web console over the store, as a process.
+
+/// A `waypost console` process, killed when dropped, and the address it serves.
+struct ConsoleProcess {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for ConsoleProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn console(store: &Path, extra: &[&str]) -> ConsoleProcess {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_waypost"))
+        .arg("--store")
+        .arg(store)
+        .args(["console", "--addr", "127.0.0.1:0"])
+        .args(extra)
+        .env_remove("WAYPOST_STORE")
+        .env_remove("WAYPOST_CONSOLE_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the console printed its address")
+            .unwrap();
+        if let Some(url) = line.trim().strip_prefix("pages:") {
+            let url = url.trim();
+            break url
+                .trim_start_matches("http://")
+                .trim_end_matches("/executions")
+                .to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    ConsoleProcess { child, addr }
+}
+
+/// One HTTP/1.1 request to `addr`: the status code and the body.
+fn http(addr: &str, method: &str, path: &str, headers: &[&str]) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("Content-Length: 0\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned());
+    (status, body)
+}
+
+#[test]
+fn console_serves_the_store_and_cancels_with_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("copy.db");
+    std::fs::copy(fixture(), &store).unwrap();
+    let served = console(&store, &["--token", "t0ken"]);
+
+    let (status, page) = http(&served.addr, "GET", "/executions", &[]);
+    assert_eq!(status, 200, "{page}");
+    for id in [
+        "order-1",
+        "order-2",
+        "pricing-1",
+        "refund-1",
+        "nightly-1",
+        "import-1",
+    ] {
+        assert!(page.contains(&format!("data-id=\"{id}\"")), "{id} listed");
+    }
+    let (status, page) = http(&served.addr, "GET", "/executions/refund-1", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("data-status=\"failed\""),
+        "the failed state is coloured"
+    );
+    let (status, _) = http(&served.addr, "GET", "/executions/no-such-id", &[]);
+    assert_eq!(status, 404);
+
+    // Cancel needs the token; with it, the running execution is cancelled in the file.
+    let cancel = "/api/executions/import-1/cancel";
+    let (status, body) = http(&served.addr, "POST", cancel, &[]);
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = http(
+        &served.addr,
+        "POST",
+        cancel,
+        &["Authorization: Bearer t0ken"],
+    );
+    assert_eq!(status, 200, "{body}");
+    let shown = run_on(&store, &["show", "import-1"]);
+    assert!(shown.contains("cancelled"), "{shown}");
+}
+
+#[test]
+fn a_read_only_console_refuses_actions_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("copy.db");
+    std::fs::copy(fixture(), &store).unwrap();
+    let before = std::fs::read(&store).unwrap();
+    let served = console(&store, &["--read-only"]);
+    let (status, _) = http(&served.addr, "GET", "/api/executions", &[]);
+    assert_eq!(status, 200);
+    let (status, body) = http(&served.addr, "POST", "/api/executions/import-1/cancel", &[]);
+    assert_eq!(status, 403);
+    assert!(body.contains("read-only"), "{body}");
+    drop(served);
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        before,
+        "the file is unchanged"
+    );
+}
+
+/// The standard output of a successful run over `store`.
+fn run_on(store: &Path, args: &[&str]) -> String {
+    let output = waypost(store, args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
