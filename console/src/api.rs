@@ -1,7 +1,7 @@
 //! The JSON API under the pages; see the crate docs for its routes.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -9,7 +9,7 @@ use waypost_core::export;
 use waypost_core::history::Event;
 
 use crate::console::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, Params};
 use crate::routes::{self, ListQuery};
 use crate::view::{ErrorView, ExecutionData, MapView, PayloadView, StateView, Summary, now_ms};
 use crate::workflow::WorkflowData;
@@ -25,7 +25,7 @@ pub(crate) struct ListAnswer {
 /// `GET /api/executions`
 pub(crate) async fn executions(
     State(app): State<AppState>,
-    Query(query): Query<ListQuery>,
+    Params(query): Params<ListQuery>,
 ) -> Result<Json<ListAnswer>, ApiError> {
     let page = query.load(&app).await?;
     let now = now_ms();
@@ -108,7 +108,7 @@ pub(crate) async fn redrive(
 pub(crate) async fn workflow(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    Query(query): Query<crate::workflow::WorkflowQuery>,
+    Params(query): Params<crate::workflow::WorkflowQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let data = WorkflowData::load(&app, &name, query.version).await?;
     let steps: Vec<Value> = data

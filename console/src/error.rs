@@ -116,3 +116,38 @@ impl IntoResponse for ApiError {
         (status, Json(body)).into_response()
     }
 }
+
+/// The query string of a request, parsed as `T`; a query that does not parse is the
+/// console's 400 (a JSON error under `/api`, the error page elsewhere), not axum's
+/// plain-text rejection.
+#[derive(Debug)]
+pub(crate) struct Params<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Params(value)),
+            Err(rejection) => {
+                let error = ConsoleError::BadRequest(format!(
+                    "the query `{}` is not understood: {}",
+                    parts.uri.query().unwrap_or(""),
+                    rejection.body_text()
+                ));
+                Err(if parts.uri.path().starts_with("/api/") {
+                    ApiError(error).into_response()
+                } else {
+                    PageError(error).into_response()
+                })
+            }
+        }
+    }
+}

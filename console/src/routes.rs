@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -13,7 +13,7 @@ use waypost_core::store::{ExecutionRecord, ExecutionStatus, ListFilter};
 
 use crate::auth;
 use crate::console::AppState;
-use crate::error::{ConsoleError, PageError};
+use crate::error::{ConsoleError, PageError, Params};
 use crate::{api, live, pages};
 
 /// Every route of the console.
@@ -209,7 +209,7 @@ struct Login {
 /// `/login?token=…`: sets the token cookie and goes to the executions.
 async fn login(
     State(app): State<AppState>,
-    Query(login): Query<Login>,
+    Params(login): Params<Login>,
 ) -> Result<Response, PageError> {
     let mut headers = HeaderMap::new();
     headers.insert(

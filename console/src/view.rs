@@ -290,9 +290,25 @@ impl ExecutionData {
         }
     }
 
-    /// A checkpoint's payload, decoded as the output of `node` when its type is known.
-    fn state_payload(&self, bytes: &[u8], output_type: Option<PayloadType>) -> PayloadView {
-        self.payload(bytes, |codec, bytes| {
+    /// A checkpoint's payload, decoded as the output of its state when its type is
+    /// known; a payload that does not match its checksum is not decoded.
+    fn state_payload(
+        &self,
+        checkpoint: &Checkpoint,
+        output_type: Option<PayloadType>,
+    ) -> PayloadView {
+        if waypost_core::replay::checksum(&checkpoint.payload) != checkpoint.checksum {
+            return PayloadView {
+                codec: self.record.codec.clone(),
+                bytes: checkpoint.payload.len(),
+                value: None,
+                problem: Some(format!(
+                    "checkpoint `{}` does not match its checksum: the stored bytes are damaged",
+                    checkpoint.key
+                )),
+            };
+        }
+        self.payload(&checkpoint.payload, |codec, bytes| {
             output_type.map(|t| {
                 let mut value = Err("nothing decoded".to_owned());
                 t.decode_with(codec, bytes, &mut |v| {
@@ -376,7 +392,7 @@ impl ExecutionData {
                 let done = activity.remove(&address).unwrap_or_default();
                 let (output, count) = match outputs.get(&address) {
                     Some((checkpoint, count)) => (
-                        Some(self.state_payload(&checkpoint.payload, types.get(&address).copied())),
+                        Some(self.state_payload(checkpoint, types.get(&address).copied())),
                         *count,
                     ),
                     None => (None, 0),
@@ -416,10 +432,7 @@ impl ExecutionData {
                 inputs.insert(node.address.to_string(), input);
             }
             outputs.get(node.address.as_str()).map(|(checkpoint, _)| {
-                self.state_payload(
-                    &checkpoint.payload,
-                    types.get(node.address.as_str()).copied(),
-                )
+                self.state_payload(checkpoint, types.get(node.address.as_str()).copied())
             })
         });
         inputs

@@ -1,13 +1,13 @@
 //! `/executions`: every execution, newest first, filtered by status and workflow,
 //! searched by id, a page at a time.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use maud::{Markup, html};
 use waypost_core::text::printable;
 
 use super::{encode, execution_href, layout, status_badge, time, took, workflow_href};
 use crate::console::AppState;
-use crate::error::PageError;
+use crate::error::{PageError, Params};
 use crate::routes::ListQuery;
 use crate::view::{Summary, now_ms};
 
@@ -15,7 +15,7 @@ const STATUSES: [&str; 4] = ["running", "succeeded", "failed", "cancelled"];
 
 pub(crate) async fn page(
     State(app): State<AppState>,
-    Query(query): Query<ListQuery>,
+    Params(query): Params<ListQuery>,
 ) -> Result<Markup, PageError> {
     let list = query.load(&app).await?;
     let now = now_ms();

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
@@ -13,7 +13,7 @@ use waypost_core::text::printable;
 
 use super::{encode, layout, took, workflow_href};
 use crate::console::AppState;
-use crate::error::{ConsoleError, PageError};
+use crate::error::{ConsoleError, PageError, Params};
 use crate::workflow::{SAMPLE, WorkflowData, WorkflowQuery};
 
 /// How many of the newest executions the workflows index looks at.
@@ -66,7 +66,7 @@ pub(crate) async fn index(State(app): State<AppState>) -> Result<Markup, PageErr
 pub(crate) async fn page(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    Query(query): Query<WorkflowQuery>,
+    Params(query): Params<WorkflowQuery>,
 ) -> Result<Markup, PageError> {
     let data = WorkflowData::load(&app, &name, query.version).await?;
     let svg = crate::graph_svg::render(&data.graph, &|_| None, &|_| None);
@@ -154,7 +154,7 @@ fn sorted(
 pub(crate) async fn export(
     State(app): State<AppState>,
     Path((name, file)): Path<(String, String)>,
-    Query(query): Query<WorkflowQuery>,
+    Params(query): Params<WorkflowQuery>,
 ) -> Result<Response, PageError> {
     let data = WorkflowData::load(&app, &name, query.version).await?;
     let (body, content_type) = match file.as_str() {
