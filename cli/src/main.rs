@@ -30,13 +30,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// Inspect the executions in a waypost store file: list them, show one, read its
-/// history, draw its graph, compute per-step statistics, or watch it run.
+/// history, draw its graph, compute per-step statistics, watch it run, or serve the web
+/// console over them.
 #[derive(Debug, Parser)]
 #[command(name = "waypost", version, after_help = AFTER_HELP)]
 struct Cli {
     /// The store: a SQLite file written by `SqliteStore`, or a PostgreSQL URL
-    /// (`postgres://user@host:port/db`). It is opened read-only and never created or
-    /// migrated.
+    /// (`postgres://user@host:port/db`). It is never created or migrated, and opened
+    /// read-only (`console` may write: cancel, unless `--read-only`).
     #[arg(
         long,
         global = true,

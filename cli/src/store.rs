@@ -55,8 +55,8 @@ fn check_file(path: &Path) -> anyhow::Result<()> {
 }
 
 /// Opens the store for the console: like [`open`], but read-write (cancel writes)
-/// unless `read_only`. A SQLite file is never created; a PostgreSQL schema never made
-/// or migrated.
+/// unless `read_only`. Nothing is ever created or migrated: a SQLite file of another
+/// schema version is refused, as is a PostgreSQL schema without a current store.
 pub(crate) async fn open_for_console(
     path: &Path,
     schema: &str,
@@ -76,12 +76,15 @@ pub(crate) async fn open_for_console(
         return Ok((Arc::new(store), name));
     }
     check_file(path)?;
+    // Read-only first: it refuses a store of another schema version, which `open`
+    // would migrate.
+    let reader = SqliteStore::open_read_only(path).map_err(newer)?;
     let store = if read_only {
-        SqliteStore::open_read_only(path)
+        reader
     } else {
-        SqliteStore::open(path)
-    }
-    .map_err(newer)?;
+        reader.close();
+        SqliteStore::open(path).map_err(newer)?
+    };
     Ok((Arc::new(store), path.display().to_string()))
 }
 

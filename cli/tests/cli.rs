@@ -19,6 +19,9 @@
 //!
 //! `watch` is also tested live, on an execution that runs while the binary polls.
 
+mod support;
+
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +32,8 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use waypost::prelude::*;
 use waypost::{JsonCodec, SqliteStore, Store};
+
+use support::{console, http};
 
 // ---------------------------------------------------------------------------------------
 // The workflows.
@@ -1289,75 +1294,15 @@ fn a_store_in_a_directory_this_user_cannot_write_is_read_with_a_note() {
 // ---------------------------------------------------------------------------------------
 // `waypost console`: the web console over the store, as a process.
 
-/// A `waypost console` process, killed when dropped, and the address it serves.
-struct ConsoleProcess {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl Drop for ConsoleProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn console(store: &Path, extra: &[&str]) -> ConsoleProcess {
-    use std::io::BufRead as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_waypost"))
-        .arg("--store")
-        .arg(store)
-        .args(["console", "--addr", "127.0.0.1:0"])
-        .args(extra)
-        .env_remove("WAYPOST_STORE")
-        .env_remove("WAYPOST_CONSOLE_TOKEN")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the console printed its address")
-            .unwrap();
-        if let Some(url) = line.trim().strip_prefix("pages:") {
-            let url = url.trim();
-            break url
-                .trim_start_matches("http://")
-                .trim_end_matches("/executions")
-                .to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    ConsoleProcess { child, addr }
-}
-
-/// One HTTP/1.1 request to `addr`: the status code and the body.
-fn http(addr: &str, method: &str, path: &str, headers: &[&str]) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for header in headers {
-        request.push_str(header);
-        request.push_str("\r\n");
-    }
-    request.push_str("Content-Length: 0\r\n\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_owned());
-    (status, body)
-}
-
 #[test]
 fn console_serves_the_store_and_cancels_with_its_token() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("copy.db");
     std::fs::copy(fixture(), &store).unwrap();
-    let served = console(&store, &["--token", "t0ken"]);
+    let served = console(
+        &[OsStr::new("--store"), store.as_os_str()],
+        &["--token", "t0ken"],
+    );
 
     let (status, page) = http(&served.addr, "GET", "/executions", &[]);
     assert_eq!(status, 200, "{page}");
@@ -1401,7 +1346,10 @@ fn a_read_only_console_refuses_actions_and_writes_nothing() {
     let store = dir.path().join("copy.db");
     std::fs::copy(fixture(), &store).unwrap();
     let before = std::fs::read(&store).unwrap();
-    let served = console(&store, &["--read-only"]);
+    let served = console(
+        &[OsStr::new("--store"), store.as_os_str()],
+        &["--read-only"],
+    );
     let (status, _) = http(&served.addr, "GET", "/api/executions", &[]);
     assert_eq!(status, 200);
     let (status, body) = http(&served.addr, "POST", "/api/executions/import-1/cancel", &[]);

@@ -1,5 +1,8 @@
 //! The CLI on a PostgreSQL store (`--store postgres://… --schema …`), as on a file.
 
+mod support;
+
+use std::ffi::OsStr;
 use std::process::{Command, Output};
 
 use waypost::prelude::*;
@@ -115,6 +118,33 @@ async fn list_show_history_and_graph_read_a_postgres_store() {
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(message.contains("holds no waypost store"), "{message}");
+
+    // The console over the same store: its executions, and cancel with its token.
+    {
+        let (url, schema) = (url.clone(), schema.clone());
+        std::thread::spawn(move || {
+            let store = [
+                OsStr::new("--store"),
+                OsStr::new(&url),
+                OsStr::new("--schema"),
+                OsStr::new(&schema),
+            ];
+            let served = support::console(&store, &["--token", "pg"]);
+            let (status, body) = support::http(&served.addr, "GET", "/api/executions", &[]);
+            assert_eq!(status, 200, "{body}");
+            for id in ["good-1", "bad-1", "waiting-1"] {
+                assert!(body.contains(&format!("\"id\":\"{id}\"")), "{body}");
+            }
+            let cancel = "/api/executions/waiting-1/cancel";
+            let (status, body) =
+                support::http(&served.addr, "POST", cancel, &["Authorization: Bearer pg"]);
+            assert_eq!(status, 200, "{body}");
+        })
+        .join()
+        .unwrap();
+        let show = stdout(&cli(&["show", "waiting-1"]));
+        assert!(show.contains("cancelled"), "{show}");
+    }
 
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
