@@ -129,8 +129,26 @@ pub(crate) async fn durable_sleep(
         cx.sleep(duration).await;
         return Ok(());
     };
+    let deadline = deadline(cx, key, duration).await?;
+    let remaining = Duration::from_millis(deadline.saturating_sub(millis(cx.host().now())));
+    if !remaining.is_zero() {
+        let _timer = recorder.activity().map(|a| a.timer(deadline));
+        cx.sleep(remaining).await;
+    }
+    Ok(())
+}
+
+/// The deadline (milliseconds since the Unix epoch) `duration` after the first time
+/// the clock at `key` started: recorded then, read back by a resumed execution, so that
+/// a crash never restarts the clock. Without a recorder (an in-memory run), `duration`
+/// from now.
+pub(crate) async fn deadline(cx: &Context, key: String, duration: Duration) -> Result<u64, Error> {
     let now = millis(cx.host().now());
-    let deadline = match recorder.replay(&key) {
+    let fresh = now.saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+    let Some(recorder) = cx.recorder() else {
+        return Ok(fresh);
+    };
+    match recorder.replay(&key) {
         Some(entry) if entry.kind == CheckpointKind::Deadline => {
             let bytes: [u8; 8] = entry.payload[..].try_into().map_err(|_| {
                 Error::runtime(format!(
@@ -139,34 +157,24 @@ pub(crate) async fn durable_sleep(
                     entry.payload.len()
                 ))
             })?;
-            u64::from_le_bytes(bytes)
+            Ok(u64::from_le_bytes(bytes))
         }
-        Some(entry) => {
-            return Err(Error::runtime(format!(
-                "timer `{key}` of execution `{}` holds a {:?}; was the workflow changed?",
-                cx.execution_id(),
-                entry.kind
-            )));
-        }
+        Some(entry) => Err(Error::runtime(format!(
+            "timer `{key}` of execution `{}` holds a {:?}; was the workflow changed?",
+            cx.execution_id(),
+            entry.kind
+        ))),
         None => {
-            let deadline =
-                now.saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
             recorder
                 .record(vec![(
                     key,
                     CheckpointKind::Deadline,
-                    deadline.to_le_bytes().to_vec(),
+                    fresh.to_le_bytes().to_vec(),
                 )])
                 .await?;
-            deadline
+            Ok(fresh)
         }
-    };
-    let remaining = Duration::from_millis(deadline.saturating_sub(now));
-    if !remaining.is_zero() {
-        let _timer = recorder.activity().map(|a| a.timer(deadline));
-        cx.sleep(remaining).await;
     }
-    Ok(())
 }
 
 /// Milliseconds since the Unix epoch.

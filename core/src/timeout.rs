@@ -3,6 +3,11 @@
 //! When the limit passes first, the step's future is dropped (cancelled) and the state
 //! fails with `States.Timeout`, which retry and catch can match.
 //!
+//! In a durable execution the deadline is recorded when the state first starts (a
+//! checkpoint of its own): an execution resumed after a crash gets only the time that
+//! was left, as Step Functions' `TimeoutSeconds` counts from the state's start, not
+//! from the restart.
+//!
 //! A sync step (a plain `fn`) runs on the CPU pool, so its timeout fires on time too,
 //! but its call cannot be cancelled: a thread cannot be killed, so the function runs on
 //! to its end on its pool thread, and its result is ignored — neither checkpointed nor
@@ -72,9 +77,18 @@ impl<S: Step> Step for Timeout<S> {
         {
             return durable::replayed_result(recorder, cx, key, &entry);
         }
+        // The deadline is recorded when the state first starts: a resumed execution gets
+        // only the time that was left, not a fresh limit.
+        let limit = match &key {
+            Some(key) => {
+                let deadline = durable::deadline(cx, format!("{key}~deadline"), self.limit).await?;
+                Duration::from_millis(deadline.saturating_sub(durable::millis(cx.host().now())))
+            }
+            None => self.limit,
+        };
         // The limit runs in memory: an execution inside a timeout is not only waiting.
         let _busy = cx.busy();
-        let timer = cx.sleep(self.limit);
+        let timer = cx.sleep(limit);
         let work = std::pin::pin!(self.inner.run(&inner_cx, input));
         match select(work, timer).await {
             Either::Left((result, _)) => result,
