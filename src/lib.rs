@@ -101,7 +101,7 @@ pub mod prelude {
         BoxStep, Error, ExecutionStatus, ItemReader, NamedError, RetryPolicy, RunError, Runtime,
         Step, StepContext, StepExt, SyncStep, ToleratedFailures, Workflow, choice, fail, map,
         new_execution_id, par_map, parallel, pass, read_items, step_fn, succeed, sync_step_fn,
-        vec_items, wait,
+        vec_items, wait, wait_until, wait_until_input,
     };
 }
 

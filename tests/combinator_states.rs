@@ -88,3 +88,120 @@ async fn fail_returns_its_error_and_is_terminal_in_the_graph() {
         "Unsupported"
     );
 }
+
+/// The deadline of `wait_until` at `key`, from the store (ms since the Unix epoch).
+async fn stored_deadline(store: &waypost::SqliteStore, id: &str) -> Option<u64> {
+    use waypost::Store as _;
+    let checkpoints = store.checkpoints(id).await.ok()?;
+    checkpoints
+        .iter()
+        .find(|c| c.kind == waypost::store::CheckpointKind::Deadline)
+        .map(|c| u64::from_le_bytes(c.payload[..].try_into().unwrap()))
+}
+
+fn ms(at: std::time::SystemTime) -> u64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_until_waits_for_its_time_and_records_it() {
+    use waypost::Store as _;
+    let dir = tempfile::tempdir().unwrap();
+    let store = waypost::SqliteStore::open(dir.path().join("w.db")).unwrap();
+    let runtime = Runtime::builder().store(store.clone()).build();
+    let at = std::time::SystemTime::now() + Duration::from_millis(300);
+    let wf = Workflow::new("until", 1, wait_until::<String>(at));
+    assert_eq!(
+        runtime.start(&wf, "u-1", "same".to_owned()).await.unwrap(),
+        "same"
+    );
+    assert!(std::time::SystemTime::now() >= at, "it waited for its time");
+    assert_eq!(stored_deadline(&store, "u-1").await, Some(ms(at)));
+    let history = store.history("u-1").await.unwrap();
+    let started = history
+        .iter()
+        .find(|e| e.kind == waypost::EventKind::TimerStarted)
+        .unwrap();
+    assert!(started.details.delay_ms.unwrap() <= 300, "{started:?}");
+
+    // A time already past does not wait.
+    let past = Workflow::new("past", 1, wait_until::<u32>(std::time::UNIX_EPOCH));
+    assert_eq!(runtime.start(&past, "p-1", 7).await.unwrap(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_until_input_keeps_the_time_it_gave_first_across_a_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    // The time is "one second from whenever it is asked": a resumed run that asked
+    // again would wait longer than the first deadline.
+    let wf = Workflow::new(
+        "later",
+        1,
+        wait_until_input(|_: &u32| {
+            ASKED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::time::SystemTime::now() + Duration::from_secs(1)
+        }),
+    );
+    let first = {
+        let store = waypost::SqliteStore::open(&path).unwrap();
+        let runtime = Runtime::builder().store(store.clone()).build();
+        let run = tokio::spawn({
+            let wf = wf.clone();
+            async move { runtime.start(&wf, "l-1", 3).await }
+        });
+        let deadline = loop {
+            if let Some(deadline) = stored_deadline(&store, "l-1").await {
+                break deadline;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        // The process "stops" half-way through the wait.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        run.abort();
+        let _ = run.await;
+        store.close();
+        deadline
+    };
+    let store = waypost::SqliteStore::open(&path).unwrap();
+    let runtime = Runtime::builder().store(store.clone()).build();
+    use waypost::Store as _;
+    let resumed = runtime.resume(&wf, "l-1").await.unwrap();
+    assert_eq!(resumed, 3);
+    let ended = ms(std::time::SystemTime::now());
+    assert_eq!(stored_deadline(&store, "l-1").await, Some(first));
+    assert!(ended >= first, "it waited until the first deadline");
+    // The resumed run did not ask for a new time: it kept the first one.
+    assert_eq!(ASKED.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let history = store.history("l-1").await.unwrap();
+    let fired = history
+        .iter()
+        .find(|e| e.kind == waypost::EventKind::TimerFired)
+        .unwrap();
+    assert!(fired.at_ms >= first, "{fired:?}");
+}
+
+/// How often `wait_until_input_keeps_the_time_it_gave_first_across_a_resume` asked for
+/// its time.
+static ASKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[test]
+fn wait_until_is_a_timestamp_wait_in_asl() {
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(1_735_787_045);
+    let fixed = Workflow::new("fixed", 1, wait_until::<u32>(at));
+    let asl = waypost::export::asl(fixed.graph());
+    assert_eq!(asl["States"]["wait_until"]["Type"], "Wait");
+    assert_eq!(
+        asl["States"]["wait_until"]["Timestamp"],
+        "2025-01-02T03:04:05Z"
+    );
+    let computed = Workflow::new(
+        "computed",
+        1,
+        wait_until_input(|_: &u32| std::time::SystemTime::now()),
+    );
+    let asl = waypost::export::asl(computed.graph());
+    assert_eq!(asl["States"]["wait_until"]["TimestampPath"], "$");
+}

@@ -125,14 +125,26 @@ pub(crate) async fn durable_sleep(
     key: String,
     duration: Duration,
 ) -> Result<(), Error> {
-    let Some(recorder) = cx.recorder() else {
-        cx.sleep(duration).await;
-        return Ok(());
-    };
-    let deadline = deadline(cx, key, duration).await?;
+    let first = millis(cx.host().now())
+        .saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+    durable_sleep_until(cx, key, first).await
+}
+
+/// Sleeps until `first` (milliseconds since the Unix epoch) the first time this timer at
+/// `key` starts, and until that same recorded deadline when a resumed execution comes
+/// back to it.
+pub(crate) async fn durable_sleep_until(
+    cx: &Context,
+    key: String,
+    first: u64,
+) -> Result<(), Error> {
+    let deadline = deadline_at(cx, key, first).await?;
     let remaining = Duration::from_millis(deadline.saturating_sub(millis(cx.host().now())));
     if !remaining.is_zero() {
-        let _timer = recorder.activity().map(|a| a.timer(deadline));
+        let _timer = cx
+            .recorder()
+            .and_then(|r| r.activity())
+            .map(|a| a.timer(deadline));
         cx.sleep(remaining).await;
     }
     Ok(())
@@ -143,38 +155,49 @@ pub(crate) async fn durable_sleep(
 /// a crash never restarts the clock. Without a recorder (an in-memory run), `duration`
 /// from now.
 pub(crate) async fn deadline(cx: &Context, key: String, duration: Duration) -> Result<u64, Error> {
-    let now = millis(cx.host().now());
-    let fresh = now.saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+    let fresh = millis(cx.host().now())
+        .saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+    deadline_at(cx, key, fresh).await
+}
+
+/// The deadline recorded at `key`, or `fresh`, recorded there now when there is none.
+async fn deadline_at(cx: &Context, key: String, fresh: u64) -> Result<u64, Error> {
     let Some(recorder) = cx.recorder() else {
         return Ok(fresh);
     };
-    match recorder.replay(&key) {
-        Some(entry) if entry.kind == CheckpointKind::Deadline => {
-            let bytes: [u8; 8] = entry.payload[..].try_into().map_err(|_| {
-                Error::runtime(format!(
-                    "timer `{key}` of execution `{}` holds {} bytes, not an 8-byte deadline",
-                    cx.execution_id(),
-                    entry.payload.len()
-                ))
-            })?;
-            Ok(u64::from_le_bytes(bytes))
-        }
-        Some(entry) => Err(Error::runtime(format!(
+    if let Some(deadline) = recorded_deadline(cx, &key)? {
+        return Ok(deadline);
+    }
+    recorder
+        .record(vec![(
+            key,
+            CheckpointKind::Deadline,
+            fresh.to_le_bytes().to_vec(),
+        )])
+        .await?;
+    Ok(fresh)
+}
+
+/// The deadline an earlier run recorded at `key`, if any.
+pub(crate) fn recorded_deadline(cx: &Context, key: &str) -> Result<Option<u64>, Error> {
+    let Some(entry) = cx.recorder().and_then(|r| r.replay(key)) else {
+        return Ok(None);
+    };
+    if entry.kind != CheckpointKind::Deadline {
+        return Err(Error::runtime(format!(
             "timer `{key}` of execution `{}` holds a {:?}; was the workflow changed?",
             cx.execution_id(),
             entry.kind
-        ))),
-        None => {
-            recorder
-                .record(vec![(
-                    key,
-                    CheckpointKind::Deadline,
-                    fresh.to_le_bytes().to_vec(),
-                )])
-                .await?;
-            Ok(fresh)
-        }
+        )));
     }
+    let bytes: [u8; 8] = entry.payload[..].try_into().map_err(|_| {
+        Error::runtime(format!(
+            "timer `{key}` of execution `{}` holds {} bytes, not an 8-byte deadline",
+            cx.execution_id(),
+            entry.payload.len()
+        ))
+    })?;
+    Ok(Some(u64::from_le_bytes(bytes)))
 }
 
 /// Milliseconds since the Unix epoch.

@@ -63,7 +63,7 @@ pub use store::{ExecutionStatus, Store, StoreError};
 pub use succeed::{Succeed, succeed};
 pub use then::Then;
 pub use timeout::Timeout;
-pub use wait::{Wait, wait};
+pub use wait::{Wait, WaitUntil, wait, wait_until, wait_until_input};
 pub use workflow::{Workflow, WorkflowError};
 
 /// A `Result` whose error is [`Error`].

@@ -1,6 +1,9 @@
-//! Wait: pause for a duration, like the ASL `Wait` state with `Seconds`.
+//! Wait: pause for a duration, like the ASL `Wait` state with `Seconds` ([`wait`]), or
+//! until a time, like `Timestamp` and `TimestampPath` ([`wait_until`],
+//! [`wait_until_input`]).
 //!
-//! The input passes through unchanged. The timer is the runtime's (tokio's in
+//! The input passes through unchanged. The deadline is recorded when the state first
+//! starts, so an execution resumed after a crash waits only for what is left. The timer is the runtime's (tokio's in
 //! `waypost-runtime`, so tests can pause the clock).
 //!
 //! # Examples
@@ -17,7 +20,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::context::Context;
 use crate::durable;
@@ -83,5 +86,133 @@ impl<T> fmt::Debug for Wait<T> {
         f.debug_struct("Wait")
             .field("duration", &self.duration)
             .finish()
+    }
+}
+
+/// A wait state until `at` that passes its input through, like ASL's `Timestamp`; a
+/// time already past does not wait.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use waypost::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let soon = SystemTime::now() + Duration::from_millis(5);
+/// let wf = Workflow::new("release", 1, wait_until::<String>(soon));
+/// assert_eq!(Runtime::new().run(&wf, "hi".to_string()).await.unwrap(), "hi");
+/// # }
+/// ```
+pub fn wait_until<T: Payload>(at: SystemTime) -> WaitUntil<T> {
+    WaitUntil {
+        until: Until::Fixed(at),
+    }
+}
+
+/// A wait state until the time `at` reads from the input, like ASL's `TimestampPath`;
+/// a time already past does not wait. `at` runs when the state first starts: a resumed
+/// execution keeps the time it gave then.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use waypost::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// // The input is when to go on, in ms since the Unix epoch.
+/// let wf = Workflow::new(
+///     "scheduled",
+///     1,
+///     wait_until_input(|ms: &u64| UNIX_EPOCH + Duration::from_millis(*ms)),
+/// );
+/// let soon = SystemTime::now() + Duration::from_millis(5);
+/// let ms = soon.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+/// assert_eq!(Runtime::new().run(&wf, ms).await.unwrap(), ms);
+/// # }
+/// ```
+pub fn wait_until_input<T, F>(at: F) -> WaitUntil<T>
+where
+    T: Payload,
+    F: Fn(&T) -> SystemTime + Send + Sync + 'static,
+{
+    WaitUntil {
+        until: Until::Input(Box::new(at)),
+    }
+}
+
+/// When a [`WaitUntil`] ends.
+enum Until<T> {
+    Fixed(SystemTime),
+    Input(Box<dyn Fn(&T) -> SystemTime + Send + Sync>),
+}
+
+/// Step returned by [`wait_until`] and [`wait_until_input`].
+#[must_use = "steps do nothing until a runtime runs them"]
+pub struct WaitUntil<T> {
+    until: Until<T>,
+}
+
+impl<T: Payload> Step for WaitUntil<T> {
+    type Input = T;
+    type Output = T;
+
+    fn name(&self) -> &str {
+        "wait_until"
+    }
+
+    async fn run(&self, cx: &Context, input: T) -> Result<T, Error> {
+        let address = cx.address("wait_until");
+        let key = cx.key("wait_until");
+        // A resumed execution keeps the time the first run was given (`at` runs once).
+        let at_ms = match durable::recorded_deadline(cx, &key)? {
+            Some(recorded) => recorded,
+            None => durable::millis(match &self.until {
+                Until::Fixed(at) => *at,
+                Until::Input(at) => at(&input),
+            }),
+        };
+        let now = durable::millis(cx.host().now());
+        cx.emit(
+            EventKind::TimerStarted,
+            address.as_str(),
+            None,
+            EventDetails {
+                delay_ms: Some(at_ms.saturating_sub(now)),
+                ..EventDetails::default()
+            },
+        );
+        durable::durable_sleep_until(cx, key, at_ms).await?;
+        cx.emit(
+            EventKind::TimerFired,
+            address.as_str(),
+            None,
+            EventDetails::default(),
+        );
+        Ok(input)
+    }
+
+    fn describe(&self, graph: &mut Describe<'_>) {
+        let node = graph.leaf(NodeKind::Wait, "wait_until");
+        match &self.until {
+            Until::Fixed(at) => {
+                node.detail("timestamp", crate::text::timestamp(durable::millis(*at)));
+            }
+            Until::Input(_) => {
+                node.detail("timestamp", "from the input");
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for WaitUntil<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("WaitUntil");
+        match &self.until {
+            Until::Fixed(at) => debug.field("at", at),
+            Until::Input(at) => debug.field("at", &std::any::type_name_of_val(at)),
+        };
+        debug.finish()
     }
 }

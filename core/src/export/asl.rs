@@ -95,6 +95,21 @@ fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, n
             state.insert("Type".into(), "Pass".into());
             comments.push("succeed: the end of this branch".to_owned());
         }
+        NodeKind::Wait if detail("timestamp").is_some() => {
+            state.insert("Type".into(), "Wait".into());
+            match detail("timestamp") {
+                Some("from the input") => {
+                    state.insert("TimestampPath".into(), "$".into());
+                    comments.push(
+                        "TimestampPath: a Rust function of the input gives the time".to_owned(),
+                    );
+                }
+                Some(at) => {
+                    state.insert("Timestamp".into(), at.into());
+                }
+                None => {}
+            }
+        }
         NodeKind::Wait => {
             state.insert("Type".into(), "Wait".into());
             let exact = detail("seconds").and_then(|s| s.parse::<f64>().ok());
