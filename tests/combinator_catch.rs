@@ -111,3 +111,45 @@ async fn the_handler_runs_in_the_slot_after_the_protected_steps() {
         ]
     );
 }
+
+#[step]
+async fn declined(cents: u64) -> Result<String, Error> {
+    Err(
+        Error::new("PaymentDeclined", format!("{cents} cents declined"))
+            .caused_by(Error::new("Gateway", "card 4242 expired")),
+    )
+}
+
+#[step]
+async fn released((cents, error): (u64, Error)) -> (u64, Error) {
+    (cents, error)
+}
+
+/// A `fail` at the end of a catch handler reports the caught error (name, message and
+/// cause), raised at the fail state, after the handler's steps ran.
+#[tokio::test]
+async fn fail_caught_reports_the_error_the_catch_caught() {
+    let wf = Workflow::new(
+        "pay",
+        1,
+        declined.catch(["PaymentDeclined"], released.then(fail_caught())),
+    );
+    let store = waypost::MemoryStore::new();
+    let runtime = Runtime::builder().store(store.clone()).build();
+    let err = runtime.start(&wf, "p-1", 250).await.unwrap_err();
+    let RunError::Failed { error, .. } = err else {
+        panic!("expected a failed execution, got {err:?}");
+    };
+    assert_eq!(error.name(), "PaymentDeclined");
+    assert_eq!(error.message(), "250 cents declined");
+    assert_eq!(
+        error.source().map(Error::message),
+        Some("card 4242 expired")
+    );
+    assert_eq!(error.address(), Some("2.fail"), "raised at the fail state");
+    // The graph says so: ASL reads its error from the input.
+    let asl = waypost::export::asl(wf.graph());
+    let fail = asl["States"]["fail"].clone();
+    assert_eq!(fail["Type"], "Fail");
+    assert_eq!(fail["ErrorPath"], "$.error.name");
+}

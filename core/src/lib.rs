@@ -49,7 +49,7 @@ pub use choice::{Choice, ChoiceStart, choice};
 pub use codec::Codec;
 pub use context::{Context, Host, Recorder, StepContext};
 pub use error::{Error, ErrorKind, NamedError};
-pub use fail::{Fail, fail};
+pub use fail::{Fail, FailWith, fail, fail_caught, fail_with};
 pub use graph::{Graph, Node, NodeKind, PayloadType};
 pub use history::{Event, EventDetails, EventError, EventKind, HistoryLevel};
 pub use map::{ItemReader, Map, ParMap, ToleratedFailures, map, par_map, read_items, vec_items};

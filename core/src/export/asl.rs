@@ -133,6 +133,11 @@ fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, n
             if let Some(cause) = detail("cause") {
                 state.insert("Cause".into(), cause.into());
             }
+            if detail("error_path").is_some() {
+                state.insert("ErrorPath".into(), "$.error.name".into());
+                state.insert("CausePath".into(), "$.error.message".into());
+                comments.push("ErrorPath: a Rust function of the input gives the error".to_owned());
+            }
             ends_flow = true;
         }
         NodeKind::Choice => {
