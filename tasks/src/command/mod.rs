@@ -211,11 +211,13 @@ impl<I, O, F> CommandStep<I, O, F> {
 /// A step named `name` that runs the command `make` builds from its input and parses
 /// its stdout as JSON of `O` (empty stdout as `null`). Its graph resource is
 /// `waypost:command:<name>`.
-pub fn json<I, O, F>(name: impl Into<String>, make: F) -> CommandStep<I, O, F>
+pub fn json<I, O>(
+    name: impl Into<String>,
+    make: impl Fn(I) -> Command + Send + Sync + 'static,
+) -> CommandStep<I, O, impl Fn(I) -> Command + Send + Sync + 'static>
 where
     I: Payload,
     O: Payload,
-    F: Fn(I) -> Command + Send + Sync + 'static,
 {
     CommandStep {
         name: name.into(),
@@ -228,11 +230,10 @@ where
 
 /// A step named `name` that runs the command `make` builds from its input and returns
 /// the lines of its stdout. Its graph resource is `waypost:command:<name>`.
-pub fn lines<I, F>(name: impl Into<String>, make: F) -> CommandStep<I, Vec<String>, F>
-where
-    I: Payload,
-    F: Fn(I) -> Command + Send + Sync + 'static,
-{
+pub fn lines<I: Payload>(
+    name: impl Into<String>,
+    make: impl Fn(I) -> Command + Send + Sync + 'static,
+) -> CommandStep<I, Vec<String>, impl Fn(I) -> Command + Send + Sync + 'static> {
     CommandStep {
         name: name.into(),
         make,

@@ -271,11 +271,13 @@ impl<I, O, F> HttpStep<I, O, F> {
 /// let wf = Workflow::new("lookup", 1, lookup.then(pass("name", |c: serde_json::Value| c["name"].to_string())));
 /// # let _ = wf;
 /// ```
-pub fn call<I, O, F>(name: impl Into<String>, make: F) -> HttpStep<I, O, F>
+pub fn call<I, O>(
+    name: impl Into<String>,
+    make: impl Fn(I) -> Result<HttpRequest, Error> + Send + Sync + 'static,
+) -> HttpStep<I, O, impl Fn(I) -> Result<HttpRequest, Error> + Send + Sync + 'static>
 where
     I: Payload,
     O: Payload,
-    F: Fn(I) -> Result<HttpRequest, Error> + Send + Sync + 'static,
 {
     HttpStep::new(name, "waypost:http".to_owned(), make)
 }
