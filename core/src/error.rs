@@ -14,6 +14,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::io;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,10 +126,11 @@ pub struct Error {
     /// A hint from the failed call of how long to wait before the next attempt (an HTTP
     /// `Retry-After`). Not stored: the retry records the deadline it computed from it,
     /// so a resumed execution needs the hint no more, and stored errors keep their
-    /// format. Boxed: the hint is rare, and every `Result` carrying an `Error` would
-    /// pay for it inline.
+    /// format. Kept as milliseconds + 1 (so that 0 ms fits a `NonZeroU32`, and the
+    /// field fits in the padding after `kind` and `terminal`: every `Result` carrying
+    /// an `Error` stays as small as it was).
     #[serde(skip)]
-    retry_after: Option<Box<Duration>>,
+    retry_after: Option<NonZeroU32>,
 }
 
 /// Decoding a cause chain from bytes that may be damaged: bounded depth (no stack
@@ -294,7 +296,8 @@ impl Error {
     /// next attempt, instead of the delay its policy computes: the way a step hands on
     /// a server's `Retry-After`. The policy still decides *whether* to retry, and its
     /// [`max_delay`](crate::retry::RetryPolicy::delay_after), when set, caps the hint;
-    /// no jitter is added to it. The hint is not stored with the error: the retry
+    /// no jitter is added to it. It is kept in whole milliseconds, up to about 49 days.
+    /// The hint is not stored with the error: the retry
     /// records the deadline it computed, which is what a resumed execution waits for.
     ///
     /// # Examples
@@ -311,14 +314,16 @@ impl Error {
     /// ```
     #[must_use]
     pub fn with_retry_after(mut self, delay: Duration) -> Self {
-        self.retry_after = Some(Box::new(delay));
+        let millis = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX - 1);
+        self.retry_after = NonZeroU32::new(millis.min(u32::MAX - 1) + 1);
         self
     }
 
     /// The delay before the next attempt that the failed call asked for, if any (see
     /// [`with_retry_after`](Self::with_retry_after)).
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after.as_deref().copied()
+        self.retry_after
+            .map(|stored| Duration::from_millis(u64::from(stored.get() - 1)))
     }
 
     /// Records the address where the error happened, if none is recorded yet.
@@ -413,8 +418,8 @@ impl fmt::Debug for Error {
         if let Some(cause) = &self.cause {
             d.field("cause", cause);
         }
-        if let Some(retry_after) = &self.retry_after {
-            d.field("retry_after", retry_after);
+        if let Some(retry_after) = self.retry_after() {
+            d.field("retry_after", &retry_after);
         }
         d.finish()
     }
@@ -615,5 +620,9 @@ mod tests {
         );
         let back: Error = serde_json::from_str(&serde_json::to_string(&err).unwrap()).unwrap();
         assert_eq!(back.retry_after(), None);
+        let now = Error::new("Http.503", "x").with_retry_after(Duration::ZERO);
+        assert_eq!(now.retry_after(), Some(Duration::ZERO));
+        // The hint costs no room: results carrying errors stay as small as they were.
+        assert_eq!(std::mem::size_of::<Error>(), 88);
     }
 }

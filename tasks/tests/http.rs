@@ -87,7 +87,7 @@ async fn server() -> (String, Arc<Seen>) {
         .route("/secured", post(secured))
         .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
         .route("/garbage", get(|| async { "not json" }))
-        .route("/slow", get(|| std::future::pending::<&'static str>()))
+        .route("/slow", get(std::future::pending::<&'static str>))
         .with_state(Arc::clone(&seen));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
