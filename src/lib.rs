@@ -54,6 +54,8 @@
 //! - `waypost-console`: `waypost::console::Console`, the web console served from your
 //!   program, which decodes your workflows' data and redrives them (feature `console`);
 //!   `waypost console --store …` serves it over any store.
+//! - `waypost-tasks`: `waypost::tasks`, HTTP calls, subprocesses and tower services as
+//!   steps (feature `tasks`).
 #![doc(test(attr(deny(warnings))))]
 
 #[doc(inline)]
@@ -68,6 +70,11 @@ pub use waypost_postgres as postgres;
 /// The web console (feature `console`): see [`Console`](console::Console).
 #[cfg(feature = "console")]
 pub use waypost_console as console;
+
+/// Task integrations (feature `tasks`): HTTP calls, subprocesses and tower services as
+/// steps; see [`tasks::http`], [`tasks::command`] and [`tasks::service`].
+#[cfg(feature = "tasks")]
+pub use waypost_tasks as tasks;
 
 /// Turns a function into a step named after it.
 ///

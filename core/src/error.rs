@@ -14,7 +14,9 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::io;
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -121,6 +123,14 @@ pub struct Error {
     address: Option<String>,
     #[serde(deserialize_with = "cause::deserialize")]
     cause: Option<Box<Error>>,
+    /// A hint from the failed call of how long to wait before the next attempt (an HTTP
+    /// `Retry-After`). Not stored: the retry records the deadline it computed from it,
+    /// so a resumed execution needs the hint no more, and stored errors keep their
+    /// format. Kept as milliseconds + 1 (so that 0 ms fits a `NonZeroU32`, and the
+    /// field fits in the padding after `kind` and `terminal`: every `Result` carrying
+    /// an `Error` stays as small as it was).
+    #[serde(skip)]
+    retry_after: Option<NonZeroU32>,
 }
 
 /// Decoding a cause chain from bytes that may be damaged: bounded depth (no stack
@@ -207,6 +217,7 @@ impl Error {
             terminal: false,
             address: None,
             cause: None,
+            retry_after: None,
         }
     }
 
@@ -279,6 +290,40 @@ impl Error {
     pub fn caused_by(mut self, cause: Error) -> Self {
         self.cause = Some(Box::new(cause));
         self
+    }
+
+    /// Asks the enclosing [`retry`](crate::StepExt::retry) to wait `delay` before the
+    /// next attempt, instead of the delay its policy computes: the way a step hands on
+    /// a server's `Retry-After`. The policy still decides *whether* to retry, and its
+    /// [`max_delay`](crate::retry::RetryPolicy::delay_after), when set, caps the hint;
+    /// no jitter is added to it. It is kept in whole milliseconds, up to about 49 days.
+    /// The hint is not stored with the error: the retry
+    /// records the deadline it computed, which is what a resumed execution waits for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use waypost::prelude::*;
+    ///
+    /// let busy = Error::new("Http.429", "too many requests")
+    ///     .with_retry_after(Duration::from_secs(2));
+    /// assert_eq!(busy.retry_after(), Some(Duration::from_secs(2)));
+    /// let policy = RetryPolicy::builder().errors(["Http.429"]).build();
+    /// assert_eq!(policy.delay_for(&busy, 1), Duration::from_secs(2));
+    /// ```
+    #[must_use]
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
+        let millis = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX - 1);
+        self.retry_after = NonZeroU32::new(millis.min(u32::MAX - 1) + 1);
+        self
+    }
+
+    /// The delay before the next attempt that the failed call asked for, if any (see
+    /// [`with_retry_after`](Self::with_retry_after)).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+            .map(|stored| Duration::from_millis(u64::from(stored.get() - 1)))
     }
 
     /// Records the address where the error happened, if none is recorded yet.
@@ -372,6 +417,9 @@ impl fmt::Debug for Error {
         }
         if let Some(cause) = &self.cause {
             d.field("cause", cause);
+        }
+        if let Some(retry_after) = self.retry_after() {
+            d.field("retry_after", &retry_after);
         }
         d.finish()
     }
@@ -558,5 +606,23 @@ mod tests {
         let back: Error = serde_json::from_str(&json).unwrap();
         assert_eq!(back, err);
         assert_eq!(back.to_string(), "A: outer: States.Timeout: inner");
+    }
+
+    #[test]
+    fn a_retry_hint_is_kept_in_memory_and_not_stored() {
+        let err = Error::new("Http.429", "slow down").with_retry_after(Duration::from_secs(3));
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
+        let plain = Error::new("Http.429", "slow down");
+        // The stored form is the same with or without a hint.
+        assert_eq!(
+            serde_json::to_string(&err).unwrap(),
+            serde_json::to_string(&plain).unwrap()
+        );
+        let back: Error = serde_json::from_str(&serde_json::to_string(&err).unwrap()).unwrap();
+        assert_eq!(back.retry_after(), None);
+        let now = Error::new("Http.503", "x").with_retry_after(Duration::ZERO);
+        assert_eq!(now.retry_after(), Some(Duration::ZERO));
+        // The hint costs no room: results carrying errors stay as small as they were.
+        assert_eq!(std::mem::size_of::<Error>(), 88);
     }
 }

@@ -13,6 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::address::Address;
 
+/// The [`Node::details`] key under which a task that calls something outside the
+/// process names it, such as `waypost:http:POST` or `waypost:command:convert`; the
+/// Amazon States Language export shows it as the state's `Resource` (any other task is
+/// `waypost:task:<name>`).
+pub const RESOURCE: &str = "resource";
+
 /// What kind of state a node is, after the Amazon States Language state types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -6,13 +6,15 @@ use serde_json::{Map, Value, json};
 
 use super::Names;
 use crate::choice::OTHERWISE;
-use crate::graph::{Graph, Node, NodeKind, RetrySpec};
+use crate::graph::{Graph, Node, NodeKind, RESOURCE, RetrySpec};
 
 /// The graph as an Amazon States Language state machine: `StartAt` and `States`, each
 /// state with its `Type`, `Next` or `End`, `Retry` and `Catch` blocks, `Parallel`
 /// `Branches`, `Map` `ItemProcessor` with `MaxConcurrency`, and `Choice` rules shown by
 /// their labels (their conditions are Rust code). Tasks name their step as
-/// `waypost:task:<name>`.
+/// `waypost:task:<name>`, or what they call when their node has a
+/// [`RESOURCE`](crate::graph::RESOURCE) detail (`waypost:http:POST`,
+/// `waypost:command:<name>`, `waypost:service:<name>`).
 ///
 /// Nothing is changed silently: where ASL cannot hold a value as waypost has it (ASL
 /// counts whole seconds, at least 1 for `IntervalSeconds`, `MaxDelaySeconds` and
@@ -81,10 +83,11 @@ fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, n
     match node.kind {
         NodeKind::Task => {
             state.insert("Type".into(), "Task".into());
-            state.insert(
-                "Resource".into(),
-                format!("waypost:task:{}", node.name).into(),
-            );
+            // A task that calls something names it (`waypost:http:POST`) in its
+            // `resource` detail; any other task is its own function.
+            let resource = detail(RESOURCE)
+                .map_or_else(|| format!("waypost:task:{}", node.name), str::to_owned);
+            state.insert("Resource".into(), resource.into());
         }
         NodeKind::Pass => {
             state.insert("Type".into(), "Pass".into());

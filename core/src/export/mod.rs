@@ -336,6 +336,33 @@ mod tests {
     }
 
     #[test]
+    fn a_task_with_a_resource_detail_names_it_in_asl() {
+        struct Call;
+        impl crate::Step for Call {
+            type Input = u32;
+            type Output = u32;
+            fn name(&self) -> &str {
+                "charge"
+            }
+            async fn run(&self, _cx: &crate::Context, x: u32) -> Result<u32, Error> {
+                Ok(x)
+            }
+            fn describe(&self, graph: &mut crate::graph::Describe<'_>) {
+                graph
+                    .leaf(crate::graph::NodeKind::Task, self.name())
+                    .detail(crate::graph::RESOURCE, "waypost:http:POST");
+            }
+        }
+        let graph = Graph::of(&Call.then(pass("after", |x: u32| x)));
+        let machine = asl(&graph);
+        assert_eq!(machine["States"]["charge"]["Resource"], "waypost:http:POST");
+        assert_eq!(machine["States"]["charge"]["Type"], "Task");
+        // Exports that draw boxes are unchanged by it.
+        assert!(!mermaid(&graph).contains("waypost:http"));
+        assert!(!dot(&graph).contains("waypost:http"));
+    }
+
+    #[test]
     fn unstyled_drawings_are_the_plain_ones() {
         let graph = graph();
         assert_eq!(mermaid_styled(&graph, |_| None), mermaid(&graph));

@@ -4,7 +4,9 @@
 //! first delay, the backoff rate, a cap on the delay and jitter. A step's context
 //! carries the attempt number (1 for the first), which is part of its idempotency key.
 //! Terminal errors ([`Error::terminal`]) are never retried; when the attempts run out,
-//! the last error goes on to the enclosing catch or fails the execution.
+//! the last error goes on to the enclosing catch or fails the execution. An error that
+//! carries a delay hint ([`Error::with_retry_after`], an HTTP `Retry-After`) is retried
+//! after that delay instead of the policy's (capped by the policy's `max_delay`).
 //!
 //! # Examples
 //!
@@ -86,7 +88,7 @@ impl<S: Step> Step for Retry<S> {
             // execution neither restarts the delay nor draws new jitter.
             let attempt_cx = cx.with_attempt(attempt);
             let key = format!("{}~delay", attempt_cx.key(self.inner.name()));
-            let delay = self.policy.jittered_delay_after(attempt);
+            let delay = self.policy.delay_for(&error, attempt);
             let address = cx.address(self.inner.name());
             attempt_cx.emit(
                 EventKind::RetryScheduled,

@@ -97,6 +97,16 @@ impl RetryPolicy {
         }
     }
 
+    /// The delay after attempt `attempt` failed with `error`: the error's
+    /// [`retry_after`](Error::retry_after) hint when it has one (capped by
+    /// `max_delay`, without jitter), else [`jittered_delay_after`](Self::jittered_delay_after).
+    pub fn delay_for(&self, error: &Error, attempt: u32) -> Duration {
+        match error.retry_after() {
+            Some(hint) => self.max_delay.map_or(hint, |cap| hint.min(cap)),
+            None => self.jittered_delay_after(attempt),
+        }
+    }
+
     /// Attempts in all, the first included.
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
@@ -116,5 +126,28 @@ impl RetryPolicy {
             max_delay: self.max_delay,
             jitter: self.jitter == Jitter::Full,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_hint_replaces_the_computed_delay_up_to_max_delay() {
+        let policy = RetryPolicy::builder()
+            .interval(Duration::from_millis(100))
+            .jitter(Jitter::Full)
+            .build();
+        let plain = Error::new("Http.503", "busy");
+        assert!(policy.delay_for(&plain, 1) <= Duration::from_millis(100));
+        let hinted = plain.clone().with_retry_after(Duration::from_secs(7));
+        // No jitter on a hint: the server said when.
+        assert_eq!(policy.delay_for(&hinted, 1), Duration::from_secs(7));
+        assert_eq!(policy.delay_for(&hinted, 5), Duration::from_secs(7));
+        let capped = RetryPolicy::builder()
+            .max_delay(Duration::from_secs(2))
+            .build();
+        assert_eq!(capped.delay_for(&hinted, 1), Duration::from_secs(2));
     }
 }

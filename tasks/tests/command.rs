@@ -1,0 +1,207 @@
+//! The command task with real subprocesses (`sh -c`): output parsed as JSON or lines,
+//! exit codes named and retried, garbage output, hangs; and the process group killed
+//! when the step times out, is dropped, or ends leaving children behind (checked in
+//! `/proc`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use waypost::prelude::*;
+use waypost::tasks::{Command, CommandConfig, command};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Where {
+    dir: String,
+    x: String,
+}
+
+/// Whether a live (not zombie) process is in the process group `pgid`.
+fn group_alive(pgid: i32) -> bool {
+    std::fs::read_dir("/proc").unwrap().any(|entry| {
+        let Ok(stat) = std::fs::read_to_string(entry.unwrap().path().join("stat")) else {
+            return false;
+        };
+        let Some(end) = stat.rfind(')') else {
+            return false;
+        };
+        // After the command's name: state, ppid, pgrp, ...
+        let fields: Vec<&str> = stat[end + 2..].split(' ').collect();
+        fields.len() > 2 && fields[2] == pgid.to_string() && !matches!(fields[0], "Z" | "X")
+    })
+}
+
+/// Waits (bounded) until no live process is left in the group; whether it emptied.
+async fn group_ends(pgid: i32) -> bool {
+    for _ in 0..400 {
+        if !group_alive(pgid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+/// Waits (bounded) until the script wrote its pid (its group's id) to `file`.
+async fn pid_in(file: &Path) -> i32 {
+    for _ in 0..400 {
+        if let Ok(text) = std::fs::read_to_string(file)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the command never wrote {}", file.display());
+}
+
+/// A script that writes its pid to `file`, then hangs with a child in the background.
+fn hanging(file: &Path) -> Command {
+    Command::shell(format!(
+        "echo $$ > {}; sleep 1000 & sleep 1000",
+        file.display()
+    ))
+}
+
+#[tokio::test]
+async fn stdout_json_is_the_output_with_the_inputs_env_and_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().canonicalize().unwrap();
+    let step = command::json::<String, Where>("where", move |x: String| {
+        Command::shell(r#"printf '{"dir":"%s","x":"%s"}' "$PWD" "$X""#)
+            .env("X", x)
+            .current_dir(&folder)
+    });
+    let out = Runtime::new()
+        .run(&Workflow::new("where", 1, step), "42".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(out.x, "42");
+    assert_eq!(Path::new(&out.dir), dir.path().canonicalize().unwrap());
+}
+
+#[tokio::test]
+async fn stdout_lines_are_the_output() {
+    let step = command::lines("list", |n: u32| Command::new("seq").arg(n.to_string()));
+    let out = Runtime::new()
+        .run(&Workflow::new("list", 1, step), 3)
+        .await
+        .unwrap();
+    assert_eq!(out, ["1", "2", "3"]);
+}
+
+#[tokio::test]
+async fn an_exit_code_is_named_retried_and_quotes_the_end_of_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let script = format!(
+        "echo run >> {}; head -c 5000 /dev/zero | tr '\\0' a >&2; echo ' the end' >&2; exit 3",
+        runs.display()
+    );
+    let policy = RetryPolicy::builder()
+        .errors(["Command.ExitCode.3"])
+        .max_attempts(3)
+        .interval(Duration::from_millis(1))
+        .build();
+    let step = command::lines("fail", move |()| Command::shell(script.clone())).retry(policy);
+    let error = Runtime::new()
+        .run(&Workflow::new("fail", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Command.ExitCode.3");
+    assert_eq!(command::exit_code(&error), Some(3));
+    assert!(
+        error.message().ends_with("aaa the end\n"),
+        "{}",
+        error.message()
+    );
+    // The tail only: 2 KiB of stderr's 5 KiB, and the start of the message.
+    assert!(
+        error.message().len() < 2048 + 200,
+        "{}",
+        error.message().len()
+    );
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 3);
+}
+
+#[tokio::test]
+async fn output_that_is_not_json_is_bad_output() {
+    let step = command::json::<(), u32>("garbage", |()| Command::shell("echo 'hello, world'"));
+    let error = Runtime::new()
+        .run(&Workflow::new("garbage", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Command.BadOutput");
+    assert!(
+        error.message().contains("hello, world"),
+        "{}",
+        error.message()
+    );
+}
+
+#[tokio::test]
+async fn a_missing_program_fails_to_spawn() {
+    let step = command::lines("missing", |()| Command::new("/no/such/program"));
+    let error = Runtime::new()
+        .run(&Workflow::new("missing", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Command.SpawnFailed");
+}
+
+#[tokio::test]
+async fn a_timeout_kills_the_whole_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pid");
+    let script = hanging(&file);
+    let config = CommandConfig::builder()
+        .timeout(Duration::from_millis(300))
+        .build();
+    let step = command::lines("hang", move |()| script.clone()).config(config);
+    let error = Runtime::new()
+        .run(&Workflow::new("hang", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Command.Timeout");
+    let pgid = pid_in(&file).await;
+    assert!(
+        group_ends(pgid).await,
+        "process group {pgid} outlived its step"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_step_kills_the_whole_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pid");
+    let script = hanging(&file);
+    let wf = Workflow::new("hang", 1, command::lines("hang", move |()| script.clone()));
+    let running = tokio::spawn(async move { Runtime::new().run(&wf, ()).await });
+    let pgid = pid_in(&file).await;
+    assert!(group_alive(pgid), "the command runs until it is dropped");
+    // Cancelled: the run's future is dropped, as on a cancel or a lost lease.
+    running.abort();
+    assert!(running.await.unwrap_err().is_cancelled());
+    assert!(
+        group_ends(pgid).await,
+        "process group {pgid} outlived its step"
+    );
+}
+
+#[tokio::test]
+async fn children_left_behind_by_a_finished_command_are_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pid");
+    let script = format!("echo $$ > {}; sleep 1000 & echo '[1]'", file.display());
+    let step = command::json::<(), Vec<u32>>("leaves", move |()| Command::shell(script.clone()));
+    let out = Runtime::new()
+        .run(&Workflow::new("leaves", 1, step), ())
+        .await
+        .unwrap();
+    assert_eq!(out, [1]);
+    let pgid = pid_in(&file).await;
+    assert!(
+        group_ends(pgid).await,
+        "process group {pgid} outlived its step"
+    );
+}

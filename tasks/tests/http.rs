@@ -1,0 +1,334 @@
+//! The HTTP task against a real server on loopback: statuses and their names, retries
+//! (counted by the server) with `Retry-After` honoured, timeouts, connection failures,
+//! cancellation, idempotency keys, and secrets kept out of the store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt as _;
+use tokio::net::TcpListener;
+use waypost::prelude::*;
+use waypost::tasks::{HttpConfig, HttpRequest, Secret, http};
+use waypost::{EventKind, SqliteStore};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Charge {
+    cents: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Receipt {
+    cents: u64,
+    key: String,
+}
+
+/// Hits per route, and the `Authorization` headers seen.
+#[derive(Default)]
+struct Seen {
+    busy: AtomicU32,
+    broken: AtomicU32,
+    auth: std::sync::Mutex<Vec<String>>,
+}
+
+async fn charge(headers: HeaderMap, Json(charge): Json<Charge>) -> Json<Receipt> {
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    Json(Receipt {
+        cents: charge.cents,
+        key,
+    })
+}
+
+/// 429 with `Retry-After: 1` on the first hit, then 200.
+async fn busy(State(seen): State<Arc<Seen>>) -> Response {
+    if seen.busy.fetch_add(1, Ordering::SeqCst) == 0 {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            "slow down",
+        )
+            .into_response()
+    } else {
+        Json(7u32).into_response()
+    }
+}
+
+async fn broken(State(seen): State<Arc<Seen>>) -> (StatusCode, &'static str) {
+    seen.broken.fetch_add(1, Ordering::SeqCst);
+    (StatusCode::INTERNAL_SERVER_ERROR, "database on fire")
+}
+
+async fn secured(State(seen): State<Arc<Seen>>, headers: HeaderMap) -> Json<bool> {
+    let auth = headers
+        .get("authorization")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    seen.auth.lock().unwrap().push(auth);
+    Json(true)
+}
+
+/// Starts the server on 127.0.0.1:0; returns its base URL and what it saw.
+async fn server() -> (String, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let app = Router::new()
+        .route("/charge", post(charge))
+        .route("/busy", get(busy))
+        .route("/broken", get(broken))
+        .route("/secured", post(secured))
+        .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
+        .route("/garbage", get(|| async { "not json" }))
+        .route("/slow", get(std::future::pending::<&'static str>))
+        .with_state(Arc::clone(&seen));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, seen)
+}
+
+fn fast_retry(errors: &[&str], attempts: u32) -> RetryPolicy {
+    RetryPolicy::builder()
+        .errors(errors.iter().copied())
+        .max_attempts(attempts)
+        .interval(Duration::from_millis(1))
+        .build()
+}
+
+#[tokio::test]
+async fn a_200_answer_is_decoded_and_carries_the_idempotency_key() {
+    let (base, _) = server().await;
+    let step = http::post::<Charge, Receipt>("charge", format!("{base}/charge"));
+    let wf = Workflow::new("pay", 1, step);
+    let receipt = Runtime::new()
+        .run(&wf, Charge { cents: 500 })
+        .await
+        .unwrap();
+    assert_eq!(receipt.cents, 500);
+    assert!(receipt.key.ends_with("/0.charge#1"), "{}", receipt.key);
+}
+
+#[tokio::test]
+async fn a_404_is_named_and_caught() {
+    let (base, _) = server().await;
+    let lookup = http::get::<String>("lookup", format!("{base}/missing"));
+    let error = Runtime::new()
+        .run(
+            &Workflow::new(
+                "lookup",
+                1,
+                http::get::<String>("lookup", format!("{base}/missing")),
+            ),
+            (),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Http.404");
+    assert!(
+        error.message().contains("404 Not Found"),
+        "{}",
+        error.message()
+    );
+    let caught = lookup.catch(
+        ["Http.404"],
+        pass("anonymous", |((), _): ((), Error)| "anonymous".to_owned()),
+    );
+    let out = Runtime::new()
+        .run(&Workflow::new("lookup", 1, caught), ())
+        .await
+        .unwrap();
+    assert_eq!(out, "anonymous");
+}
+
+#[tokio::test]
+async fn a_429_is_retried_after_its_retry_after() {
+    let (base, seen) = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::builder()
+        .store(SqliteStore::open(dir.path().join("w.db")).unwrap())
+        .build();
+    // The policy's own delay is 1 ms: a delay of 1 s can only come from the header.
+    let step = http::get::<u32>("busy", format!("{base}/busy")).retry(fast_retry(&["Http.429"], 3));
+    let wf = Workflow::new("busy", 1, step);
+    assert_eq!(runtime.start(&wf, "busy-1", ()).await.unwrap(), 7);
+    assert_eq!(seen.busy.load(Ordering::SeqCst), 2);
+    let history = runtime.history("busy-1").await.unwrap();
+    let delays: Vec<_> = history
+        .iter()
+        .filter(|e| e.kind == EventKind::RetryScheduled)
+        .map(|e| {
+            (
+                e.details.delay_ms,
+                e.details.error.as_ref().map(|e| e.name.clone()),
+            )
+        })
+        .collect();
+    assert_eq!(delays, [(Some(1000), Some("Http.429".to_owned()))]);
+}
+
+#[tokio::test]
+async fn a_500_is_retried_until_the_attempts_run_out() {
+    let (base, seen) = server().await;
+    let step =
+        http::get::<u32>("broken", format!("{base}/broken")).retry(fast_retry(&["Http.500"], 3));
+    let error = Runtime::new()
+        .run(&Workflow::new("broken", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Http.500");
+    assert!(
+        error.message().contains("database on fire"),
+        "{}",
+        error.message()
+    );
+    assert_eq!(seen.broken.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_the_output_type_is_a_bad_response() {
+    let (base, _) = server().await;
+    let step = http::get::<u32>("garbage", format!("{base}/garbage"));
+    let error = Runtime::new()
+        .run(&Workflow::new("garbage", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Http.BadResponse");
+}
+
+#[tokio::test]
+async fn a_slow_answer_is_a_timeout() {
+    let (base, _) = server().await;
+    let config = HttpConfig::builder()
+        .timeout(Duration::from_millis(200))
+        .build();
+    let step = http::get::<u32>("slow", format!("{base}/slow")).config(config);
+    let error = Runtime::new()
+        .run(&Workflow::new("slow", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Http.Timeout");
+}
+
+#[tokio::test]
+async fn refused_and_reset_connections_are_connection_failures() {
+    // Nobody listens on a port just freed.
+    let free = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused = format!("http://{}/", free.local_addr().unwrap());
+    drop(free);
+    let step = http::get::<u32>("refused", refused);
+    let error = Runtime::new()
+        .run(&Workflow::new("refused", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Http.ConnectionFailed");
+
+    // A server that reads the request and resets the connection.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buffer = [0u8; 1024];
+        let _ = socket.read(&mut buffer).await;
+        socket.set_zero_linger().unwrap();
+        drop(socket);
+    });
+    let step = http::get::<u32>("reset", url);
+    let error = Runtime::new()
+        .run(&Workflow::new("reset", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Http.ConnectionFailed", "{error}");
+}
+
+#[tokio::test]
+async fn a_dropped_step_closes_its_connection() {
+    // A server that never answers, and reports when the client hangs up.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (hung_up, closed) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buffer = [0u8; 1024];
+        // The request, then nothing until the client closes (0) or resets (an error).
+        let _ = socket.read(&mut buffer).await;
+        let end = socket.read(&mut buffer).await;
+        let _ = hung_up.send(matches!(end, Ok(0) | Err(_)));
+    });
+    // The waypost timeout drops the step's future (as a cancel or a lost lease does).
+    let step = http::get::<u32>("hang", url).timeout(Duration::from_millis(100));
+    let error = Runtime::new()
+        .run(&Workflow::new("hang", 1, step), ())
+        .await
+        .unwrap_err();
+    assert!(error.is_timeout());
+    // A guard against a hang, not a measure of speed.
+    let closed = tokio::time::timeout(Duration::from_secs(30), closed).await;
+    assert_eq!(closed.map(Result::ok), Ok(Some(true)));
+}
+
+#[tokio::test]
+async fn secret_headers_reach_the_server_and_never_the_store() {
+    let (base, seen) = server().await;
+    let secret = "sk_live_7f3a9c1d-never-stored";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secret.db");
+    let runtime = Runtime::builder()
+        .store(SqliteStore::open(&path).unwrap())
+        .build();
+    let config = HttpConfig::builder()
+        .secret_headers([("Authorization", Secret::new(format!("Bearer {secret}")))])
+        .build();
+    let url = format!("{base}/secured");
+    let call = http::call("secured", move |charge: Charge| {
+        HttpRequest::post(url.clone()).json(&charge)
+    })
+    .config(config.clone());
+    // The secret is in neither the step's nor its configuration's printed forms.
+    assert!(!format!("{call:?}").contains(secret));
+    let ok: bool = runtime
+        .start(
+            &Workflow::new("secured", 1, call),
+            "secret-1",
+            Charge { cents: 1 },
+        )
+        .await
+        .unwrap();
+    assert!(ok);
+    assert_eq!(*seen.auth.lock().unwrap(), [format!("Bearer {secret}")]);
+    // A failing call with the secret: its error is stored too.
+    let failing = http::get::<u32>("failing", format!("{base}/broken")).config(config);
+    let error = runtime
+        .start(&Workflow::new("failing", 1, failing), "secret-2", ())
+        .await
+        .unwrap_err();
+    assert!(!format!("{error:?} {error}").contains(secret));
+    drop(runtime);
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        files += 1;
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is in the store"
+        );
+    }
+    assert!(files >= 1);
+    // ...while what the store holds is there: the check can fail.
+    let stored: Vec<u8> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flat_map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        stored
+            .windows(b"database on fire".len())
+            .any(|w| w == b"database on fire")
+    );
+}
