@@ -53,24 +53,9 @@ impl<T: Payload> Step for Wait<T> {
     }
 
     async fn run(&self, cx: &Context, input: T) -> Result<T, Error> {
-        let address = cx.address("wait");
         let delay_ms = u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX);
-        cx.emit(
-            EventKind::TimerStarted,
-            address.as_str(),
-            None,
-            EventDetails {
-                delay_ms: Some(delay_ms),
-                ..EventDetails::default()
-            },
-        );
-        durable::durable_sleep(cx, cx.key("wait"), self.duration).await?;
-        cx.emit(
-            EventKind::TimerFired,
-            address.as_str(),
-            None,
-            EventDetails::default(),
-        );
+        let first = durable::millis(cx.host().now()).saturating_add(delay_ms);
+        timer(cx, "wait", delay_ms, first).await?;
         Ok(input)
     }
 
@@ -142,6 +127,29 @@ where
     }
 }
 
+/// The durable timer of the wait state `name`: reports its start (with `delay_ms`),
+/// sleeps until `first` or the deadline an earlier run recorded, and reports its end.
+async fn timer(cx: &Context, name: &str, delay_ms: u64, first: u64) -> Result<(), Error> {
+    let address = cx.address(name);
+    cx.emit(
+        EventKind::TimerStarted,
+        address.as_str(),
+        None,
+        EventDetails {
+            delay_ms: Some(delay_ms),
+            ..EventDetails::default()
+        },
+    );
+    durable::durable_sleep_until(cx, cx.key(name), first).await?;
+    cx.emit(
+        EventKind::TimerFired,
+        address.as_str(),
+        None,
+        EventDetails::default(),
+    );
+    Ok(())
+}
+
 /// When a [`WaitUntil`] ends.
 enum Until<T> {
     Fixed(SystemTime),
@@ -163,7 +171,6 @@ impl<T: Payload> Step for WaitUntil<T> {
     }
 
     async fn run(&self, cx: &Context, input: T) -> Result<T, Error> {
-        let address = cx.address("wait_until");
         let key = cx.key("wait_until");
         // A resumed execution keeps the time the first run was given (`at` runs once).
         let at_ms = match durable::recorded_deadline(cx, &key)? {
@@ -174,22 +181,7 @@ impl<T: Payload> Step for WaitUntil<T> {
             }),
         };
         let now = durable::millis(cx.host().now());
-        cx.emit(
-            EventKind::TimerStarted,
-            address.as_str(),
-            None,
-            EventDetails {
-                delay_ms: Some(at_ms.saturating_sub(now)),
-                ..EventDetails::default()
-            },
-        );
-        durable::durable_sleep_until(cx, key, at_ms).await?;
-        cx.emit(
-            EventKind::TimerFired,
-            address.as_str(),
-            None,
-            EventDetails::default(),
-        );
+        timer(cx, "wait_until", at_ms.saturating_sub(now), at_ms).await?;
         Ok(input)
     }
 
