@@ -302,3 +302,25 @@ fn asl_rounds_what_it_cannot_hold_and_says_so() {
     assert_eq!(catch["ResultPath"], "$.error");
     assert_eq!(catch["Next"], "handle");
 }
+
+#[test]
+fn a_callback_state_exports_as_a_wait_for_task_token_task_with_its_limits() {
+    let approve = wait_for_callback("approve", |_order: u64, _token: CallbackToken| async {
+        Ok(())
+    })
+    .timeout(Duration::from_secs(3600))
+    .heartbeat_timeout(Duration::from_secs(60));
+    let wf: Workflow<u64, u64> = Workflow::new("approval", 1, validate.then(approve));
+    check(wf.graph());
+    let asl = export::asl(wf.graph());
+    let state = &asl["States"]["approve"];
+    assert_eq!(state["Type"], "Task");
+    assert_eq!(
+        state["Resource"],
+        "waypost:callback:approve.waitForTaskToken"
+    );
+    assert_eq!(state["TimeoutSeconds"], 3600);
+    assert_eq!(state["HeartbeatSeconds"], 60);
+    assert!(export::mermaid(wf.graph()).contains("approve"));
+    assert!(export::dot(wf.graph()).contains("approve"));
+}

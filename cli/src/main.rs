@@ -9,7 +9,8 @@
 //!
 //! The store is opened read-only ([`SqliteStore::open_read_only`]): the CLI never creates,
 //! migrates or writes a store, so it is safe to point at the file of a running program.
-//! The one exception is `console`, whose cancel button writes (unless `--read-only`).
+//! The exceptions are `console`, whose cancel button writes (unless `--read-only`), and
+//! `callback`, which answers a callback state (one message).
 //! Resuming and redriving need the workflow's code, so they are not commands here; see
 //! `Runtime::resume`, `Runtime::redrive` and `Runtime::resume_all`.
 //!
@@ -82,6 +83,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     // The console opens the store its own way (it may write: cancel).
     if let commands::Command::Console(args) = &cli.command {
         return commands::console::run(args, &cli.store, &cli.schema);
+    }
+    if let commands::Command::Callback(args) = &cli.command {
+        return commands::callback::run(args, &cli.store, &cli.schema);
     }
     let store = store::open(&cli.store, &cli.schema)?;
     let stdout = io::stdout();

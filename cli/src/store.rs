@@ -54,10 +54,10 @@ fn check_file(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the store for the console: like [`open`], but read-write (cancel writes)
-/// unless `read_only`. Nothing is ever created or migrated: a SQLite file of another
+/// Opens the store for a command that writes (the console's cancel, `callback`): like
+/// [`open`], but read-write unless `read_only`. Nothing is ever created or migrated: a SQLite file of another
 /// schema version is refused, as is a PostgreSQL schema without a current store.
-pub(crate) async fn open_for_console(
+pub(crate) async fn open_for_writing(
     path: &Path,
     schema: &str,
     read_only: bool,

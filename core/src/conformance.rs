@@ -925,6 +925,7 @@ pub async fn an_event_with_every_field_round_trips(store: &dyn Store) {
             committed: Some(7),
             failed: Some(0),
             run: Some(u32::MAX),
+            message: Some(u64::MAX),
             workflow: Some("orders\r\n".to_owned()),
             version: Some(u32::MAX),
             owner: Some("host/4026531836:12:ab".to_owned()),
@@ -2095,6 +2096,63 @@ pub async fn parked_executions_are_claimed_when_due(store: &dyn Store) {
     );
 }
 
+/// Checks what a callback's sender does: a caller that does not run the execution adds a
+/// checkpoint to it while a runner holds its lease, and wakes it (`Park` at now); the
+/// runner reads it with `checkpoints_after`, and its own fenced commits go on.
+pub async fn a_caller_adds_a_checkpoint_to_a_leased_execution(store: &dyn Store) {
+    store
+        .create(new_execution("e1", "orders", 1))
+        .await
+        .unwrap();
+    let lease = store
+        .acquire_lease("e1", "runner", Duration::from_secs(60))
+        .await
+        .unwrap();
+    store
+        .commit(
+            "e1",
+            Fence::Lease(&lease.token),
+            vec![write(output("a", b"1")), park(u64::MAX)],
+        )
+        .await
+        .unwrap();
+    let seen = store.checkpoints("e1").await.unwrap().last().unwrap().seq;
+    let now = crate::store::now_ms();
+    store
+        .commit(
+            "e1",
+            Fence::Unleased,
+            vec![write(output("a~callback~msg/0", b"{}")), park(now)],
+        )
+        .await
+        .unwrap();
+    let fresh = store.checkpoints_after("e1", seen).await.unwrap();
+    assert_eq!(fresh.len(), 1, "{fresh:?}");
+    assert_eq!(fresh[0].key, "a~callback~msg/0");
+    assert!(fresh[0].seq > seen);
+    let record = store.execution("e1").await.unwrap();
+    assert_eq!(record.wake_at_ms, now, "woken");
+    assert!(
+        !record.waits_for_a_worker(now),
+        "still leased by its runner"
+    );
+    store
+        .commit(
+            "e1",
+            Fence::Lease(&lease.token),
+            vec![write(output("b", b"2"))],
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .checkpoints_after("e1", u64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Checks that a redrive makes a failed execution due again, whatever it parked on.
 pub async fn a_redrive_makes_the_execution_due_again(store: &dyn Store) {
     store
@@ -2204,10 +2262,10 @@ pub async fn notices_tell_of_submissions_and_ends(store: &dyn Store) {
 #[macro_export]
 macro_rules! store_conformance {
     (optional $fresh:path) => {
-        $crate::store_conformance!(@tests $fresh, optional; create_is_idempotent, commit_reads_back_in_seq_order, identical_rewrite_is_accepted, different_bytes_are_refused, batch_is_atomic, status_and_redrive, list_filters_newest_first, list_pages_and_searches_ids, unknown_ids_are_not_found, lease_is_renewed_refused_and_released, lease_is_taken_over_after_expiry, events_commit_with_checkpoints_in_seq_order, a_refused_batch_writes_no_events, an_event_with_every_field_round_trips, a_checkpoint_after_cancel_is_refused, succeeded_after_cancelled_is_refused, cancelled_after_succeeded_is_refused, a_redrive_batch_of_a_failed_execution_is_accepted, a_redrive_of_a_succeeded_execution_is_refused, final_events_commit_with_the_final_status, each_recovery_is_an_event_of_the_takeover, a_takeover_of_a_finished_execution_is_no_recovery, takeovers_count_recoveries_and_a_redrive_resets_them, commits_are_fenced_by_the_lease_epoch, a_release_by_a_stale_token_changes_nothing, a_renewal_extends_only_the_current_lease, the_record_shows_the_lease_and_its_epoch, claims_take_due_unleased_executions_of_registered_workflows, a_claim_takes_over_an_expired_lease_as_a_recovery, parked_executions_are_claimed_when_due, a_redrive_makes_the_execution_due_again, concurrent_claims_never_share_an_execution, notices_tell_of_submissions_and_ends);
+        $crate::store_conformance!(@tests $fresh, optional; create_is_idempotent, commit_reads_back_in_seq_order, identical_rewrite_is_accepted, different_bytes_are_refused, batch_is_atomic, status_and_redrive, list_filters_newest_first, list_pages_and_searches_ids, unknown_ids_are_not_found, lease_is_renewed_refused_and_released, lease_is_taken_over_after_expiry, events_commit_with_checkpoints_in_seq_order, a_refused_batch_writes_no_events, an_event_with_every_field_round_trips, a_checkpoint_after_cancel_is_refused, succeeded_after_cancelled_is_refused, cancelled_after_succeeded_is_refused, a_redrive_batch_of_a_failed_execution_is_accepted, a_redrive_of_a_succeeded_execution_is_refused, final_events_commit_with_the_final_status, each_recovery_is_an_event_of_the_takeover, a_takeover_of_a_finished_execution_is_no_recovery, takeovers_count_recoveries_and_a_redrive_resets_them, commits_are_fenced_by_the_lease_epoch, a_release_by_a_stale_token_changes_nothing, a_renewal_extends_only_the_current_lease, the_record_shows_the_lease_and_its_epoch, claims_take_due_unleased_executions_of_registered_workflows, a_claim_takes_over_an_expired_lease_as_a_recovery, parked_executions_are_claimed_when_due, a_caller_adds_a_checkpoint_to_a_leased_execution, a_redrive_makes_the_execution_due_again, concurrent_claims_never_share_an_execution, notices_tell_of_submissions_and_ends);
     };
     ($fresh:path) => {
-        $crate::store_conformance!(@tests $fresh, always; create_is_idempotent, commit_reads_back_in_seq_order, identical_rewrite_is_accepted, different_bytes_are_refused, batch_is_atomic, status_and_redrive, list_filters_newest_first, list_pages_and_searches_ids, unknown_ids_are_not_found, lease_is_renewed_refused_and_released, lease_is_taken_over_after_expiry, events_commit_with_checkpoints_in_seq_order, a_refused_batch_writes_no_events, an_event_with_every_field_round_trips, a_checkpoint_after_cancel_is_refused, succeeded_after_cancelled_is_refused, cancelled_after_succeeded_is_refused, a_redrive_batch_of_a_failed_execution_is_accepted, a_redrive_of_a_succeeded_execution_is_refused, final_events_commit_with_the_final_status, each_recovery_is_an_event_of_the_takeover, a_takeover_of_a_finished_execution_is_no_recovery, takeovers_count_recoveries_and_a_redrive_resets_them, commits_are_fenced_by_the_lease_epoch, a_release_by_a_stale_token_changes_nothing, a_renewal_extends_only_the_current_lease, the_record_shows_the_lease_and_its_epoch, claims_take_due_unleased_executions_of_registered_workflows, a_claim_takes_over_an_expired_lease_as_a_recovery, parked_executions_are_claimed_when_due, a_redrive_makes_the_execution_due_again, concurrent_claims_never_share_an_execution, notices_tell_of_submissions_and_ends);
+        $crate::store_conformance!(@tests $fresh, always; create_is_idempotent, commit_reads_back_in_seq_order, identical_rewrite_is_accepted, different_bytes_are_refused, batch_is_atomic, status_and_redrive, list_filters_newest_first, list_pages_and_searches_ids, unknown_ids_are_not_found, lease_is_renewed_refused_and_released, lease_is_taken_over_after_expiry, events_commit_with_checkpoints_in_seq_order, a_refused_batch_writes_no_events, an_event_with_every_field_round_trips, a_checkpoint_after_cancel_is_refused, succeeded_after_cancelled_is_refused, cancelled_after_succeeded_is_refused, a_redrive_batch_of_a_failed_execution_is_accepted, a_redrive_of_a_succeeded_execution_is_refused, final_events_commit_with_the_final_status, each_recovery_is_an_event_of_the_takeover, a_takeover_of_a_finished_execution_is_no_recovery, takeovers_count_recoveries_and_a_redrive_resets_them, commits_are_fenced_by_the_lease_epoch, a_release_by_a_stale_token_changes_nothing, a_renewal_extends_only_the_current_lease, the_record_shows_the_lease_and_its_epoch, claims_take_due_unleased_executions_of_registered_workflows, a_claim_takes_over_an_expired_lease_as_a_recovery, parked_executions_are_claimed_when_due, a_caller_adds_a_checkpoint_to_a_leased_execution, a_redrive_makes_the_execution_due_again, concurrent_claims_never_share_an_execution, notices_tell_of_submissions_and_ends);
     };
     (@tests $fresh:path, $mode:ident; $($check:ident),* $(,)?) => {
         $(

@@ -69,6 +69,17 @@ pub trait Recorder: Send + Sync + fmt::Debug + 'static {
     /// How many times the execution was redriven; 0 until the first redrive.
     fn generation(&self) -> u32;
 
+    /// Reads the checkpoints written into the execution since its run began by
+    /// someone else (the messages a [`callback`](crate::callback) state is sent), so that
+    /// [`replay`](Recorder::replay) returns them from now on. The default reads nothing.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails or a checkpoint read does not match its checksum.
+    fn refresh(&self) -> BoxFuture<'static, Result<(), Error>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// What the execution is doing now, when its runner wants to know (a worker parks
     /// an execution that only waits on durable timers). `None` by default.
     fn activity(&self) -> Option<&crate::activity::Activity> {

@@ -28,6 +28,8 @@ pub mod names {
     pub const TIMEOUT: &str = "States.Timeout";
     /// Matches every error except a timeout.
     pub const TASK_FAILED: &str = "States.TaskFailed";
+    /// A step or callback that did not report a heartbeat in time.
+    pub const HEARTBEAT_TIMEOUT: &str = "States.HeartbeatTimeout";
     /// A step panicked.
     pub const PANIC: &str = "States.Panic";
     /// A choice had no matching rule and no `otherwise` branch.

@@ -58,11 +58,22 @@ pub enum EventKind {
     TimerStarted,
     /// A durable timer fired.
     TimerFired,
+    /// A callback state issued its token and handed it to its sender: the execution
+    /// waits for someone to send the callback's result.
+    CallbackStarted,
+    /// A callback state got its output from the token's holder.
+    CallbackSucceeded,
+    /// A callback state failed: its token's holder sent a failure, or no result (or
+    /// heartbeat) came in time.
+    CallbackFailed,
+    /// A message sent to a callback state was refused (its output did not decode as
+    /// the state's output type); the state goes on waiting.
+    CallbackRefused,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::ExecutionStarted,
         EventKind::ExecutionResumed,
         EventKind::ExecutionRedriven,
@@ -81,6 +92,10 @@ impl EventKind {
         EventKind::MapFinished,
         EventKind::TimerStarted,
         EventKind::TimerFired,
+        EventKind::CallbackStarted,
+        EventKind::CallbackSucceeded,
+        EventKind::CallbackFailed,
+        EventKind::CallbackRefused,
     ];
 
     /// The stored name, such as `StepSucceeded`.
@@ -104,6 +119,10 @@ impl EventKind {
             EventKind::MapFinished => "MapFinished",
             EventKind::TimerStarted => "TimerStarted",
             EventKind::TimerFired => "TimerFired",
+            EventKind::CallbackStarted => "CallbackStarted",
+            EventKind::CallbackSucceeded => "CallbackSucceeded",
+            EventKind::CallbackFailed => "CallbackFailed",
+            EventKind::CallbackRefused => "CallbackRefused",
         }
     }
 
@@ -122,6 +141,8 @@ impl EventKind {
                 | EventKind::StepFailed
                 | EventKind::ErrorCaught
                 | EventKind::ExecutionCancelled
+                | EventKind::CallbackFailed
+                | EventKind::CallbackRefused
         )
     }
 
@@ -215,6 +236,9 @@ pub(crate) fn summary(kind: EventKind, d: &EventDetails) -> String {
     let mut parts: Vec<String> = Vec::new();
     if let Some(run) = d.run {
         parts.push(format!("run {run}"));
+    }
+    if let Some(message) = d.message {
+        parts.push(format!("message {message}"));
     }
     let delay = |ms: u64| format!("{:?}", Duration::from_millis(ms));
     match kind {
@@ -335,6 +359,10 @@ pub struct EventDetails {
     /// `StepSucceeded`, `StepFailed`). `None` for the first run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<u32>,
+    /// The number of the message sent to a callback state, from 0
+    /// (`CallbackSucceeded`, `CallbackFailed`, `CallbackRefused`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<u64>,
     /// The workflow's name (`ExecutionStarted`, `ExecutionResumed`,
     /// `ExecutionRedriven`).
     #[serde(skip_serializing_if = "Option::is_none")]

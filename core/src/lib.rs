@@ -9,6 +9,7 @@
 pub mod activity;
 pub mod address;
 pub mod boxed;
+pub mod callback;
 pub mod catch;
 pub mod choice;
 pub mod codec;
@@ -44,6 +45,7 @@ pub mod private;
 
 pub use address::Address;
 pub use boxed::BoxStep;
+pub use callback::{CallbackToken, WaitForCallback, wait_for_callback};
 pub use catch::Catch;
 pub use choice::{Choice, ChoiceStart, choice};
 pub use codec::Codec;

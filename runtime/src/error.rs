@@ -110,6 +110,13 @@ pub enum RunError {
         /// When its first timer ends, in milliseconds since the Unix epoch.
         until_ms: u64,
     },
+    /// A message to a callback state was not delivered: a wrong, reused or foreign
+    /// token, an execution that ended (the error's name says which), or its store failed.
+    #[error("{error}")]
+    Callback {
+        /// What went wrong (named `Callback.…`).
+        error: Error,
+    },
     /// The runtime has no store, and the operation needs one.
     #[error("this runtime has no store: build it with `Runtime::builder().store(..)`")]
     NoStore,

@@ -242,7 +242,24 @@ async fn execute<I: Payload, O: Payload>(
                         .commit(&id, Fence::Lease(lease.token()), writes)
                         .await?;
                     lease.release().await?;
-                    tracing::info!(execution_id = %id, until_ms, "execution parked until its timer ends");
+                    // A callback message that came after this run last looked, and
+                    // before the park, would find the execution still leased and this
+                    // park would have put its wake-up off: wake it for it now (and when
+                    // the store cannot say, wake it anyway).
+                    if recorder.absorb_new().await.map_or(true, |added| added > 0) {
+                        let now = Write::Park {
+                            wake_at_ms: millis(SystemTime::now()),
+                        };
+                        match store.commit(&id, Fence::Unleased, vec![now]).await {
+                            Ok(()) | Err(StoreError::NotRunning { .. }) => {}
+                            Err(error) => return Err(error.into()),
+                        }
+                    }
+                    if until_ms == u64::MAX {
+                        tracing::info!(execution_id = %id, "execution parked until a callback arrives");
+                    } else {
+                        tracing::info!(execution_id = %id, until_ms, "execution parked until its timer ends");
+                    }
                     return Err(RunError::Parked { id, until_ms });
                 }
             }

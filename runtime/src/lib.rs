@@ -15,6 +15,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod builder;
+mod callbacks;
 mod codec;
 mod config;
 mod crash;

@@ -23,7 +23,7 @@ pub(crate) struct StoreRecorder {
     /// What the execution is doing: its worker parks it when it only waits.
     activity: Activity,
     codec: Arc<dyn Codec>,
-    journal: Mutex<Journal>,
+    journal: Arc<Mutex<Journal>>,
     max_payload: usize,
     history: Mutex<History>,
 }
@@ -41,8 +41,8 @@ pub(crate) struct StoreRecorder {
 struct History {
     level: HistoryLevel,
     pending: Vec<Event>,
-    /// (kind, address, attempt, run) of every event stored or pending.
-    seen: HashSet<(EventKind, String, u32, u32)>,
+    /// (kind, address, attempt, run, callback message) of every event stored or pending.
+    seen: HashSet<(EventKind, String, u32, u32, Option<u64>)>,
     /// The last run of each task attempt, by (address, attempt).
     runs: HashMap<(String, u32), u32>,
 }
@@ -70,7 +70,7 @@ impl StoreRecorder {
         let mut runs: HashMap<(String, u32), u32> = HashMap::new();
         for e in stored {
             let run = e.details.run.unwrap_or(1);
-            seen.insert((e.kind, e.address.clone(), e.attempt, run));
+            seen.insert((e.kind, e.address.clone(), e.attempt, run, e.details.message));
             if is_step_run(e.kind) {
                 let last = runs.entry((e.address.clone(), e.attempt)).or_default();
                 *last = (*last).max(run);
@@ -82,7 +82,7 @@ impl StoreRecorder {
             activity: Activity::default(),
             store,
             codec,
-            journal: Mutex::new(journal),
+            journal: Arc::new(Mutex::new(journal)),
             max_payload,
             history: Mutex::new(History {
                 level,
@@ -114,6 +114,28 @@ impl fmt::Debug for StoreRecorder {
 }
 
 impl StoreRecorder {
+    /// Reads the checkpoints written into the execution by others since the journal
+    /// was read (a callback's messages) into the journal; says how many were new.
+    pub(crate) fn absorb_new(&self) -> impl Future<Output = Result<usize, Error>> + Send + 'static {
+        let after = self
+            .journal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_seq();
+        let (store, id) = (Arc::clone(&self.store), Arc::clone(&self.id));
+        let journal = Arc::clone(&self.journal);
+        async move {
+            let fresh = store
+                .checkpoints_after(&id, after)
+                .await
+                .map_err(|e| e.into_error())?;
+            let mut journal = journal.lock().unwrap_or_else(PoisonError::into_inner);
+            journal
+                .absorb(fresh)
+                .map_err(|e| Error::runtime(e.to_string()))
+        }
+    }
+
     /// What the execution is doing now.
     pub(crate) fn activity_now(&self) -> &Activity {
         &self.activity
@@ -199,6 +221,10 @@ impl Recorder for StoreRecorder {
         journal.generation()
     }
 
+    fn refresh(&self) -> BoxFuture<'static, Result<(), Error>> {
+        self.absorb_new().map(|added| added.map(drop)).boxed()
+    }
+
     fn event(&self, mut event: Event) {
         let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
         // Counted whether or not the history level keeps the event, so that the end
@@ -219,10 +245,14 @@ impl Recorder for StoreRecorder {
             return;
         }
         let run = event.details.run.unwrap_or(1);
-        if history
-            .seen
-            .insert((event.kind, event.address.clone(), event.attempt, run))
-        {
+        let message = event.details.message;
+        if history.seen.insert((
+            event.kind,
+            event.address.clone(),
+            event.attempt,
+            run,
+            message,
+        )) {
             history.pending.push(event);
         }
     }

@@ -2,6 +2,7 @@
 //! interruption, bad input, and concurrent starts — on the memory and SQLite stores.
 
 mod bad_input;
+mod callbacks;
 mod concurrency;
 mod edge_cases;
 mod history;

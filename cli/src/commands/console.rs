@@ -36,7 +36,7 @@ pub(crate) fn run(args: &Args, store: &Path, schema: &str) -> anyhow::Result<()>
         .enable_all()
         .build()?;
     tokio.block_on(async {
-        let (store, name) = crate::store::open_for_console(store, schema, args.read_only).await?;
+        let (store, name) = crate::store::open_for_writing(store, schema, args.read_only).await?;
         let runtime = Runtime::builder().shared_store(Arc::clone(&store)).build();
         let mut console = Console::new(runtime)?.describe_store(&name);
         if args.read_only {

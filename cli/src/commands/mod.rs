@@ -3,6 +3,7 @@
 //! Every `run` reads the store (opened read-only by `main`) and writes what it shows to
 //! `out`; errors go back to `main`, which prints them and exits with status 1.
 
+pub(crate) mod callback;
 pub(crate) mod console;
 mod graph;
 mod history;
@@ -39,6 +40,9 @@ pub(crate) enum Command {
     /// Serve the web console over the store: executions, graphs, histories, data, and
     /// cancel (in a browser, on 127.0.0.1:7070 unless `--addr`).
     Console(console::Args),
+    /// Answer a callback state with the token it handed out: `succeed TOKEN --json …`,
+    /// `fail TOKEN --error NAME`, or `heartbeat TOKEN` (writes to the store).
+    Callback(callback::Args),
 }
 
 /// Runs `command` over `store`, writing to `out`.
@@ -56,5 +60,6 @@ pub(crate) fn run(
         Command::Watch(args) => watch::run(args, store, out),
         // `main` serves it before any store is opened read-only.
         Command::Console(_) => anyhow::bail!("the console is not a read-only command"),
+        Command::Callback(_) => anyhow::bail!("callback is not a read-only command"),
     }
 }

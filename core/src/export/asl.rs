@@ -88,6 +88,13 @@ fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, n
             let resource = detail(RESOURCE)
                 .map_or_else(|| format!("waypost:task:{}", node.name), str::to_owned);
             state.insert("Resource".into(), resource.into());
+            // A callback state's limit between heartbeats.
+            if let Some(exact) = detail("heartbeat_seconds").and_then(|s| s.parse::<f64>().ok()) {
+                let exact = Duration::from_secs_f64(exact);
+                let (seconds, note) = whole_seconds("HeartbeatSeconds", exact, 1);
+                state.insert("HeartbeatSeconds".into(), seconds.into());
+                comments.extend(note);
+            }
         }
         NodeKind::Pass => {
             state.insert("Type".into(), "Pass".into());

@@ -156,6 +156,8 @@ pub struct Journal {
     entries: HashMap<String, (u32, Entry)>,
     /// The address the last redrive runs again (its failed step's scope).
     redriven: Option<String>,
+    /// The highest `seq` of the stored checkpoints read (loaded or absorbed).
+    last_seq: u64,
 }
 
 impl Journal {
@@ -184,6 +186,7 @@ impl Journal {
     ) -> Result<Self, ReplayError> {
         let mut journal = Journal::empty(execution);
         for checkpoint in checkpoints {
+            journal.last_seq = journal.last_seq.max(checkpoint.seq);
             if checksum(&checkpoint.payload) != checkpoint.checksum {
                 return Err(journal.corrupt(
                     checkpoint.key,
@@ -213,6 +216,47 @@ impl Journal {
             journal.entries.insert(key.to_owned(), (generation, entry));
         }
         Ok(journal)
+    }
+
+    /// Adds checkpoints read from the store after the journal was loaded (written into
+    /// the running execution by another process: a callback's messages). A checkpoint
+    /// the journal has already is left as it is. Returns how many it added.
+    ///
+    /// # Errors
+    ///
+    /// [`ReplayError::Corrupt`] for a payload that does not match its checksum, or a
+    /// redrive marker (a running execution is never redriven).
+    pub fn absorb(&mut self, checkpoints: Vec<Checkpoint>) -> Result<usize, ReplayError> {
+        let mut added = 0;
+        for checkpoint in checkpoints {
+            self.last_seq = self.last_seq.max(checkpoint.seq);
+            if checksum(&checkpoint.payload) != checkpoint.checksum {
+                return Err(self.corrupt(
+                    checkpoint.key,
+                    format!(
+                        "its {} payload bytes do not match their checksum",
+                        checkpoint.payload.len()
+                    ),
+                ));
+            }
+            if checkpoint.kind == CheckpointKind::Redrive {
+                return Err(self.corrupt(
+                    checkpoint.key,
+                    "a redrive marker written while the execution was running".into(),
+                ));
+            }
+            let (generation, key) = split_generation(&checkpoint.key);
+            if generation != self.generation || self.entries.contains_key(key) {
+                continue;
+            }
+            let entry = Entry {
+                kind: checkpoint.kind,
+                payload: checkpoint.payload.into(),
+            };
+            self.entries.insert(key.to_owned(), (generation, entry));
+            added += 1;
+        }
+        Ok(added)
     }
 
     fn corrupt(&self, key: String, detail: String) -> ReplayError {
@@ -247,6 +291,11 @@ impl Journal {
     /// ran there before belongs to an earlier run of it.
     pub fn redriven(&self) -> Option<&str> {
         self.redriven.as_deref()
+    }
+
+    /// The highest `seq` of the stored checkpoints it read: later ones are new to it.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
     }
 
     /// How many redrives the execution has had.

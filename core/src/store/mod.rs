@@ -58,6 +58,21 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Every checkpoint of the execution, in `seq` order, with `seq` filled in.
     fn checkpoints<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Checkpoint>>;
 
+    /// The checkpoints of the execution whose `seq` is above `after`, in `seq` order:
+    /// what was written since a run read the others (a callback's messages). The
+    /// default reads every checkpoint and keeps the new ones.
+    fn checkpoints_after<'a>(
+        &'a self,
+        id: &'a str,
+        after: u64,
+    ) -> StoreFuture<'a, Vec<Checkpoint>> {
+        Box::pin(async move {
+            let mut checkpoints = self.checkpoints(id).await?;
+            checkpoints.retain(|c| c.seq > after);
+            Ok(checkpoints)
+        })
+    }
+
     /// The execution's history, in `seq` order, with `seq` filled in.
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>>;
 

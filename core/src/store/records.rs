@@ -73,6 +73,14 @@ pub enum CheckpointKind {
     /// (after `#`, `~` or `/`), are set aside; later checkpoints are stored under
     /// `r{n}:{key}`.
     Redrive,
+    /// A callback state's token, stored at `{key}~callback` when the state starts: the
+    /// BLAKE3 hash of the token's secret (32 bytes) and when it was issued (ms since
+    /// the Unix epoch, 8 bytes little-endian). See [`callback`](crate::callback).
+    Callback,
+    /// A message sent to a waiting callback state by whoever holds its token (success,
+    /// failure or heartbeat), stored at `{key}~callback~msg/{n}` as JSON by the sender:
+    /// the one checkpoint a process other than the execution's runner writes.
+    Message,
 }
 
 impl CheckpointKind {
@@ -84,6 +92,8 @@ impl CheckpointKind {
             CheckpointKind::Decision => 2,
             CheckpointKind::Deadline => 3,
             CheckpointKind::Redrive => 4,
+            CheckpointKind::Callback => 5,
+            CheckpointKind::Message => 6,
         }
     }
 
@@ -95,6 +105,8 @@ impl CheckpointKind {
             2 => CheckpointKind::Decision,
             3 => CheckpointKind::Deadline,
             4 => CheckpointKind::Redrive,
+            5 => CheckpointKind::Callback,
+            6 => CheckpointKind::Message,
             _ => return None,
         })
     }
