@@ -51,6 +51,13 @@ pub(crate) struct Args {
     /// Orders over this many dollars go through fraud review.
     #[arg(long, global = true, default_value_t = 500.0)]
     pub(crate) review_over: f64,
+    /// Orders over `--review-over`, once past fraud review, wait for a person's
+    /// approval: each waits parked until someone answers with the token written to the
+    /// outbox (`<store>.approvals`): `waypost callback succeed TOKEN --json '{"by":"ana"}'`
+    /// or `waypost callback fail TOKEN --error Rejected --cause 'why'`. Submit and run
+    /// with the same setting (it changes the workflow).
+    #[arg(long, global = true)]
+    pub(crate) approvals: bool,
     /// Average latency of each service call, in milliseconds.
     #[arg(long, global = true, default_value_t = 20)]
     pub(crate) latency_ms: u64,

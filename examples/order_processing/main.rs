@@ -48,6 +48,19 @@
 //! cargo run --example order_processing -- worker --exit-when-idle      # stops once no order has run or waited for 2 s
 //! ```
 //!
+//! With `--approvals`, a big order waits for a person after fraud review: its callback
+//! token goes to the outbox file beside the store (`waypost-orders.db.approvals`: order,
+//! dollars, token), and the order waits parked — no worker holds it — until someone
+//! answers from any process with the `waypost` CLI:
+//!
+//! ```text
+//! cargo run --example order_processing -- --approvals --orders 20 submit
+//! cargo run --example order_processing -- --approvals worker      # prints each token as its order waits
+//! cargo run -p waypost-cli -- --store waypost-orders.db callback succeed TOKEN --json '{"by":"ana"}'
+//! cargo run -p waypost-cli -- --store waypost-orders.db callback fail TOKEN --error Rejected --cause 'too risky'
+//! cargo run --example order_processing -- --approvals --orders 20 submit --wait   # "approved by ana", "Rejected: too risky"
+//! ```
+//!
 //! The web console shows the orders in a browser: their graphs coloured by how each
 //! state went, their data decoded, their histories; a failed order can be redriven from
 //! there (the redrive runs in the console's process, with its command line's rates):
@@ -82,6 +95,7 @@
 //! store: waypost-orders.db
 //! ```
 
+mod approvals;
 mod args;
 mod console;
 mod report;

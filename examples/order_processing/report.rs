@@ -103,13 +103,18 @@ pub(crate) fn print_orders(results: &Results, all: bool) {
                 cents,
                 payment_attempts,
                 tracking,
+                approved_by,
             }) => (
                 "shipped",
                 format!(
-                    "{:<8}  {}  {payment_attempts} payment attempt{}  tracking {tracking}",
+                    "{:<8}  {}  {payment_attempts} payment attempt{}  tracking {tracking}{}",
                     method.as_str(),
                     dollars(*cents),
                     if *payment_attempts == 1 { " " } else { "s" },
+                    approved_by
+                        .as_ref()
+                        .map(|by| format!("  approved by {by}"))
+                        .unwrap_or_default(),
                 ),
             ),
             Ok(Outcome::Compensated {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use waypost::prelude::*;
 
+use crate::approvals::{self, Approval};
 use crate::args::args;
 use crate::services::{begin, hash, inventory, roll};
 
@@ -73,6 +74,8 @@ struct Routed {
     order: Order,
     method: Method,
     reviewed: bool,
+    /// Who approved the order (`--approvals`).
+    approved_by: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -110,6 +113,8 @@ pub(crate) enum Outcome {
         cents: u64,
         payment_attempts: u32,
         tracking: String,
+        /// Who approved the order (`--approvals`).
+        approved_by: Option<String>,
     },
     /// The payment was declined; what was done was undone.
     Compensated {
@@ -184,6 +189,7 @@ async fn fraud_review(cx: &StepContext, order: Order) -> Result<Routed, Error> {
         order,
         method,
         reviewed: true,
+        approved_by: None,
     })
 }
 
@@ -194,6 +200,7 @@ async fn express(cx: &StepContext, order: Order) -> Routed {
         order,
         method: Method::Express,
         reviewed: false,
+        approved_by: None,
     }
 }
 
@@ -204,6 +211,7 @@ async fn standard(cx: &StepContext, order: Order) -> Routed {
         order,
         method: Method::Standard,
         reviewed: false,
+        approved_by: None,
     }
 }
 
@@ -262,6 +270,7 @@ async fn notify_shipped(cx: &StepContext, shipment: Shipment) -> Outcome {
         cents: shipment.payment.cents,
         payment_attempts: shipment.payment.attempts,
         tracking: shipment.tracking,
+        approved_by: shipment.routed.approved_by,
     }
 }
 
@@ -294,14 +303,42 @@ async fn notify_failed(cx: &StepContext, released: Released) -> Released {
     released
 }
 
+/// A person approves the reviewed order (`--approvals`): the callback's token goes to
+/// the approvers, and the order waits, durably, for their answer. The order itself goes
+/// on beside the wait; the approval names who gave it.
+fn approval() -> impl Step<Input = Routed, Output = Routed> {
+    let ask = wait_for_callback(
+        "approval",
+        |routed: Routed, token: CallbackToken| async move {
+            approvals::ask(&routed.order.id, routed.order.cents(), &token)
+        },
+    )
+    // Unanswered for a week: the order fails with `States.Timeout`.
+    .timeout(Duration::from_secs(7 * 24 * 3600));
+    parallel((pass("order", |routed: Routed| routed), ask))
+        .named("approve")
+        .then(pass(
+            "approved",
+            |(routed, approval): (Routed, Approval)| Routed {
+                approved_by: Some(approval.by),
+                ..routed
+            },
+        ))
+}
+
 pub(crate) fn workflow() -> Workflow<Order, Outcome> {
     let review_over = (args().review_over * 100.0).round() as u64;
+    let reviewed: BoxStep<Order, Routed> = if args().approvals {
+        fraud_review.then(approval()).boxed()
+    } else {
+        fraud_review.boxed()
+    };
     let route = choice()
         .named("route")
         .when(
             "fraud_review",
             move |o: &Order| o.cents() > review_over,
-            fraud_review,
+            reviewed,
         )
         .when("express", |o: &Order| o.express, express)
         .otherwise(standard);

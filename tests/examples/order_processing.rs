@@ -429,3 +429,110 @@ fn submit_and_two_workers_on_postgres_end_every_order_as_the_all_in_one_run() {
 fn the_workflow_draws_as_mermaid_dot_and_asl() {
     snapshot_graphs("order_processing");
 }
+
+#[test]
+fn big_orders_wait_parked_for_approval_and_are_approved_or_rejected_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("orders.db");
+    let outbox = dir.path().join("orders.db.approvals");
+    // Every order over $100 passes review and waits for a person; nothing else fails.
+    let flags = [
+        "--approvals",
+        "--review-over",
+        "100",
+        "--fraud-rate",
+        "0",
+        "--decline-rate",
+        "0",
+        "--transient-rate",
+        "0",
+    ];
+    let with = |args: &[&'static str]| [args, &flags[..]].concat();
+    succeed(&store, &with(&["submit"]));
+    let worker = spawn(&store, &with(&["worker", "--exit-when-idle", "1"]));
+
+    // Wait until every order still running waits for its approval.
+    let tokens = |path: &Path| -> Vec<(String, String)> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let fields: Vec<&str> = l.split('\t').collect();
+                (fields[0].to_owned(), fields[2].to_owned())
+            })
+            .collect()
+    };
+    let waiting = (0..600)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            let waiting = tokens(&outbox);
+            let running = in_store(&store, ExecutionStatus::Running);
+            (!waiting.is_empty() && running == waiting.len() as u64).then_some(waiting)
+        })
+        .expect("the big orders wait for approval");
+    assert!(waiting.len() >= 4, "{waiting:?}");
+    // Parked: a worker holds none of them.
+    std::thread::sleep(Duration::from_millis(500));
+    let leased = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let store = SqliteStore::open(&store).unwrap();
+            let filter = ListFilter {
+                status: Some(ExecutionStatus::Running),
+                ..ListFilter::default()
+            };
+            let records = store.list(&filter).await.unwrap();
+            records.iter().filter(|r| r.lease.is_some()).count()
+        });
+    assert_eq!(leased, 0, "the waiting orders are parked, holding no lease");
+
+    // From other processes: the CLI approves every other order and rejects the rest.
+    let cli = |args: &[&str]| {
+        let output = Command::new(crate::support::cli_binary())
+            .arg("--store")
+            .arg(&store)
+            .args(["callback"])
+            .args(args)
+            .output()
+            .expect("the CLI starts");
+        expect_success(&output)
+    };
+    let mut approved = Vec::new();
+    for (n, (id, token)) in waiting.iter().enumerate() {
+        if n % 2 == 0 {
+            let out = cli(&["succeed", token, "--json", r#"{"by":"ana"}"#]);
+            assert!(out.contains("taken: execution"), "{out}");
+            approved.push(id.clone());
+        } else {
+            cli(&["fail", token, "--error", "Rejected", "--cause", "too risky"]);
+        }
+    }
+    let report = expect_success(&finish(worker, Duration::from_secs(60)));
+    assert!(
+        worker_report(&report)[2] >= waiting.len() as u64,
+        "{report}"
+    );
+
+    let results = succeed(&store, &with(&["submit", "--wait", "--verbose"]));
+    for (id, _) in &waiting {
+        let line = order_lines(&results)
+            .into_iter()
+            .find(|l| l.starts_with(id.as_str()))
+            .unwrap_or_else(|| panic!("{id} in:\n{results}"));
+        if approved.contains(id) {
+            assert!(
+                line.contains("shipped") && line.ends_with("approved by ana"),
+                "{line}"
+            );
+        } else {
+            assert!(
+                line.contains("failed") && line.contains("Rejected: too risky"),
+                "{line}"
+            );
+        }
+    }
+    let rejected = (waiting.len() - approved.len()) as u64;
+    assert_eq!(summary(&results).failed, rejected, "{results}");
+}

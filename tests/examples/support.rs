@@ -68,3 +68,33 @@ pub(crate) fn snapshot_graphs(example: &'static str) {
         insta::assert_snapshot!(format!("{example}_{format}"), expect_success(&output));
     }
 }
+
+/// The `waypost` CLI's binary (the `waypost-cli` package), built now like
+/// [`example_binary`].
+pub(crate) fn cli_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("the test binary's path");
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target/<profile>");
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev",
+                Some(other) => other,
+            };
+            let target_dir = profile_dir.parent().expect("the target directory");
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "waypost-cli", "--bin", "waypost"])
+                .args(["--profile", profile])
+                .arg("--target-dir")
+                .arg(target_dir)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "cargo build -p waypost-cli failed");
+            profile_dir.join(format!("waypost{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
+}
