@@ -108,6 +108,8 @@ pub struct Context {
     /// How many timeouts wrap the step at this position: each timeout layer records
     /// its own key, so nested timeouts on one step never share a checkpoint.
     timeouts: u32,
+    /// Where heartbeats go while a heartbeat timeout watches this position.
+    beats: Option<Arc<crate::heartbeat::Beats>>,
 }
 
 impl Context {
@@ -134,6 +136,7 @@ impl Context {
             attempt: 1,
             attempt_key: None,
             timeouts: 0,
+            beats: None,
         }
     }
 
@@ -211,6 +214,14 @@ impl Context {
             ..self.clone()
         };
         (inner, self.timeouts)
+    }
+
+    /// The same position, watched by a heartbeat timeout that `beats` reports to.
+    pub(crate) fn with_beats(&self, beats: Arc<crate::heartbeat::Beats>) -> Self {
+        Context {
+            beats: Some(beats),
+            ..self.clone()
+        }
     }
 
     /// The same position, on the given attempt of an enclosing retry.
@@ -394,5 +405,71 @@ impl StepContext {
     /// The runtime's services.
     pub fn host(&self) -> &dyn Host {
         self.cx.host()
+    }
+
+    /// Reports that the step is alive and how far it got: resets its
+    /// [`heartbeat_timeout`](crate::StepExt::heartbeat_timeout), and in a durable
+    /// execution records `details` (once durable, the future resolves), so that the next
+    /// attempt — a retry, or a run after a crash — reads them with
+    /// [`last_heartbeat`](Self::last_heartbeat). See [`heartbeat`](crate::heartbeat).
+    ///
+    /// # Errors
+    ///
+    /// When the details cannot be encoded or recorded (the store failed, the execution
+    /// was cancelled): stop the work and return the error.
+    pub async fn heartbeat<D: serde::Serialize>(&self, details: &D) -> Result<(), Error> {
+        let now = crate::durable::millis(self.cx.host().now());
+        if let Some(beats) = &self.cx.beats {
+            beats.beat(now);
+        }
+        let Some(recorder) = self.cx.recorder() else {
+            return Ok(());
+        };
+        let address = self.address().as_str().to_owned();
+        let n = (0u64..)
+            .find(|&n| {
+                recorder
+                    .replay(&crate::heartbeat::details_key(&address, n))
+                    .is_none()
+            })
+            .expect("a free heartbeat number");
+        let key = crate::heartbeat::details_key(&address, n);
+        let what = format!(
+            "the heartbeat details of step `{address}` in execution `{}`",
+            self.execution_id()
+        );
+        let payload = crate::codec::encode(recorder.codec(), details, &what)?;
+        recorder
+            .record(vec![(key, CheckpointKind::Output, payload)])
+            .await?;
+        // The limit runs from when the details are durable.
+        if let Some(beats) = &self.cx.beats {
+            beats.beat(crate::durable::millis(self.cx.host().now()));
+        }
+        Ok(())
+    }
+
+    /// The details of the last [`heartbeat`](Self::heartbeat) this step sent in this
+    /// execution — in an earlier attempt, or a run a crash interrupted — if any.
+    ///
+    /// # Errors
+    ///
+    /// When the stored details do not decode as `D`.
+    pub fn last_heartbeat<D: serde::de::DeserializeOwned>(&self) -> Result<Option<D>, Error> {
+        let Some(recorder) = self.cx.recorder() else {
+            return Ok(None);
+        };
+        let address = self.address().as_str();
+        let last = (0u64..)
+            .map_while(|n| recorder.replay(&crate::heartbeat::details_key(address, n)))
+            .last();
+        let Some(entry) = last else {
+            return Ok(None);
+        };
+        let what = format!(
+            "the heartbeat details of step `{address}` in execution `{}`",
+            self.execution_id()
+        );
+        crate::codec::decode(recorder.codec(), &entry.payload, &what).map(Some)
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::boxed::BoxStep;
 use crate::catch::Catch;
 use crate::error::Error;
+use crate::heartbeat::HeartbeatTimeout;
 use crate::retry::{Retry, RetryPolicy};
 use crate::step::{Step, assert_step};
 use crate::then::Then;
@@ -73,6 +74,18 @@ pub trait StepExt: Step {
         Self: Sized,
     {
         assert_step::<Self::Input, Self::Output, _>(Timeout::new(self, limit))
+    }
+
+    /// Fails the step with `States.HeartbeatTimeout` (which retry and catch match) when
+    /// it sends no [`heartbeat`](crate::StepContext::heartbeat) for `limit` — from its
+    /// start, then from its last heartbeat — like ASL's `HeartbeatSeconds`. The step is
+    /// cancelled then, as by a [`timeout`](Self::timeout). See
+    /// [`heartbeat`](crate::heartbeat).
+    fn heartbeat_timeout(self, limit: Duration) -> HeartbeatTimeout<Self>
+    where
+        Self: Sized,
+    {
+        assert_step::<Self::Input, Self::Output, _>(HeartbeatTimeout::new(self, limit))
     }
 
     /// Erases the type of this step (one allocation and a virtual call per run).
