@@ -7,7 +7,8 @@
 //! `Idempotency-Key` header (the same for every run of an attempt, also after a crash),
 //! and the secret headers of its [`HttpConfig`]. A status that is not 2xx fails the step
 //! with a name that retry and catch match (`Http.404`, `Http.503`); see [`error`] for
-//! every name. A `Retry-After` of whole seconds sets the delay of the next retry.
+//! every name. A `Retry-After` (whole seconds, or an HTTP date read against the step's
+//! clock) sets the delay of the next retry.
 //!
 //! Dropping the step's future (a waypost timeout fired, the execution was cancelled or
 //! lost its lease) drops the request: its connection is closed, nothing goes on in the
@@ -364,7 +365,8 @@ where
             .await
             .map_err(|e| error::transport_error(&what, &e))?;
         if !status.is_success() {
-            return Err(error::status_error(&what, status, &headers, &body));
+            let now = scx.host().now();
+            return Err(error::status_error(&what, status, &headers, &body, now));
         }
         let json: &[u8] = if body.is_empty() { b"null" } else { &body };
         serde_json::from_slice(json).map_err(|e| {
