@@ -205,3 +205,44 @@ async fn children_left_behind_by_a_finished_command_are_killed() {
         "process group {pgid} outlived its step"
     );
 }
+
+#[tokio::test]
+async fn endless_stdout_is_output_too_large_and_kills_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pid");
+    // `yes` prints without end; a child in the background must die with it.
+    let script = format!("echo $$ > {}; sleep 1000 & exec yes", file.display());
+    // The default limit (16 MiB).
+    let step = command::lines("endless", move |()| Command::shell(script.clone()));
+    let error = Runtime::new()
+        .run(&Workflow::new("endless", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Command.OutputTooLarge");
+    assert!(
+        error.message().contains("more than 16 MiB on stdout"),
+        "{}",
+        error.message()
+    );
+    let pgid = pid_in(&file).await;
+    assert!(
+        group_ends(pgid).await,
+        "process group {pgid} outlived its step"
+    );
+}
+
+#[tokio::test]
+async fn stdout_up_to_the_limit_is_kept_and_one_byte_more_is_not() {
+    let config = CommandConfig::builder().max_output(4).build();
+    let step =
+        command::lines("four", |n: u32| Command::shell(format!("printf %{n}s"))).config(config);
+    let wf = Workflow::new("four", 1, step);
+    assert_eq!(Runtime::new().run(&wf, 4).await.unwrap(), ["    "]);
+    let error = Runtime::new().run(&wf, 5).await.unwrap_err();
+    assert_eq!(error.name(), "Command.OutputTooLarge");
+    assert!(
+        error.message().contains("more than 4 bytes on stdout"),
+        "{}",
+        error.message()
+    );
+}
