@@ -27,6 +27,12 @@
 //! background children go with it. A program that starts a new process group or
 //! session of its own escapes this, as it escapes a terminal's Ctrl-C.
 //!
+//! When the worker's process itself dies without running its destructors (`SIGKILL`,
+//! an abort, the OOM killer), a watchdog kills the group: a `/bin/sh` started beside
+//! each command, in a group of its own, which waits on a pipe only the worker holds and
+//! kills the command's group when that pipe closes. It costs one small process per
+//! running command, and ends with the step.
+//!
 //! # Examples
 //!
 //! ```
@@ -50,6 +56,7 @@
 
 mod group;
 mod output;
+mod watchdog;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -67,6 +74,7 @@ use waypost_core::task::run_task;
 use waypost_core::{Context, Error, Payload, Step, StepContext};
 
 use group::ProcessGroup;
+use watchdog::Watchdog;
 
 /// The prefix of the name of a non-zero exit: `Command.ExitCode.N`.
 pub const EXIT_CODE_PREFIX: &str = "Command.ExitCode.";
@@ -278,6 +286,16 @@ impl<I, O: Payload, F> CommandStep<I, O, F> {
         // Armed before anything can fail or be dropped: from here on the group dies with
         // this future.
         let mut group = child.id().map(ProcessGroup::led_by);
+        // ...and with this process, should it die without dropping the future.
+        let _watchdog = match child.id().map(Watchdog::watch).transpose() {
+            Ok(watchdog) => watchdog,
+            Err(e) => {
+                return Err(Error::new(
+                    SPAWN_FAILED,
+                    format!("{what} was not run: its watchdog (`/bin/sh`) could not start: {e}"),
+                ));
+            }
+        };
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let tail = self.config.stderr_tail;
