@@ -424,3 +424,51 @@ async fn secret_headers_reach_the_server_and_never_the_store() {
             .any(|w| w == b"database on fire")
     );
 }
+
+#[tokio::test]
+async fn an_invalid_request_is_terminal_and_says_what_is_wrong() {
+    let (base, _) = server().await;
+    let retry_all = fast_retry(&["States.ALL"], 3);
+    let secret = Secret::new("line\nbreak-sk_live_never-shown");
+    let cases: [(HttpRequest, HttpConfig, &str); 4] = [
+        (
+            HttpRequest::get("no-scheme/x"),
+            HttpConfig::default(),
+            "`no-scheme/x` is not a URL",
+        ),
+        (
+            HttpRequest::get(format!("{base}/charge")).header("bad name", "x"),
+            HttpConfig::default(),
+            "`bad name` is not a header name",
+        ),
+        (
+            HttpRequest::get(format!("{base}/charge")).header("X-Ok", "a\nb"),
+            HttpConfig::default(),
+            "the value of header `X-Ok` is not a valid header value",
+        ),
+        (
+            HttpRequest::get(format!("{base}/charge")),
+            HttpConfig::builder()
+                .secret_headers([("Authorization", secret)])
+                .build(),
+            "the value of secret header `Authorization` is not a valid header value",
+        ),
+    ];
+    for (request, config, expected) in cases {
+        let step = http::call::<(), u32>("bad", move |()| Ok(request.clone()))
+            .config(config)
+            .retry(retry_all.clone());
+        let error = Runtime::new()
+            .run(&Workflow::new("bad", 1, step), ())
+            .await
+            .unwrap_err();
+        assert_eq!(error.name(), "Http.InvalidRequest", "{error}");
+        assert!(error.is_terminal());
+        assert!(error.message().contains(expected), "{}", error.message());
+        assert!(
+            !error.message().contains("never-shown"),
+            "{}",
+            error.message()
+        );
+    }
+}

@@ -85,7 +85,7 @@ pub(crate) fn transport_error(what: &str, error: &reqwest::Error) -> Error {
     let name = if error.is_timeout() {
         TIMEOUT
     } else if error.is_builder() {
-        return Error::terminal(INVALID_REQUEST, format!("{what}: {error}"));
+        return Error::terminal(INVALID_REQUEST, format!("{what}: {}", chain(error)));
     } else {
         CONNECTION_FAILED
     };
