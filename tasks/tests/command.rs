@@ -333,3 +333,41 @@ async fn the_watchdog_ends_with_its_step() {
         "the watchdog over process group {pgid} outlived its step"
     );
 }
+
+#[tokio::test]
+async fn errors_quote_the_command_and_say_when_stderr_is_empty() {
+    let step = command::lines("quiet", |()| Command::new("sh").args(["-c", "exit 4"]));
+    let error = Runtime::new()
+        .run(&Workflow::new("quiet", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Command.ExitCode.4");
+    assert_eq!(
+        error.message(),
+        "command `sh -c \"exit 4\"` exited with code 4; it printed nothing on stderr"
+    );
+    let step = command::lines("killed", |()| Command::shell("kill -TERM $$"));
+    let error = Runtime::new()
+        .run(&Workflow::new("killed", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Command.Killed");
+    assert!(
+        error.message().contains("was killed by SIGTERM"),
+        "{}",
+        error.message()
+    );
+    let long = "x".repeat(500);
+    let step = command::lines("long", move |()| Command::new("false").arg(long.clone()));
+    let error = Runtime::new()
+        .run(&Workflow::new("long", 1, step), ())
+        .await
+        .unwrap_err();
+    assert!(
+        error.message().starts_with("command `false xxx"),
+        "{}",
+        error.message()
+    );
+    assert!(error.message().contains("…`"), "{}", error.message());
+    assert!(error.message().len() < 200, "{}", error.message());
+}

@@ -171,6 +171,31 @@ impl Command {
     pub fn arguments(&self) -> &[String] {
         &self.args
     }
+
+    /// The program and its arguments as error messages quote them, arguments with
+    /// spaces or quotes in quotes, cut at about 100 characters.
+    fn summary(&self) -> String {
+        const LONGEST: usize = 100;
+        let mut text = self.program.clone();
+        for arg in &self.args {
+            text.push(' ');
+            if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || "'\"`".contains(c)) {
+                text.push_str(&format!("{arg:?}"));
+            } else {
+                text.push_str(arg);
+            }
+        }
+        match text.char_indices().nth(LONGEST) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
+        }
+    }
+}
+
+/// `SIGKILL` for 9; `signal 99` for a number that names no signal.
+fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_owned())
 }
 
 /// The settings of a [`CommandStep`].
@@ -267,7 +292,7 @@ pub fn lines<I: Payload>(
 impl<I, O: Payload, F> CommandStep<I, O, F> {
     /// Runs `command` to its end (or its timeout) and parses its stdout.
     async fn execute(&self, scx: &StepContext, command: Command) -> Result<O, Error> {
-        let what = format!("command `{}`", command.program);
+        let what = format!("command `{}`", command.summary());
         let mut process = tokio::process::Command::new(&command.program);
         process
             .args(&command.args)
@@ -330,18 +355,25 @@ impl<I, O: Payload, F> CommandStep<I, O, F> {
                 }
             },
         };
-        let stderr = String::from_utf8_lossy(&stderr).into_owned();
+        let stderr = if stderr.is_empty() {
+            "it printed nothing on stderr".to_owned()
+        } else {
+            format!(
+                "the end of its stderr: {}",
+                String::from_utf8_lossy(&stderr)
+            )
+        };
         match (status.code(), status.signal()) {
             (Some(0), _) => (self.parse)(&what, &stdout),
             (Some(code), _) => Err(Error::new(
                 format!("{EXIT_CODE_PREFIX}{code}"),
-                format!("{what} exited with code {code}; the end of its stderr: {stderr}"),
+                format!("{what} exited with code {code}; {stderr}"),
             )),
             (None, signal) => Err(Error::new(
                 KILLED,
                 format!(
-                    "{what} was killed by signal {}; the end of its stderr: {stderr}",
-                    signal.unwrap_or_default()
+                    "{what} was killed by {}; {stderr}",
+                    signal_name(signal.unwrap_or_default())
                 ),
             )),
         }
