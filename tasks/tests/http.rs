@@ -472,3 +472,83 @@ async fn an_invalid_request_is_terminal_and_says_what_is_wrong() {
         );
     }
 }
+
+/// A `tracing` subscriber that writes every span's and event's fields, at every level
+/// from every crate that logs through `tracing`, into one text.
+#[derive(Clone, Default)]
+struct Everything(Arc<std::sync::Mutex<String>>);
+
+impl tracing::field::Visit for Everything {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let line = format!("{}={value:?}\n", field.name());
+        self.0.lock().unwrap().push_str(&line);
+    }
+}
+
+impl tracing::Subscriber for Everything {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::always()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        span.record(&mut self.clone());
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        values.record(&mut self.clone());
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        event.record(&mut self.clone());
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn secret_headers_never_reach_the_logs() {
+    let logs = Everything::default();
+    // Everything below runs on this thread (a current-thread runtime), so it all logs here.
+    let _guard = tracing::subscriber::set_default(logs.clone());
+    let (base, seen) = server().await;
+    let secret = "sk_live_2b8e-never-logged";
+    let config = HttpConfig::builder()
+        .secret_headers([("Authorization", Secret::new(format!("Bearer {secret}")))])
+        .build();
+    let runtime = Runtime::builder().store(MemoryStore::new()).build();
+    let url = format!("{base}/secured");
+    let ok = http::call::<Charge, bool>("secured", move |charge: Charge| {
+        HttpRequest::post(url.clone()).json(&charge)
+    })
+    .config(config.clone());
+    assert!(
+        runtime
+            .start(
+                &Workflow::new("secured", 1, ok),
+                "log-1",
+                Charge { cents: 1 }
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(*seen.auth.lock().unwrap(), [format!("Bearer {secret}")]);
+    let failing = http::get::<u32>("failing", format!("{base}/broken")).config(config);
+    let error = runtime
+        .start(&Workflow::new("failing", 1, failing), "log-2", ())
+        .await
+        .unwrap_err();
+    assert!(format!("{error}").contains("Http.500"), "{error}");
+    let logs = logs.0.lock().unwrap().clone();
+    assert!(!logs.contains(secret), "the secret is in the logs:\n{logs}");
+    // ...while the logs hold what was logged: the check can fail.
+    assert!(logs.contains("log-2"), "{logs}");
+    assert!(logs.contains("Http.500"), "{logs}");
+}
