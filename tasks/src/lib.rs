@@ -9,8 +9,9 @@
 //!   step's output; statuses are `Http.404`, `Http.429`, …, a `Retry-After` sets the
 //!   next retry's delay, and secret headers stay out of every record.
 //! - [`command`]: a subprocess made from the step's input, its stdout (JSON or lines)
-//!   the step's output; a non-zero exit is `Command.ExitCode.N`; its whole process group
-//!   is killed when the step is dropped.
+//!   the step's output (16 MiB at most by default: `Command.OutputTooLarge`); a non-zero
+//!   exit is `Command.ExitCode.N`; its whole process group is killed when the step ends
+//!   or is dropped, and by a watchdog when the worker's process dies.
 //! - [`service`]: any `tower::Service` as a step, so tower middleware (concurrency
 //!   limits, load shedding) wraps the call and waypost's retry and catch wrap the step.
 //!

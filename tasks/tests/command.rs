@@ -1,7 +1,7 @@
 //! The command task with real subprocesses (`sh -c`): output parsed as JSON or lines,
 //! exit codes named and retried, garbage output, hangs; and the process group killed
-//! when the step times out, is dropped, or ends leaving children behind (checked in
-//! `/proc`).
+//! when the step times out, is dropped, ends leaving children behind, prints without
+//! end, or its worker's process is killed (checked in `/proc`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -29,6 +29,33 @@ fn group_alive(pgid: i32) -> bool {
         let fields: Vec<&str> = stat[end + 2..].split(' ').collect();
         fields.len() > 2 && fields[2] == pgid.to_string() && !matches!(fields[0], "Z" | "X")
     })
+}
+
+/// Whether the watchdog over the group `pgid` is alive (not a zombie).
+fn watchdog_alive(pgid: i32) -> bool {
+    let args = format!("waypost-watchdog\0{pgid}\0");
+    std::fs::read_dir("/proc").unwrap().any(|entry| {
+        let path = entry.unwrap().path();
+        let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+            return false;
+        };
+        let alive = std::fs::read_to_string(path.join("stat")).is_ok_and(|stat| {
+            stat.rfind(')')
+                .is_some_and(|end| !matches!(stat.get(end + 2..end + 3), Some("Z" | "X")))
+        });
+        alive && cmdline.windows(args.len()).any(|w| w == args.as_bytes())
+    })
+}
+
+/// Waits (bounded) until `done` holds; whether it did.
+async fn eventually(done: impl Fn() -> bool) -> bool {
+    for _ in 0..400 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
 }
 
 /// Waits (bounded) until no live process is left in the group; whether it emptied.
@@ -204,4 +231,143 @@ async fn children_left_behind_by_a_finished_command_are_killed() {
         group_ends(pgid).await,
         "process group {pgid} outlived its step"
     );
+}
+
+#[tokio::test]
+async fn endless_stdout_is_output_too_large_and_kills_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pid");
+    // `yes` prints without end; a child in the background must die with it.
+    let script = format!("echo $$ > {}; sleep 1000 & exec yes", file.display());
+    // The default limit (16 MiB).
+    let step = command::lines("endless", move |()| Command::shell(script.clone()));
+    let error = Runtime::new()
+        .run(&Workflow::new("endless", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Command.OutputTooLarge");
+    assert!(
+        error.message().contains("more than 16 MiB on stdout"),
+        "{}",
+        error.message()
+    );
+    let pgid = pid_in(&file).await;
+    assert!(
+        group_ends(pgid).await,
+        "process group {pgid} outlived its step"
+    );
+}
+
+#[tokio::test]
+async fn stdout_up_to_the_limit_is_kept_and_one_byte_more_is_not() {
+    let config = CommandConfig::builder().max_output(4).build();
+    let step =
+        command::lines("four", |n: u32| Command::shell(format!("printf %{n}s"))).config(config);
+    let wf = Workflow::new("four", 1, step);
+    assert_eq!(Runtime::new().run(&wf, 4).await.unwrap(), ["    "]);
+    let error = Runtime::new().run(&wf, 5).await.unwrap_err();
+    assert_eq!(error.name(), "Command.OutputTooLarge");
+    assert!(
+        error.message().contains("more than 4 bytes on stdout"),
+        "{}",
+        error.message()
+    );
+}
+
+/// The worker of `a_killed_worker_leaves_no_process_behind`, run by it in a child
+/// process: runs a command that hangs, writing its pid to `$WAYPOST_TEST_PID_FILE`,
+/// until the parent kills this process.
+#[tokio::test]
+#[ignore = "a child process of a_killed_worker_leaves_no_process_behind"]
+async fn worker_running_a_hanging_command() {
+    let file = std::env::var("WAYPOST_TEST_PID_FILE").expect("run by its parent test");
+    let script = hanging(Path::new(&file));
+    let wf = Workflow::new("hang", 1, command::lines("hang", move |()| script.clone()));
+    let result = Runtime::new().run(&wf, ()).await;
+    panic!("the hanging command ended: {result:?}");
+}
+
+#[tokio::test]
+async fn a_killed_worker_leaves_no_process_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pid");
+    let mut worker = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "worker_running_a_hanging_command"])
+        .env("WAYPOST_TEST_PID_FILE", &file)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pgid = pid_in(&file).await;
+    assert!(group_alive(pgid), "the command runs in the worker");
+    assert!(
+        eventually(|| watchdog_alive(pgid)).await,
+        "no watchdog over process group {pgid}"
+    );
+    // SIGKILL: no destructor of the worker runs, only the watchdog can act.
+    worker.kill().unwrap();
+    assert!(!worker.wait().unwrap().success());
+    assert!(
+        group_ends(pgid).await,
+        "process group {pgid} outlived its killed worker"
+    );
+    assert!(
+        eventually(|| !watchdog_alive(pgid)).await,
+        "the watchdog over process group {pgid} outlived its work"
+    );
+}
+
+#[tokio::test]
+async fn the_watchdog_ends_with_its_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pid");
+    let script = format!("echo $$ > {}; echo done", file.display());
+    let step = command::lines("quick", move |()| Command::shell(script.clone()));
+    let out = Runtime::new()
+        .run(&Workflow::new("quick", 1, step), ())
+        .await
+        .unwrap();
+    assert_eq!(out, ["done"]);
+    let pgid = pid_in(&file).await;
+    assert!(
+        eventually(|| !watchdog_alive(pgid)).await,
+        "the watchdog over process group {pgid} outlived its step"
+    );
+}
+
+#[tokio::test]
+async fn errors_quote_the_command_and_say_when_stderr_is_empty() {
+    let step = command::lines("quiet", |()| Command::new("sh").args(["-c", "exit 4"]));
+    let error = Runtime::new()
+        .run(&Workflow::new("quiet", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Command.ExitCode.4");
+    assert_eq!(
+        error.message(),
+        "command `sh -c \"exit 4\"` exited with code 4; it printed nothing on stderr"
+    );
+    let step = command::lines("killed", |()| Command::shell("kill -TERM $$"));
+    let error = Runtime::new()
+        .run(&Workflow::new("killed", 1, step), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Command.Killed");
+    assert!(
+        error.message().contains("was killed by SIGTERM"),
+        "{}",
+        error.message()
+    );
+    let long = "x".repeat(500);
+    let step = command::lines("long", move |()| Command::new("false").arg(long.clone()));
+    let error = Runtime::new()
+        .run(&Workflow::new("long", 1, step), ())
+        .await
+        .unwrap_err();
+    assert!(
+        error.message().starts_with("command `false xxx"),
+        "{}",
+        error.message()
+    );
+    assert!(error.message().contains("…`"), "{}", error.message());
+    assert!(error.message().len() < 200, "{}", error.message());
 }

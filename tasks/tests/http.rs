@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Json;
 use axum::Router;
@@ -17,7 +17,7 @@ use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpListener;
 use waypost::prelude::*;
 use waypost::tasks::{HttpConfig, HttpRequest, Secret, http};
-use waypost::{EventKind, SqliteStore};
+use waypost::{EventKind, MemoryStore, SqliteStore};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Charge {
@@ -35,6 +35,9 @@ struct Receipt {
 struct Seen {
     busy: AtomicU32,
     broken: AtomicU32,
+    /// When `/later` and `/past` were hit.
+    later: std::sync::Mutex<Vec<Instant>>,
+    past: AtomicU32,
     auth: std::sync::Mutex<Vec<String>>,
 }
 
@@ -63,6 +66,38 @@ async fn busy(State(seen): State<Arc<Seen>>) -> Response {
     }
 }
 
+/// 503 with a `Retry-After` date 3 s ahead on the first hit, then 200.
+async fn later(State(seen): State<Arc<Seen>>) -> Response {
+    let mut hits = seen.later.lock().unwrap();
+    hits.push(Instant::now());
+    if hits.len() == 1 {
+        let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3));
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", date)],
+            "later",
+        )
+            .into_response()
+    } else {
+        Json(8u32).into_response()
+    }
+}
+
+/// 503 with a `Retry-After` date long past on the first hit, then 200.
+async fn past(State(seen): State<Arc<Seen>>) -> Response {
+    if seen.past.fetch_add(1, Ordering::SeqCst) == 0 {
+        let date = "Wed, 21 Oct 2015 07:28:00 GMT";
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", date)],
+            "past",
+        )
+            .into_response()
+    } else {
+        Json(9u32).into_response()
+    }
+}
+
 async fn broken(State(seen): State<Arc<Seen>>) -> (StatusCode, &'static str) {
     seen.broken.fetch_add(1, Ordering::SeqCst);
     (StatusCode::INTERNAL_SERVER_ERROR, "database on fire")
@@ -84,6 +119,8 @@ async fn server() -> (String, Arc<Seen>) {
         .route("/charge", post(charge))
         .route("/busy", get(busy))
         .route("/broken", get(broken))
+        .route("/later", get(later))
+        .route("/past", get(past))
         .route("/secured", post(secured))
         .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
         .route("/garbage", get(|| async { "not json" }))
@@ -160,8 +197,16 @@ async fn a_429_is_retried_after_its_retry_after() {
     let wf = Workflow::new("busy", 1, step);
     assert_eq!(runtime.start(&wf, "busy-1", ()).await.unwrap(), 7);
     assert_eq!(seen.busy.load(Ordering::SeqCst), 2);
-    let history = runtime.history("busy-1").await.unwrap();
-    let delays: Vec<_> = history
+    assert_eq!(
+        retry_delays(&runtime, "busy-1").await,
+        [(Some(1000), Some("Http.429".to_owned()))]
+    );
+}
+
+/// The delays of the retries recorded in `id`'s history, with the errors they follow.
+async fn retry_delays(runtime: &Runtime, id: &str) -> Vec<(Option<u64>, Option<String>)> {
+    let history = runtime.history(id).await.unwrap();
+    history
         .iter()
         .filter(|e| e.kind == EventKind::RetryScheduled)
         .map(|e| {
@@ -170,8 +215,55 @@ async fn a_429_is_retried_after_its_retry_after() {
                 e.details.error.as_ref().map(|e| e.name.clone()),
             )
         })
-        .collect();
-    assert_eq!(delays, [(Some(1000), Some("Http.429".to_owned()))]);
+        .collect()
+}
+
+#[tokio::test]
+async fn a_retry_after_date_sets_the_delay_until_that_date() {
+    let (base, seen) = server().await;
+    let runtime = Runtime::builder().store(MemoryStore::new()).build();
+    let step =
+        http::get::<u32>("later", format!("{base}/later")).retry(fast_retry(&["Http.503"], 3));
+    let wf = Workflow::new("later", 1, step);
+    assert_eq!(runtime.start(&wf, "later-1", ()).await.unwrap(), 8);
+    let delays = retry_delays(&runtime, "later-1").await;
+    assert_eq!(delays.len(), 1, "{delays:?}");
+    // 3 s ahead in whole seconds, read a moment later: more than 1 s, at most 3 s (the
+    // policy's own delay is 1 ms).
+    let (delay, name) = &delays[0];
+    assert_eq!(name.as_deref(), Some("Http.503"));
+    assert!(
+        delay.is_some_and(|ms| (1000..=3000).contains(&ms)),
+        "{delay:?}"
+    );
+    // ...and honoured: the server saw the second call that much later.
+    let hits = seen.later.lock().unwrap().clone();
+    assert_eq!(hits.len(), 2);
+    let waited = hits[1] - hits[0];
+    assert!(
+        waited >= Duration::from_millis(delay.unwrap()),
+        "{waited:?} < {delay:?} ms"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_date_in_the_past_retries_at_once() {
+    let (base, seen) = server().await;
+    let runtime = Runtime::builder().store(MemoryStore::new()).build();
+    // The policy's own delay is 10 minutes: only the header can make it zero.
+    let policy = RetryPolicy::builder()
+        .errors(["Http.503"])
+        .max_attempts(2)
+        .interval(Duration::from_secs(600))
+        .build();
+    let step = http::get::<u32>("past", format!("{base}/past")).retry(policy);
+    let wf = Workflow::new("past", 1, step);
+    assert_eq!(runtime.start(&wf, "past-1", ()).await.unwrap(), 9);
+    assert_eq!(seen.past.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        retry_delays(&runtime, "past-1").await,
+        [(Some(0), Some("Http.503".to_owned()))]
+    );
 }
 
 #[tokio::test]
@@ -331,4 +423,132 @@ async fn secret_headers_reach_the_server_and_never_the_store() {
             .windows(b"database on fire".len())
             .any(|w| w == b"database on fire")
     );
+}
+
+#[tokio::test]
+async fn an_invalid_request_is_terminal_and_says_what_is_wrong() {
+    let (base, _) = server().await;
+    let retry_all = fast_retry(&["States.ALL"], 3);
+    let secret = Secret::new("line\nbreak-sk_live_never-shown");
+    let cases: [(HttpRequest, HttpConfig, &str); 4] = [
+        (
+            HttpRequest::get("no-scheme/x"),
+            HttpConfig::default(),
+            "`no-scheme/x` is not a URL",
+        ),
+        (
+            HttpRequest::get(format!("{base}/charge")).header("bad name", "x"),
+            HttpConfig::default(),
+            "`bad name` is not a header name",
+        ),
+        (
+            HttpRequest::get(format!("{base}/charge")).header("X-Ok", "a\nb"),
+            HttpConfig::default(),
+            "the value of header `X-Ok` is not a valid header value",
+        ),
+        (
+            HttpRequest::get(format!("{base}/charge")),
+            HttpConfig::builder()
+                .secret_headers([("Authorization", secret)])
+                .build(),
+            "the value of secret header `Authorization` is not a valid header value",
+        ),
+    ];
+    for (request, config, expected) in cases {
+        let step = http::call::<(), u32>("bad", move |()| Ok(request.clone()))
+            .config(config)
+            .retry(retry_all.clone());
+        let error = Runtime::new()
+            .run(&Workflow::new("bad", 1, step), ())
+            .await
+            .unwrap_err();
+        assert_eq!(error.name(), "Http.InvalidRequest", "{error}");
+        assert!(error.is_terminal());
+        assert!(error.message().contains(expected), "{}", error.message());
+        assert!(
+            !error.message().contains("never-shown"),
+            "{}",
+            error.message()
+        );
+    }
+}
+
+/// A `tracing` subscriber that writes every span's and event's fields, at every level
+/// from every crate that logs through `tracing`, into one text.
+#[derive(Clone, Default)]
+struct Everything(Arc<std::sync::Mutex<String>>);
+
+impl tracing::field::Visit for Everything {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let line = format!("{}={value:?}\n", field.name());
+        self.0.lock().unwrap().push_str(&line);
+    }
+}
+
+impl tracing::Subscriber for Everything {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::always()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        span.record(&mut self.clone());
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        values.record(&mut self.clone());
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        event.record(&mut self.clone());
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn secret_headers_never_reach_the_logs() {
+    let logs = Everything::default();
+    // Everything below runs on this thread (a current-thread runtime), so it all logs here.
+    let _guard = tracing::subscriber::set_default(logs.clone());
+    let (base, seen) = server().await;
+    let secret = "sk_live_2b8e-never-logged";
+    let config = HttpConfig::builder()
+        .secret_headers([("Authorization", Secret::new(format!("Bearer {secret}")))])
+        .build();
+    let runtime = Runtime::builder().store(MemoryStore::new()).build();
+    let url = format!("{base}/secured");
+    let ok = http::call::<Charge, bool>("secured", move |charge: Charge| {
+        HttpRequest::post(url.clone()).json(&charge)
+    })
+    .config(config.clone());
+    assert!(
+        runtime
+            .start(
+                &Workflow::new("secured", 1, ok),
+                "log-1",
+                Charge { cents: 1 }
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(*seen.auth.lock().unwrap(), [format!("Bearer {secret}")]);
+    let failing = http::get::<u32>("failing", format!("{base}/broken")).config(config);
+    let error = runtime
+        .start(&Workflow::new("failing", 1, failing), "log-2", ())
+        .await
+        .unwrap_err();
+    assert!(format!("{error}").contains("Http.500"), "{error}");
+    let logs = logs.0.lock().unwrap().clone();
+    assert!(!logs.contains(secret), "the secret is in the logs:\n{logs}");
+    // ...while the logs hold what was logged: the check can fail.
+    assert!(logs.contains("log-2"), "{logs}");
+    assert!(logs.contains("Http.500"), "{logs}");
 }

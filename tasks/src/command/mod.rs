@@ -13,6 +13,7 @@
 //! | the command was killed by a signal | `Command.Killed` |
 //! | the command ran past [`CommandConfig::timeout`](CommandConfig) | `Command.Timeout` |
 //! | stdout is not what the step returns (not JSON of the type, not UTF-8) | `Command.BadOutput` |
+//! | stdout is longer than [`CommandConfig::max_output`](CommandConfig) (16 MiB by default); the command is killed | `Command.OutputTooLarge` |
 //! | the program could not be started (not found, not executable) | `Command.SpawnFailed` |
 //!
 //! The message of an exit or kill quotes the end of stderr (the last 2 KiB by default).
@@ -25,6 +26,12 @@
 //! worker lost the lease — the whole group is killed with `SIGKILL`: a shell's
 //! background children go with it. A program that starts a new process group or
 //! session of its own escapes this, as it escapes a terminal's Ctrl-C.
+//!
+//! When the worker's process itself dies without running its destructors (`SIGKILL`,
+//! an abort, the OOM killer), a watchdog kills the group: a `/bin/sh` started beside
+//! each command, in a group of its own, which waits on a pipe only the worker holds and
+//! kills the command's group when that pipe closes. It costs one small process per
+//! running command, and ends with the step.
 //!
 //! # Examples
 //!
@@ -49,6 +56,7 @@
 
 mod group;
 mod output;
+mod watchdog;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -66,6 +74,7 @@ use waypost_core::task::run_task;
 use waypost_core::{Context, Error, Payload, Step, StepContext};
 
 use group::ProcessGroup;
+use watchdog::Watchdog;
 
 /// The prefix of the name of a non-zero exit: `Command.ExitCode.N`.
 pub const EXIT_CODE_PREFIX: &str = "Command.ExitCode.";
@@ -77,6 +86,11 @@ pub const TIMEOUT: &str = "Command.Timeout";
 pub const BAD_OUTPUT: &str = "Command.BadOutput";
 /// `Command.SpawnFailed`: the program could not be started.
 pub const SPAWN_FAILED: &str = "Command.SpawnFailed";
+/// `Command.OutputTooLarge`: stdout is longer than the step keeps; the command was killed.
+pub const OUTPUT_TOO_LARGE: &str = "Command.OutputTooLarge";
+
+/// The default of [`CommandConfig::max_output`](CommandConfig): 16 MiB.
+pub const DEFAULT_MAX_OUTPUT: usize = 16 << 20;
 
 /// The exit code of a `Command.ExitCode.N` error.
 pub fn exit_code(error: &Error) -> Option<i32> {
@@ -157,6 +171,31 @@ impl Command {
     pub fn arguments(&self) -> &[String] {
         &self.args
     }
+
+    /// The program and its arguments as error messages quote them, arguments with
+    /// spaces or quotes in quotes, cut at about 100 characters.
+    fn summary(&self) -> String {
+        const LONGEST: usize = 100;
+        let mut text = self.program.clone();
+        for arg in &self.args {
+            text.push(' ');
+            if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || "'\"`".contains(c)) {
+                text.push_str(&format!("{arg:?}"));
+            } else {
+                text.push_str(arg);
+            }
+        }
+        match text.char_indices().nth(LONGEST) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
+        }
+    }
+}
+
+/// `SIGKILL` for 9; `signal 99` for a number that names no signal.
+fn signal_name(signal: i32) -> String {
+    nix::sys::signal::Signal::try_from(signal)
+        .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_owned())
 }
 
 /// The settings of a [`CommandStep`].
@@ -177,8 +216,15 @@ pub struct CommandConfig {
     #[builder(default, setter(strip_option))]
     timeout: Option<Duration>,
     /// How much of the end of stderr an exit's error quotes, in bytes; default 2048.
+    /// Only that much of stderr is kept, however much the command prints.
     #[builder(default = 2048)]
     stderr_tail: usize,
+    /// The most stdout the step keeps, in bytes; default [`DEFAULT_MAX_OUTPUT`] (16 MiB).
+    /// A command that prints more is killed with its whole process group and the step
+    /// fails with `Command.OutputTooLarge`, so a command that prints without end cannot
+    /// exhaust memory. The output is a checkpoint too: keep it far smaller.
+    #[builder(default = DEFAULT_MAX_OUTPUT)]
+    max_output: usize,
 }
 
 impl Default for CommandConfig {
@@ -246,7 +292,7 @@ pub fn lines<I: Payload>(
 impl<I, O: Payload, F> CommandStep<I, O, F> {
     /// Runs `command` to its end (or its timeout) and parses its stdout.
     async fn execute(&self, scx: &StepContext, command: Command) -> Result<O, Error> {
-        let what = format!("command `{}`", command.program);
+        let what = format!("command `{}`", command.summary());
         let mut process = tokio::process::Command::new(&command.program);
         process
             .args(&command.args)
@@ -265,12 +311,25 @@ impl<I, O: Payload, F> CommandStep<I, O, F> {
         // Armed before anything can fail or be dropped: from here on the group dies with
         // this future.
         let mut group = child.id().map(ProcessGroup::led_by);
+        // ...and with this process, should it die without dropping the future.
+        let _watchdog = match child.id().map(Watchdog::watch).transpose() {
+            Ok(watchdog) => watchdog,
+            Err(e) => {
+                return Err(Error::new(
+                    SPAWN_FAILED,
+                    format!("{what} was not run: its watchdog (`/bin/sh`) could not start: {e}"),
+                ));
+            }
+        };
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let tail = self.config.stderr_tail;
+        let max_output = self.config.max_output;
         let run = async {
             let wait = async {
-                let status = child.wait().await;
+                let status = child.wait().await.map_err(|e| {
+                    Error::new(SPAWN_FAILED, format!("{what} could not be waited for: {e}"))
+                });
                 // What the command left behind holds its pipes open: killing it ends
                 // the reads below, and nothing outlives the step.
                 if let Some(group) = &mut group {
@@ -278,12 +337,16 @@ impl<I, O: Payload, F> CommandStep<I, O, F> {
                 }
                 status
             };
-            futures::join!(wait, read_all(stdout), read_tail(stderr, tail))
+            // Too much stdout ends the run at once, without waiting for the command: it
+            // is killed when this future's guards drop.
+            let stdout = read_capped(stdout, max_output, &what);
+            let stderr = async { Ok(read_tail(stderr, tail).await.unwrap_or_default()) };
+            futures::try_join!(wait, stdout, stderr)
         };
         let (status, stdout, stderr) = match self.config.timeout {
-            None => run.await,
+            None => run.await?,
             Some(limit) => match select(Box::pin(run), scx.host().sleep(limit)).await {
-                Either::Left((done, _)) => done,
+                Either::Left((done, _)) => done?,
                 Either::Right(((), _)) => {
                     return Err(Error::new(
                         TIMEOUT,
@@ -292,34 +355,62 @@ impl<I, O: Payload, F> CommandStep<I, O, F> {
                 }
             },
         };
-        let status = status.map_err(|e| {
-            Error::new(SPAWN_FAILED, format!("{what} could not be waited for: {e}"))
-        })?;
-        let stdout = stdout
-            .map_err(|e| Error::new(BAD_OUTPUT, format!("{what}: reading stdout failed: {e}")))?;
-        let stderr = String::from_utf8_lossy(&stderr.unwrap_or_default()).into_owned();
+        let stderr = if stderr.is_empty() {
+            "it printed nothing on stderr".to_owned()
+        } else {
+            format!(
+                "the end of its stderr: {}",
+                String::from_utf8_lossy(&stderr)
+            )
+        };
         match (status.code(), status.signal()) {
             (Some(0), _) => (self.parse)(&what, &stdout),
             (Some(code), _) => Err(Error::new(
                 format!("{EXIT_CODE_PREFIX}{code}"),
-                format!("{what} exited with code {code}; the end of its stderr: {stderr}"),
+                format!("{what} exited with code {code}; {stderr}"),
             )),
             (None, signal) => Err(Error::new(
                 KILLED,
                 format!(
-                    "{what} was killed by signal {}; the end of its stderr: {stderr}",
-                    signal.unwrap_or_default()
+                    "{what} was killed by {}; {stderr}",
+                    signal_name(signal.unwrap_or_default())
                 ),
             )),
         }
     }
 }
 
-/// Everything `pipe` gives until its end.
-async fn read_all(pipe: Option<impl AsyncRead + Unpin>) -> std::io::Result<Vec<u8>> {
+/// Everything `pipe` (the stdout of `what`) gives until its end, if that is at most
+/// `limit` bytes.
+///
+/// # Errors
+///
+/// `Command.OutputTooLarge` as soon as it gives more, `Command.BadOutput` when it
+/// cannot be read.
+async fn read_capped(
+    pipe: Option<impl AsyncRead + Unpin>,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<u8>, Error> {
     let mut bytes = Vec::new();
-    if let Some(mut pipe) = pipe {
-        pipe.read_to_end(&mut bytes).await?;
+    let Some(pipe) = pipe else {
+        return Ok(bytes);
+    };
+    // One byte past the limit tells "exactly the limit" from "more".
+    let past_limit = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    pipe.take(past_limit)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| Error::new(BAD_OUTPUT, format!("{what}: reading stdout failed: {e}")))?;
+    if bytes.len() > limit {
+        return Err(Error::new(
+            OUTPUT_TOO_LARGE,
+            format!(
+                "{what} printed more than {} on stdout, the step's limit \
+                 (`CommandConfig::max_output`), and was killed",
+                output::size(limit)
+            ),
+        ));
     }
     Ok(bytes)
 }

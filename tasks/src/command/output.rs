@@ -38,6 +38,18 @@ pub(crate) fn lines(what: &str, stdout: &[u8]) -> Result<Vec<String>, Error> {
     Ok(text.lines().map(str::to_owned).collect())
 }
 
+/// `n` bytes for people: `16 MiB`, `64 KiB`, `1000 bytes`.
+pub(crate) fn size(n: usize) -> String {
+    const KIB: usize = 1 << 10;
+    const MIB: usize = 1 << 20;
+    match n {
+        _ if n >= MIB && n.is_multiple_of(MIB) => format!("{} MiB", n / MIB),
+        _ if n >= KIB && n.is_multiple_of(KIB) => format!("{} KiB", n / KIB),
+        1 => "1 byte".to_owned(),
+        _ => format!("{n} bytes"),
+    }
+}
+
 /// The start of `bytes`, lossily as text, cut at [`QUOTED`] bytes.
 fn quoted(bytes: &[u8]) -> String {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(QUOTED)]);
@@ -58,5 +70,14 @@ mod tests {
         assert!(bad.message().contains("\"hello\""), "{}", bad.message());
         assert_eq!(lines("c", b"a\r\nb\n").unwrap(), ["a", "b"]);
         assert_eq!(lines("c", &[0xff]).unwrap_err().name(), "Command.BadOutput");
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size(16 << 20), "16 MiB");
+        assert_eq!(size(64 << 10), "64 KiB");
+        assert_eq!(size(1000), "1000 bytes");
+        assert_eq!(size(1), "1 byte");
+        assert_eq!(size(0), "0 bytes");
     }
 }

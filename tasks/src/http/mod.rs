@@ -7,7 +7,8 @@
 //! `Idempotency-Key` header (the same for every run of an attempt, also after a crash),
 //! and the secret headers of its [`HttpConfig`]. A status that is not 2xx fails the step
 //! with a name that retry and catch match (`Http.404`, `Http.503`); see [`error`] for
-//! every name. A `Retry-After` of whole seconds sets the delay of the next retry.
+//! every name. A `Retry-After` (whole seconds, or an HTTP date read against the step's
+//! clock) sets the delay of the next retry.
 //!
 //! Dropping the step's future (a waypost timeout fired, the execution was cancelled or
 //! lost its lease) drops the request: its connection is closed, nothing goes on in the
@@ -60,7 +61,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use serde::Serialize;
 use typed_builder::TypedBuilder;
 use waypost_core::graph::{Describe, NodeKind, RESOURCE};
@@ -328,27 +329,39 @@ where
         let invalid = |message: String| Error::terminal(error::INVALID_REQUEST, message);
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| invalid(format!("{what}: `{}` is not a method", request.method)))?;
+        // Checked here, to say which part is wrong: reqwest's own error is only
+        // "builder error".
+        let url = reqwest::Url::parse(&request.url)
+            .map_err(|e| invalid(format!("{what}: `{}` is not a URL: {e}", request.url)))?;
+        let header_name = |name: &str| {
+            HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| invalid(format!("{what}: `{name}` is not a header name")))
+        };
         let client = match &self.config.client {
             Some(client) => client.clone(),
             None => shared_client()?,
         };
-        let mut builder = client
-            .request(method, &request.url)
-            .timeout(self.config.timeout);
+        let mut builder = client.request(method, url).timeout(self.config.timeout);
         for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                invalid(format!(
+                    "{what}: the value of header `{name}` is not a valid header value"
+                ))
+            })?;
+            builder = builder.header(header_name(name)?, value);
         }
         if self.config.idempotency_key {
             builder = builder.header("Idempotency-Key", scx.idempotency_key());
         }
         for (name, secret) in &self.config.secret_headers {
+            // The message names the header, never its value.
             let mut value = HeaderValue::from_str(secret.expose()).map_err(|_| {
                 invalid(format!(
-                    "{what}: secret header `{name}` is not a valid header value"
+                    "{what}: the value of secret header `{name}` is not a valid header value"
                 ))
             })?;
             value.set_sensitive(true);
-            builder = builder.header(name.as_str(), value);
+            builder = builder.header(header_name(name)?, value);
         }
         if let Some(body) = request.body {
             builder = builder.header(CONTENT_TYPE, "application/json").body(body);
@@ -364,7 +377,8 @@ where
             .await
             .map_err(|e| error::transport_error(&what, &e))?;
         if !status.is_success() {
-            return Err(error::status_error(&what, status, &headers, &body));
+            let now = scx.host().now();
+            return Err(error::status_error(&what, status, &headers, &body, now));
         }
         let json: &[u8] = if body.is_empty() { b"null" } else { &body };
         serde_json::from_slice(json).map_err(|e| {
