@@ -777,6 +777,32 @@ impl Store for PostgresStore {
         Box::pin(async move { Ok(self.snapshot_now(id).await?.checkpoints) })
     }
 
+    fn checkpoints_after<'a>(
+        &'a self,
+        id: &'a str,
+        after: u64,
+    ) -> StoreFuture<'a, Vec<Checkpoint>> {
+        Box::pin(async move {
+            let doing = format!("reading the new checkpoints of execution `{id}`");
+            let fail = self.fail(&doing);
+            let client = self.client(&doing).await?;
+            let s = &self.inner.schema;
+            let after = i64::try_from(after).unwrap_or(i64::MAX);
+            let sql = format!(
+                "SELECT seq, key, kind, payload, checksum FROM {s}.checkpoints \
+                 WHERE execution_id = $1 AND seq > $2 ORDER BY seq"
+            );
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&id, &after];
+            let (row, rows) =
+                futures::try_join!(Self::load(&client, s, id), client.query(&sql, &params))
+                    .map_err(&fail)?;
+            if row.is_none() {
+                return Err(StoreError::NotFound { id: id.to_owned() });
+            }
+            rows.iter().map(|r| rows::checkpoint(r, id)).collect()
+        })
+    }
+
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
         Box::pin(async move { Ok(self.snapshot_now(id).await?.history) })
     }

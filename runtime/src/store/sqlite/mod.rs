@@ -637,6 +637,25 @@ impl Store for SqliteStore {
         Box::pin(self.read_execution(id, "the checkpoints of execution", rows::load_checkpoints))
     }
 
+    fn checkpoints_after<'a>(
+        &'a self,
+        id: &'a str,
+        after: u64,
+    ) -> StoreFuture<'a, Vec<Checkpoint>> {
+        Box::pin(async move {
+            let owned = id.to_owned();
+            let doing = {
+                let id = owned.clone();
+                move || format!("reading the new checkpoints of execution `{id}`")
+            };
+            self.read(doing, move |conn| {
+                rows::load_checkpoints_after(conn, &owned, after)?
+                    .ok_or_else(|| StoreError::NotFound { id: owned }.into())
+            })
+            .await
+        })
+    }
+
     fn history<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<Event>> {
         Box::pin(self.read_execution(id, "the history of execution", rows::load_history))
     }

@@ -130,6 +130,35 @@ pub(super) fn load_checkpoints(
     Ok(Some(checkpoints))
 }
 
+/// The execution's checkpoints whose `seq` is above `after`, in `seq` order; `None`
+/// when there is no such execution.
+pub(super) fn load_checkpoints_after(
+    conn: &Connection,
+    id: &str,
+    after: u64,
+) -> Result<Option<Vec<Checkpoint>>, OpError> {
+    let tx = conn.unchecked_transaction()?;
+    if !execution_exists(&tx, id)? {
+        return Ok(None);
+    }
+    let mut stmt = tx.prepare_cached(
+        "SELECT seq, key, kind, payload, checksum FROM checkpoints \
+         WHERE execution_id = ?1 AND seq > ?2 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query(rusqlite::params![
+        id,
+        i64::try_from(after).unwrap_or(i64::MAX)
+    ])?;
+    let mut checkpoints = Vec::new();
+    while let Some(row) = rows.next()? {
+        checkpoints.push(checkpoint(row, id)?);
+    }
+    drop(rows);
+    drop(stmt);
+    tx.finish()?;
+    Ok(Some(checkpoints))
+}
+
 /// The execution's history, in `seq` order; `None` when there is no such execution.
 pub(super) fn load_history(conn: &Connection, id: &str) -> Result<Option<Vec<Event>>, OpError> {
     let tx = conn.unchecked_transaction()?;
