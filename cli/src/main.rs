@@ -9,8 +9,8 @@
 //!
 //! The store is opened read-only ([`SqliteStore::open_read_only`]): the CLI never creates,
 //! migrates or writes a store, so it is safe to point at the file of a running program.
-//! The exceptions are `console`, whose cancel button writes (unless `--read-only`), and
-//! `callback`, which answers a callback state (one message).
+//! The exceptions are `console`, whose actions write (unless `--read-only`), `callback`,
+//! which answers a callback state, and `pause`/`unpause` (one request each).
 //! Resuming and redriving need the workflow's code, so they are not commands here; see
 //! `Runtime::resume`, `Runtime::redrive` and `Runtime::resume_all`.
 //!
@@ -38,7 +38,8 @@ use clap::Parser;
 struct Cli {
     /// The store: a SQLite file written by `SqliteStore`, or a PostgreSQL URL
     /// (`postgres://user@host:port/db`). It is never created or migrated, and opened
-    /// read-only (`console` may write: cancel, unless `--read-only`).
+    /// read-only, except by the commands that write (`callback`, `pause`, `unpause`, and
+    /// `console` unless `--read-only`).
     #[arg(
         long,
         global = true,
@@ -84,8 +85,17 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     if let commands::Command::Console(args) = &cli.command {
         return commands::console::run(args, &cli.store, &cli.schema);
     }
-    if let commands::Command::Callback(args) = &cli.command {
-        return commands::callback::run(args, &cli.store, &cli.schema);
+    match &cli.command {
+        commands::Command::Callback(args) => {
+            return commands::callback::run(args, &cli.store, &cli.schema);
+        }
+        commands::Command::Pause(args) => {
+            return commands::pause::run(args, true, &cli.store, &cli.schema);
+        }
+        commands::Command::Unpause(args) => {
+            return commands::pause::run(args, false, &cli.store, &cli.schema);
+        }
+        _ => {}
     }
     let store = store::open(&cli.store, &cli.schema)?;
     let stdout = io::stdout();

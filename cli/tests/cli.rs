@@ -1373,3 +1373,72 @@ fn run_on(store: &Path, args: &[&str]) -> String {
     );
     String::from_utf8(output.stdout).unwrap()
 }
+
+#[test]
+fn pause_and_unpause_write_requests_that_the_history_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("copy.db");
+    std::fs::copy(fixture(), &store).unwrap();
+    let ok = |args: &[&str]| {
+        let output = waypost(&store, args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(ok(&["pause", "import-1"]).starts_with("paused `import-1`"));
+    assert_eq!(
+        ok(&["pause", "import-1"]),
+        "`import-1` was already paused\n"
+    );
+    assert_eq!(
+        ok(&["unpause", "import-1"]),
+        "unpaused `import-1`: it goes on\n"
+    );
+    let history = ok(&["history", "import-1"]);
+    assert!(
+        history.contains("ExecutionPaused") && history.contains("ExecutionUnpaused"),
+        "{history}"
+    );
+
+    let ended = fail(&store, &["pause", "order-1"]);
+    assert!(ended.contains("has already ended (succeeded)"), "{ended}");
+    let unknown = fail(&store, &["unpause", "nope"]);
+    assert!(unknown.contains("nope"), "{unknown}");
+}
+
+#[test]
+fn a_callback_with_a_wrong_token_or_bad_json_says_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("copy.db");
+    std::fs::copy(fixture(), &store).unwrap();
+    let bad_json = fail(
+        &store,
+        &["callback", "succeed", "wpt1.x", "--json", "{nope"],
+    );
+    assert!(bad_json.contains("--json is not JSON"), "{bad_json}");
+    let malformed = fail(&store, &["callback", "succeed", "wpt1.x", "--json", "1"]);
+    assert!(
+        malformed.contains("is not a waypost callback token"),
+        "{malformed}"
+    );
+    let token = format!(
+        "wpt1.{}.{}.{}",
+        "0".repeat(32),
+        hex("import-1"),
+        hex("0.approve")
+    );
+    let unknown = fail(&store, &["callback", "heartbeat", &token]);
+    assert!(
+        unknown.contains("no callback state issued a token there"),
+        "{unknown}"
+    );
+    let no_name = fail(&store, &["callback", "fail", &token, "--error", " "]);
+    assert!(no_name.contains("--error needs a name"), "{no_name}");
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}

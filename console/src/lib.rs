@@ -1,7 +1,8 @@
 //! The waypost web console: every execution of a store in a browser — the workflow
 //! drawn as a graph with each state coloured by how it went, the timeline of its
 //! attempts, each state's input, output and error, map progress that moves while it
-//! runs, recoveries and redrives — and actions on them (cancel, redrive).
+//! runs, recoveries and redrives — and actions on them (cancel, redrive, pause,
+//! callbacks).
 //!
 //! Two ways to run it, the same pages:
 //!
@@ -38,6 +39,8 @@
 //! | `GET /api/workflows/{name}?version=` | versions, statuses, per-step statistics (runs, re-runs, failures, retries, p50/p95/max ms) and the ASL |
 //! | `POST /api/executions/{id}/cancel` | `{"id", "status": "cancelled"}` |
 //! | `POST /api/executions/{id}/redrive` | `{"id", "status": "running"}` (embedded console) |
+//! | `POST /api/executions/{id}/pause`, `…/unpause` | `{"id", "paused", "changed"}`: the step in flight finishes, no new one starts until unpaused |
+//! | `POST /api/callbacks/succeed` `{"token", "output"}`, `…/fail` `{"token", "error", "cause"}`, `…/heartbeat` `{"token"}` | `{"execution_id", "key", "message"}`: answers a callback state; 400 malformed token, 404 unknown, 409 reused or ended |
 //!
 //! A summary is `{"id", "workflow", "version", "status", "status_text", "started_ms",
 //! "ended_ms", "duration_ms", "redrives", "recoveries", "codec"}`; a payload is
@@ -71,6 +74,7 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+mod actions;
 mod api;
 mod auth;
 mod console;

@@ -14,7 +14,7 @@ use waypost_core::store::{ExecutionRecord, ExecutionStatus, ListFilter};
 use crate::auth;
 use crate::console::AppState;
 use crate::error::{ConsoleError, PageError, Params};
-use crate::{api, live, pages};
+use crate::{actions, api, live, pages};
 
 /// Every route of the console.
 pub(crate) fn router(app: AppState) -> Router {
@@ -39,6 +39,9 @@ pub(crate) fn router(app: AppState) -> Router {
         .route("/api/executions/{id}/history", get(api::history))
         .route("/api/executions/{id}/cancel", post(api::cancel))
         .route("/api/executions/{id}/redrive", post(api::redrive))
+        .route("/api/executions/{id}/pause", post(actions::pause))
+        .route("/api/executions/{id}/unpause", post(actions::unpause))
+        .route("/api/callbacks/{action}", post(actions::callback))
         .route("/api/workflows/{name}", get(api::workflow))
         .fallback(not_found)
         .with_state(app)

@@ -1194,6 +1194,133 @@ async fn cancel_with_the_bearer_token_cancels_once() {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
 
+/// Pause and unpause through the API: an action, with the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_unpause_through_the_api() {
+    let fx = Fixture::empty();
+    fx.queue("queued-1").await;
+    let app = fx.router();
+    let bearer = [("authorization", "Bearer t")];
+
+    let refused = post(&app, "/api/executions/queued-1/pause", &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    let paused = post(&app, "/api/executions/queued-1/pause", &bearer).await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.body);
+    assert_eq!(
+        paused.json(),
+        serde_json::json!({"id": "queued-1", "paused": true, "changed": true})
+    );
+    let again = post(&app, "/api/executions/queued-1/pause", &bearer).await;
+    assert_eq!(again.json()["changed"], false);
+    let unpaused = post(&app, "/api/executions/queued-1/unpause", &bearer).await;
+    assert_eq!(unpaused.json()["paused"], false);
+    let history = get(&app, "/api/executions/queued-1/history").await.json();
+    let kinds: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"ExecutionPaused") && kinds.contains(&"ExecutionUnpaused"),
+        "{kinds:?}"
+    );
+
+    let unknown = post(&app, "/api/executions/nope/pause", &bearer).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+/// A callback answered through the API; malformed, unknown and reused tokens get the
+/// statuses they deserve, each with a message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_answered_through_the_api() {
+    let fx = Fixture::empty();
+    let outbox: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
+    let sent = outbox.clone();
+    let approve = wait_for_callback("approve", move |_n: u32, token: CallbackToken| {
+        let sent = sent.clone();
+        async move {
+            *sent.lock().unwrap() = Some(token.to_string());
+            Ok(())
+        }
+    });
+    let wf: Workflow<u32, String> = Workflow::new("approve", 1, approve);
+    let run = tokio::spawn({
+        let runtime = fx.runtime.clone();
+        async move { runtime.start(&wf, "cb-1", 1).await }
+    });
+    let token = loop {
+        if let Some(token) = outbox.lock().unwrap().clone() {
+            break token;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let app = fx.router();
+    let send = async |action: &str, body: Value| {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/api/callbacks/{action}"))
+            .header("authorization", "Bearer t")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        send(&app, request).await
+    };
+
+    let malformed = send(
+        "succeed",
+        serde_json::json!({"token": "nope", "output": "x"}),
+    )
+    .await;
+    assert_eq!(
+        malformed.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        malformed.body
+    );
+    assert!(
+        malformed.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a waypost callback token")
+    );
+    let forged = format!("wpt1.{}{}", "0".repeat(32), &token[37..]);
+    let unknown = send(
+        "succeed",
+        serde_json::json!({"token": forged, "output": "x"}),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    let no_output = send("succeed", serde_json::json!({"token": token})).await;
+    assert_eq!(
+        no_output.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        no_output.body
+    );
+    let beat = send("heartbeat", serde_json::json!({"token": token})).await;
+    assert_eq!(beat.status, StatusCode::OK, "{}", beat.body);
+
+    let ok = send(
+        "succeed",
+        serde_json::json!({"token": token, "output": "approved"}),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.json()["execution_id"], "cb-1");
+    assert_eq!(ok.json()["message"], 1, "the heartbeat was message 0");
+    let output = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(output.unwrap(), "approved");
+    let reused = send(
+        "succeed",
+        serde_json::json!({"token": token, "output": "again"}),
+    )
+    .await;
+    assert_eq!(reused.status, StatusCode::CONFLICT, "{}", reused.body);
+}
+
 /// A request another site's page made is refused even with the right token; the
 /// console's own pages (same origin) are allowed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -69,6 +69,16 @@ pub trait Recorder: Send + Sync + fmt::Debug + 'static {
     /// How many times the execution was redriven; 0 until the first redrive.
     fn generation(&self) -> u32;
 
+    /// Waits while the execution is [paused](crate::pause): a task step calls it before
+    /// it starts its work. Resolves at once when it is not (the default).
+    ///
+    /// # Errors
+    ///
+    /// When the store fails while the execution waits.
+    fn hold(&self) -> BoxFuture<'static, Result<(), Error>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// Reads the checkpoints written into the execution since its run began by
     /// someone else (the messages a [`callback`](crate::callback) state is sent), so that
     /// [`replay`](Recorder::replay) returns them from now on. The default reads nothing.

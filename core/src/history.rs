@@ -66,6 +66,11 @@ pub enum EventKind {
     /// A callback state failed: its token's holder sent a failure, or no result (or
     /// heartbeat) came in time.
     CallbackFailed,
+    /// A caller paused the execution: its steps in flight finish, and no new step starts
+    /// until it is unpaused.
+    ExecutionPaused,
+    /// A caller unpaused the execution: it goes on.
+    ExecutionUnpaused,
     /// A message sent to a callback state was refused (its output did not decode as
     /// the state's output type); the state goes on waiting.
     CallbackRefused,
@@ -73,7 +78,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 24] = [
         EventKind::ExecutionStarted,
         EventKind::ExecutionResumed,
         EventKind::ExecutionRedriven,
@@ -96,6 +101,8 @@ impl EventKind {
         EventKind::CallbackSucceeded,
         EventKind::CallbackFailed,
         EventKind::CallbackRefused,
+        EventKind::ExecutionPaused,
+        EventKind::ExecutionUnpaused,
     ];
 
     /// The stored name, such as `StepSucceeded`.
@@ -123,6 +130,8 @@ impl EventKind {
             EventKind::CallbackSucceeded => "CallbackSucceeded",
             EventKind::CallbackFailed => "CallbackFailed",
             EventKind::CallbackRefused => "CallbackRefused",
+            EventKind::ExecutionPaused => "ExecutionPaused",
+            EventKind::ExecutionUnpaused => "ExecutionUnpaused",
         }
     }
 
@@ -157,6 +166,8 @@ impl EventKind {
                 | EventKind::ExecutionFailed
                 | EventKind::ExecutionCancelled
                 | EventKind::ExecutionRecovered
+                | EventKind::ExecutionPaused
+                | EventKind::ExecutionUnpaused
         )
     }
 }

@@ -27,6 +27,7 @@ pub mod inspect;
 pub mod map;
 pub mod parallel;
 pub mod pass;
+pub mod pause;
 pub mod replay;
 pub mod retry;
 pub mod step;

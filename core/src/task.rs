@@ -60,6 +60,10 @@ where
         name,
         attempt = cx.attempt()
     );
+    // A paused execution starts no new step.
+    if let Some(recorder) = cx.recorder() {
+        recorder.hold().await?;
+    }
     // In flight until its result is recorded: an execution running a step is busy.
     let _busy = cx.busy();
     let started = cx.host().now();

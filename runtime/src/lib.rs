@@ -27,6 +27,7 @@ mod ids;
 mod lease;
 mod liveness;
 mod outcome;
+mod pause;
 mod recorder;
 mod runtime;
 mod store;

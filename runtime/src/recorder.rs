@@ -26,7 +26,14 @@ pub(crate) struct StoreRecorder {
     journal: Arc<Mutex<Journal>>,
     max_payload: usize,
     history: Mutex<History>,
+    /// When a step last looked for pause requests (at most once a second).
+    pause_checked: Arc<Mutex<tokio::time::Instant>>,
 }
+
+/// How often a running execution looks for pause requests (as its steps start), and
+/// how often a paused one looks for the unpause.
+const PAUSE_LOOK: std::time::Duration = std::time::Duration::from_secs(1);
+const UNPAUSE_LOOK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Events waiting for the next commit, and what the history already holds.
 ///
@@ -84,6 +91,7 @@ impl StoreRecorder {
             codec,
             journal: Arc::new(Mutex::new(journal)),
             max_payload,
+            pause_checked: Arc::new(Mutex::new(tokio::time::Instant::now())),
             history: Mutex::new(History {
                 level,
                 pending: Vec::new(),
@@ -104,6 +112,39 @@ impl StoreRecorder {
     }
 }
 
+/// Reads the checkpoints others wrote into a running execution into its journal.
+struct Absorber {
+    id: Arc<str>,
+    store: Arc<dyn Store>,
+    journal: Arc<Mutex<Journal>>,
+}
+
+impl Absorber {
+    /// Reads the new checkpoints; says how many the journal did not have.
+    async fn absorb(&self) -> Result<usize, Error> {
+        let after = self
+            .journal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_seq();
+        let fresh = self
+            .store
+            .checkpoints_after(&self.id, after)
+            .await
+            .map_err(|e| e.into_error())?;
+        let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        journal
+            .absorb(fresh)
+            .map_err(|e| Error::runtime(e.to_string()))
+    }
+
+    /// Whether the last pause request pauses the execution.
+    fn paused(&self) -> bool {
+        let journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        waypost_core::pause::paused(&journal).0
+    }
+}
+
 impl fmt::Debug for StoreRecorder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreRecorder")
@@ -117,22 +158,16 @@ impl StoreRecorder {
     /// Reads the checkpoints written into the execution by others since the journal
     /// was read (a callback's messages) into the journal; says how many were new.
     pub(crate) fn absorb_new(&self) -> impl Future<Output = Result<usize, Error>> + Send + 'static {
-        let after = self
-            .journal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .last_seq();
-        let (store, id) = (Arc::clone(&self.store), Arc::clone(&self.id));
-        let journal = Arc::clone(&self.journal);
-        async move {
-            let fresh = store
-                .checkpoints_after(&id, after)
-                .await
-                .map_err(|e| e.into_error())?;
-            let mut journal = journal.lock().unwrap_or_else(PoisonError::into_inner);
-            journal
-                .absorb(fresh)
-                .map_err(|e| Error::runtime(e.to_string()))
+        let absorber = self.absorber();
+        async move { absorber.absorb().await }
+    }
+
+    /// What reads new checkpoints into the journal, for a future of its own.
+    fn absorber(&self) -> Absorber {
+        Absorber {
+            id: Arc::clone(&self.id),
+            store: Arc::clone(&self.store),
+            journal: Arc::clone(&self.journal),
         }
     }
 
@@ -219,6 +254,48 @@ impl Recorder for StoreRecorder {
     fn generation(&self) -> u32 {
         let journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
         journal.generation()
+    }
+
+    fn hold(&self) -> BoxFuture<'static, Result<(), Error>> {
+        let due = {
+            let mut checked = self
+                .pause_checked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let due = checked.elapsed() >= PAUSE_LOOK;
+            if due {
+                *checked = tokio::time::Instant::now();
+            }
+            due
+        };
+        let paused = || {
+            let journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+            waypost_core::pause::paused(&journal).0
+        };
+        if !due && !paused() {
+            return futures::future::ready(Ok(())).boxed();
+        }
+        let absorber = self.absorber();
+        let activity = self.activity.clone();
+        async move {
+            absorber.absorb().await?;
+            if !absorber.paused() {
+                return Ok(());
+            }
+            let id = &absorber.id;
+            tracing::info!(execution_id = %id, "execution paused: no new step starts until it is unpaused");
+            loop {
+                // Only waiting: a worker parks it (for good, until the unpause wakes it).
+                let _waiting = activity.timer(u64::MAX);
+                tokio::time::sleep(UNPAUSE_LOOK).await;
+                absorber.absorb().await?;
+                if !absorber.paused() {
+                    tracing::info!(execution_id = %id, "execution unpaused");
+                    return Ok(());
+                }
+            }
+        }
+        .boxed()
     }
 
     fn refresh(&self) -> BoxFuture<'static, Result<(), Error>> {

@@ -8,6 +8,7 @@ mod edge_cases;
 mod history;
 mod lease_wait;
 mod map_stream;
+mod pause;
 mod resume;
 mod support;
 mod timers;

@@ -8,6 +8,7 @@ pub(crate) mod console;
 mod graph;
 mod history;
 mod list;
+pub(crate) mod pause;
 mod show;
 mod stats;
 mod watch;
@@ -43,6 +44,11 @@ pub(crate) enum Command {
     /// Answer a callback state with the token it handed out: `succeed TOKEN --json …`,
     /// `fail TOKEN --error NAME`, or `heartbeat TOKEN` (writes to the store).
     Callback(callback::Args),
+    /// Pause a running execution: its steps in flight finish, then no new step starts
+    /// until `unpause` (writes to the store).
+    Pause(pause::Args),
+    /// Let a paused execution go on (writes to the store).
+    Unpause(pause::Args),
 }
 
 /// Runs `command` over `store`, writing to `out`.
@@ -60,6 +66,8 @@ pub(crate) fn run(
         Command::Watch(args) => watch::run(args, store, out),
         // `main` serves it before any store is opened read-only.
         Command::Console(_) => anyhow::bail!("the console is not a read-only command"),
-        Command::Callback(_) => anyhow::bail!("callback is not a read-only command"),
+        Command::Callback(_) | Command::Pause(_) | Command::Unpause(_) => {
+            anyhow::bail!("this command writes to the store: `main` runs it")
+        }
     }
 }

@@ -231,6 +231,8 @@ impl<I: Payload, O: Payload> Step for WaitForCallback<I, O> {
         };
         let (token, issued_ms) = wait.token().await?;
         if recorder.replay(&sent_key(&key)).is_none() {
+            // A paused execution hands out no new token.
+            recorder.hold().await?;
             let sent = {
                 let _busy = cx.busy();
                 let call = (self.send)(input, token);
