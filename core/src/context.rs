@@ -90,6 +90,12 @@ pub trait Recorder: Send + Sync + fmt::Debug + 'static {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    /// The runner's own services, for steps of the same runtime crate that need more
+    /// than this trait (a child execution needs the runtime). `None` by default.
+    fn services(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
+
     /// What the execution is doing now, when its runner wants to know (a worker parks
     /// an execution that only waits on durable timers). `None` by default.
     fn activity(&self) -> Option<&crate::activity::Activity> {

@@ -71,6 +71,10 @@ pub enum EventKind {
     ExecutionPaused,
     /// A caller unpaused the execution: it goes on.
     ExecutionUnpaused,
+    /// A child state started its workflow as an execution of its own (`child`: its id).
+    ChildExecutionStarted,
+    /// A child state's execution ended (with `error` when it did not succeed).
+    ChildExecutionFinished,
     /// A message sent to a callback state was refused (its output did not decode as
     /// the state's output type); the state goes on waiting.
     CallbackRefused,
@@ -78,7 +82,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 24] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::ExecutionStarted,
         EventKind::ExecutionResumed,
         EventKind::ExecutionRedriven,
@@ -103,6 +107,8 @@ impl EventKind {
         EventKind::CallbackRefused,
         EventKind::ExecutionPaused,
         EventKind::ExecutionUnpaused,
+        EventKind::ChildExecutionStarted,
+        EventKind::ChildExecutionFinished,
     ];
 
     /// The stored name, such as `StepSucceeded`.
@@ -132,6 +138,8 @@ impl EventKind {
             EventKind::CallbackRefused => "CallbackRefused",
             EventKind::ExecutionPaused => "ExecutionPaused",
             EventKind::ExecutionUnpaused => "ExecutionUnpaused",
+            EventKind::ChildExecutionStarted => "ChildExecutionStarted",
+            EventKind::ChildExecutionFinished => "ChildExecutionFinished",
         }
     }
 
@@ -250,6 +258,9 @@ pub(crate) fn summary(kind: EventKind, d: &EventDetails) -> String {
     }
     if let Some(message) = d.message {
         parts.push(format!("message {message}"));
+    }
+    if let Some(child) = &d.child {
+        parts.push(format!("child `{child}`"));
     }
     let delay = |ms: u64| format!("{:?}", Duration::from_millis(ms));
     match kind {
@@ -370,6 +381,9 @@ pub struct EventDetails {
     /// `StepSucceeded`, `StepFailed`). `None` for the first run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<u32>,
+    /// The id of a child execution (`ChildExecutionStarted`, `ChildExecutionFinished`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<String>,
     /// The number of the message sent to a callback state, from 0
     /// (`CallbackSucceeded`, `CallbackFailed`, `CallbackRefused`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -114,6 +114,34 @@ where
     result
 }
 
+/// The result a durable execution recorded at `key`, if any: for a hand-written step
+/// that does its own bookkeeping (a child execution waits without counting as busy, so
+/// it does not go through [`run_task`]).
+///
+/// # Errors
+///
+/// Inside the `Some`: the recorded error, or a checkpoint that does not decode.
+pub fn replayed<O: Payload>(cx: &Context, key: &str) -> Option<Result<O, Error>> {
+    let recorder = cx.recorder()?;
+    let entry = recorder.replay(key)?;
+    Some(durable::replayed_result(recorder, cx, key, &entry))
+}
+
+/// Records `result` as the result of the step at `address` (checkpoint `key`) and hands
+/// it back; see [`replayed`]. Without a recorder, hands it back.
+///
+/// # Errors
+///
+/// `result`'s error, or a failure to record.
+pub async fn record<O: Payload>(
+    cx: &Context,
+    key: String,
+    address: &str,
+    result: Result<O, Error>,
+) -> Result<O, Error> {
+    durable::record_result(cx, key, address, result).await
+}
+
 /// Runs a [`SyncStep`] as a task (see [`run_task`]) on the host's CPU pool
 /// ([`Host::spawn_blocking`], rayon in `waypost-runtime`), never on an async thread:
 /// while the function works, timers fire, leases are renewed and other branches run.

@@ -50,6 +50,26 @@ impl Runtime {
         known: Option<ExecutionRecord>,
         start: Start,
     ) -> Result<O, RunError> {
+        // A worker's claim must run the execution under the lease it took: a run of it
+        // still going on here (one that just parked, and whose wake-up came at once)
+        // is waited for, never joined.
+        let claimed = matches!(start, Start::Claimed { .. });
+        loop {
+            let earlier = {
+                let running = self
+                    .inner
+                    .running
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                running.get(&id).and_then(|(weak, _)| weak.upgrade())
+            };
+            match earlier {
+                Some(earlier) if claimed => {
+                    let _ = earlier.await;
+                }
+                _ => break,
+            }
+        }
         let shared = {
             let mut running = self
                 .inner
@@ -205,13 +225,13 @@ async fn execute<I: Payload, O: Payload>(
         .chain(this_run);
     let recorder = Arc::new(StoreRecorder::new(
         &id,
-        Arc::clone(store),
+        runtime.clone(),
+        park_over.is_some(),
         lease.token().clone(),
         Arc::clone(&codec),
         journal,
-        &inner.config,
         stored,
-    ));
+    )?);
     let cx = Context::with_recorder(
         Arc::clone(&inner.host),
         id.clone(),
@@ -280,6 +300,9 @@ async fn execute<I: Payload, O: Payload>(
         other => other,
     };
     lease.release().await?;
+    if outcome.is_ok() || matches!(outcome, Err(RunError::Failed { .. })) {
+        crate::child::wake_parent(&runtime, &id).await;
+    }
     outcome.map(encoded)
 }
 

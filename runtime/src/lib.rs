@@ -16,6 +16,7 @@
 
 mod builder;
 mod callbacks;
+pub mod child;
 mod codec;
 mod config;
 mod crash;
@@ -34,6 +35,7 @@ mod store;
 mod worker;
 
 pub use builder::RuntimeBuilder;
+pub use child::{Child, child};
 pub use codec::{BincodeCodec, JsonCodec, codec_named};
 pub use config::RuntimeConfig;
 pub use error::RunError;

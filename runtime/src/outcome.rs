@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use waypost_core::codec::{decode, encode};
+use waypost_core::codec::decode;
 use waypost_core::replay::fingerprint;
 use waypost_core::store::ExecutionRecord;
 use waypost_core::{Codec, Error, ExecutionStatus, Payload, StoreError, Workflow};
@@ -65,18 +65,21 @@ pub(crate) fn decode_output<O: Payload>(
     })
 }
 
-/// Whether a stored input is the value `given`: the same bytes, or — for types whose
-/// encoding is not canonical, such as hash maps — the same value once decoded.
-pub(crate) fn same_input<I: Payload>(codec: &dyn Codec, stored: &[u8], given: &I) -> bool {
-    match encode(codec, given, "an input") {
-        Ok(bytes) if bytes == stored => true,
-        _ => match decode::<I>(codec, stored, "the stored input") {
-            Ok(stored) => {
-                let (a, b) = (serde_json::to_value(&stored), serde_json::to_value(given));
-                matches!((a, b), (Ok(a), Ok(b)) if a == b)
-            }
-            Err(_) => false,
-        },
+/// Whether the stored input is the one given, encoded (`given`) and seen as JSON
+/// (`as_json`): the same bytes, or the same value (a codec may encode one value in
+/// several ways).
+pub(crate) fn same_encoded_input<I: Payload>(
+    codec: &dyn Codec,
+    stored: &[u8],
+    given: &[u8],
+    as_json: Option<serde_json::Value>,
+) -> bool {
+    if given == stored {
+        return true;
+    }
+    match (decode::<I>(codec, stored, "the stored input"), as_json) {
+        (Ok(stored), Some(given)) => serde_json::to_value(&stored).is_ok_and(|s| s == given),
+        _ => false,
     }
 }
 

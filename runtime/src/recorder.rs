@@ -26,6 +26,10 @@ pub(crate) struct StoreRecorder {
     journal: Arc<Mutex<Journal>>,
     max_payload: usize,
     history: Mutex<History>,
+    /// The runtime running the execution, for child executions.
+    runtime: crate::runtime::Runtime,
+    /// Whether a worker runs the execution (it parks when it only waits).
+    worker: bool,
     /// When a step last looked for pause requests (at most once a second).
     pause_checked: Arc<Mutex<tokio::time::Instant>>,
 }
@@ -63,15 +67,20 @@ fn is_step_run(kind: EventKind) -> bool {
 }
 
 impl StoreRecorder {
+    /// The recorder of the execution `id` run by `runtime` (a `worker`'s run or not)
+    /// under the lease `token`, replaying `journal`; `stored` are the events its
+    /// history holds already.
     pub(crate) fn new<'a>(
         id: &str,
-        store: Arc<dyn Store>,
+        runtime: crate::runtime::Runtime,
+        worker: bool,
         token: LeaseToken,
         codec: Arc<dyn Codec>,
         journal: Journal,
-        config: &RuntimeConfig,
         stored: impl IntoIterator<Item = &'a Event>,
-    ) -> Self {
+    ) -> Result<Self, crate::error::RunError> {
+        let store = Arc::clone(runtime.store()?);
+        let config: &RuntimeConfig = &runtime.inner.config;
         let (max_payload, level) = (config.max_payload_bytes, config.history);
         let mut seen = HashSet::new();
         let mut runs: HashMap<(String, u32), u32> = HashMap::new();
@@ -83,7 +92,7 @@ impl StoreRecorder {
                 *last = (*last).max(run);
             }
         }
-        StoreRecorder {
+        Ok(StoreRecorder {
             id: Arc::from(id),
             token: Arc::new(token),
             activity: Activity::default(),
@@ -92,13 +101,15 @@ impl StoreRecorder {
             journal: Arc::new(Mutex::new(journal)),
             max_payload,
             pause_checked: Arc::new(Mutex::new(tokio::time::Instant::now())),
+            runtime,
+            worker,
             history: Mutex::new(History {
                 level,
                 pending: Vec::new(),
                 seen,
                 runs,
             }),
-        }
+        })
     }
 
     /// The events waiting to be stored, as writes for the next commit.
@@ -171,6 +182,26 @@ impl StoreRecorder {
         }
     }
 
+    /// The runtime running the execution.
+    pub(crate) fn runtime(&self) -> &crate::runtime::Runtime {
+        &self.runtime
+    }
+
+    /// Whether a worker runs the execution.
+    pub(crate) fn in_worker(&self) -> bool {
+        self.worker
+    }
+
+    /// The store.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The execution's id.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
     /// What the execution is doing now.
     pub(crate) fn activity_now(&self) -> &Activity {
         &self.activity
@@ -180,6 +211,10 @@ impl StoreRecorder {
 impl Recorder for StoreRecorder {
     fn activity(&self) -> Option<&Activity> {
         Some(&self.activity)
+    }
+
+    fn services(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 
     fn codec(&self) -> &dyn Codec {

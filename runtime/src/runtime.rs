@@ -25,7 +25,7 @@ use crate::error::RunError;
 use crate::executor::{Start, execution_event};
 use crate::handle::ExecutionHandle;
 use crate::ids::{millis, new_execution_id};
-use crate::outcome::{Encoded, check_workflow, decode_output, outcome_of, same_input};
+use crate::outcome::{Encoded, check_workflow, decode_output, outcome_of, same_encoded_input};
 
 /// A run in progress that other callers of the same execution id can join.
 pub(crate) type RunningExecution = (
@@ -216,39 +216,47 @@ impl Runtime {
 
     /// Records the execution `id` in the store (or finds it, checking that it is the
     /// same workflow and input) and returns its record.
-    async fn record_submission<I: Payload, O: Payload>(
-        &self,
-        workflow: &Workflow<I, O>,
-        id: &str,
+    ///
+    /// The input is encoded before the future is made: the future holds no reference
+    /// to it, so it is `Send` even when the input is not `Sync`.
+    fn record_submission<'a, I: Payload, O: Payload>(
+        &'a self,
+        workflow: &'a Workflow<I, O>,
+        id: &'a str,
         input: &I,
-    ) -> Result<ExecutionRecord, RunError> {
-        let store = self.store()?;
+    ) -> impl std::future::Future<Output = Result<ExecutionRecord, RunError>> + Send + 'a {
         let codec = codec_of(workflow);
-        let encoded = encode_checked(&*codec, input, &format!("the input of execution `{id}`"))
+        let prepared = encode_checked(&*codec, input, &format!("the input of execution `{id}`"))
             .map_err(|error| RunError::Codec {
                 id: id.to_owned(),
                 error,
-            })?;
-        self.check_size(id, "the input", encoded.len())?;
-        let new = NewExecution {
-            id: id.to_owned(),
-            workflow: workflow.name().to_owned(),
-            version: workflow.version(),
-            fingerprint: workflow.fingerprint().to_owned(),
-            codec: codec.name().to_owned(),
-            input: encoded,
-            graph: workflow.graph_json().to_owned(),
-            created_ms: millis(SystemTime::now()),
-        };
-
-        let (record, created) = store.create(new).await?;
-        if !created {
-            check_workflow(workflow, &record, self.inner.config.allow_changed_workflows)?;
-            if record.codec != codec.name() || !same_input(&*codec, &record.input, input) {
-                return Err(RunError::InputMismatch { id: id.to_owned() });
+            })
+            .map(|encoded| (encoded, serde_json::to_value(input).ok()));
+        async move {
+            let store = self.store()?;
+            let (encoded, as_json) = prepared?;
+            self.check_size(id, "the input", encoded.len())?;
+            let new = NewExecution {
+                id: id.to_owned(),
+                workflow: workflow.name().to_owned(),
+                version: workflow.version(),
+                fingerprint: workflow.fingerprint().to_owned(),
+                codec: codec.name().to_owned(),
+                input: encoded.clone(),
+                graph: workflow.graph_json().to_owned(),
+                created_ms: millis(SystemTime::now()),
+            };
+            let (record, created) = store.create(new).await?;
+            if !created {
+                check_workflow(workflow, &record, self.inner.config.allow_changed_workflows)?;
+                if record.codec != codec.name()
+                    || !same_encoded_input::<I>(&*codec, &record.input, &encoded, as_json)
+                {
+                    return Err(RunError::InputMismatch { id: id.to_owned() });
+                }
             }
+            Ok(record)
         }
-        Ok(record)
     }
 
     /// Resumes the interrupted execution `id` of `workflow`: checkpointed steps are
@@ -404,14 +412,31 @@ impl Runtime {
         }
     }
 
-    /// Cancels the execution `id`: it is marked cancelled, and if this runtime is
-    /// running it, it stops at once (the step in flight is dropped). An execution run by
+    /// Cancels the execution `id`, and its [child executions](crate::child): it is
+    /// marked cancelled, and if this runtime is running it, it stops at once (the step
+    /// in flight is dropped). An execution run by
     /// another process stops when that process next checks, or on its next resume.
     ///
     /// # Errors
     ///
     /// An unknown id; [`RunError::Finished`] when it has already finished.
     pub async fn cancel(&self, id: &str) -> Result<(), RunError> {
+        self.cancel_one(id).await?;
+        // Its children end with it, and theirs.
+        let mut children = crate::child::children(self, id).await?;
+        while let Some(child) = children.pop() {
+            match self.cancel_one(&child).await {
+                Ok(()) | Err(RunError::Finished { .. }) => {}
+                Err(RunError::Store(StoreError::NotFound { .. })) => continue,
+                Err(error) => return Err(error),
+            }
+            children.extend(crate::child::children(self, &child).await?);
+        }
+        Ok(())
+    }
+
+    /// Cancels the execution `id` alone.
+    async fn cancel_one(&self, id: &str) -> Result<(), RunError> {
         let store = self.store()?;
         let record = store.execution(id).await?;
         if record.status.is_finished() {
@@ -457,14 +482,17 @@ impl Runtime {
             }
             Err(error) => return Err(error.into()),
         }
-        let running = self
-            .inner
-            .running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, abort)) = running.get(id) {
-            abort.abort();
+        {
+            let running = self
+                .inner
+                .running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, abort)) = running.get(id) {
+                abort.abort();
+            }
         }
+        crate::child::wake_parent(self, id).await;
         Ok(())
     }
 

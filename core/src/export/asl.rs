@@ -184,7 +184,15 @@ fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, n
             state.insert("Type".into(), "Map".into());
             let mut processor =
                 machine(node.branches.first().map_or(&[][..], |b| &b.states), names);
-            processor["ProcessorConfig"] = json!({ "Mode": "INLINE" });
+            // Items that each run as a child execution spread over the workers, as
+            // Step Functions' Distributed Map does.
+            let distributed = node.branches.first().is_some_and(|b| {
+                matches!(&b.states[..], [state] if state.details.iter().any(|(k, v)| {
+                    k == RESOURCE && v.starts_with("waypost:execution:")
+                }))
+            });
+            let mode = if distributed { "DISTRIBUTED" } else { "INLINE" };
+            processor["ProcessorConfig"] = json!({ "Mode": mode });
             state.insert("ItemProcessor".into(), processor);
             if let Some(limit) = detail("max_concurrency").and_then(|v| v.parse::<u64>().ok()) {
                 state.insert("MaxConcurrency".into(), limit.into());
