@@ -107,9 +107,9 @@ pub mod prelude {
     pub use crate::{
         BoxStep, CallbackToken, Error, ExecutionStatus, ItemReader, NamedError, RetryPolicy,
         RunError, Runtime, Step, StepContext, StepExt, SyncStep, ToleratedFailures, Workflow,
-        choice, fail, fail_caught, fail_with, map, new_execution_id, par_map, parallel, pass,
-        read_items, step_fn, succeed, sync_step_fn, vec_items, wait, wait_for_callback, wait_until,
-        wait_until_input,
+        child, choice, fail, fail_caught, fail_with, map, new_execution_id, par_map, parallel,
+        pass, read_items, step_fn, succeed, sync_step_fn, vec_items, wait, wait_for_callback,
+        wait_until, wait_until_input,
     };
 }
 

@@ -167,6 +167,14 @@ pub(crate) fn history(store: &Source, id: &str) -> anyhow::Result<Vec<Event>> {
         .map_err(|err| not_found(store, err))
 }
 
+/// The parent and children of the execution `id` (child workflows).
+pub(crate) fn family(store: &Source, id: &str) -> anyhow::Result<waypost_core::inspect::Family> {
+    let checkpoints = store
+        .block_on(store.store().checkpoints(id))
+        .map_err(|err| not_found(store, err))?;
+    Ok(waypost_core::inspect::Family::of(&checkpoints))
+}
+
 /// The executions matching `filter`, newest first.
 pub(crate) fn list(store: &Source, filter: &ListFilter) -> anyhow::Result<Vec<ExecutionRecord>> {
     Ok(store.block_on(store.store().list(filter))?)

@@ -1442,3 +1442,39 @@ fn a_callback_with_a_wrong_token_or_bad_json_says_what_is_wrong() {
 fn hex(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn show_links_a_child_execution_and_its_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("family.db");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let runtime = Runtime::builder()
+            .store(waypost::SqliteStore::open(&store).unwrap())
+            .build();
+        let inner = refunds();
+        let parent = Workflow::new("parent", 1, waypost::child(&inner));
+        // Refunds fail or succeed: either way the child is linked.
+        let _ = runtime.start(&parent, "p-1", 7).await;
+    });
+    let ok = |args: &[&str]| {
+        let output = waypost(&store, args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let child = ok(&["show", "p-1/0.refunds"]);
+    assert!(
+        child.contains("parent      p-1 (state 0.refunds)"),
+        "{child}"
+    );
+    let parent = ok(&["show", "p-1"]);
+    assert!(parent.contains("children    p-1/0.refunds"), "{parent}");
+    let history = ok(&["history", "p-1"]);
+    assert!(
+        history.contains("ChildExecutionStarted") && history.contains("child `p-1/0.refunds`"),
+        "{history}"
+    );
+}

@@ -1321,6 +1321,30 @@ async fn a_callback_answered_through_the_api() {
     assert_eq!(reused.status, StatusCode::CONFLICT, "{}", reused.body);
 }
 
+/// A child execution's page links its parent, and the parent's page its children
+/// (ids with `/`, percent-encoded in the links).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parent_and_child_pages_link_each_other() {
+    let fx = Fixture::empty();
+    let double = step_fn("double", |x: u32| async move { Ok::<_, Error>(2 * x) });
+    let inner = Workflow::new("doubler", 1, double);
+    let parent = Workflow::new("parent", 1, waypost::child(&inner));
+    fx.runtime.start(&parent, "fam-1", 4).await.unwrap();
+    let app = fx.router();
+    let child = get(&app, "/executions/fam-1%2F0.doubler").await;
+    assert_eq!(child.status, StatusCode::OK, "{}", child.body);
+    assert!(
+        child.body.contains(r#"href="/executions/fam-1""#),
+        "a link to the parent"
+    );
+    let page = get(&app, "/executions/fam-1").await;
+    assert!(
+        page.body
+            .contains(r#"href="/executions/fam-1%2F0.doubler""#),
+        "a link to the child"
+    );
+}
+
 /// A request another site's page made is refused even with the right token; the
 /// console's own pages (same origin) are allowed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

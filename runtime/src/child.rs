@@ -42,8 +42,8 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
 use waypost_core::graph::{Describe, NodeKind, RESOURCE};
+use waypost_core::inspect::{CHILD_SUFFIX, Family, PARENT_KEY, ParentLink};
 use waypost_core::replay::checksum;
 use waypost_core::store::{Checkpoint, CheckpointKind, Fence, Write};
 use waypost_core::{
@@ -84,24 +84,12 @@ pub(crate) fn child_id(parent: &str, key: &str) -> String {
 
 /// Where a parent records the id of the child of its state at `key`.
 pub(crate) fn child_key(key: &str) -> String {
-    format!("{key}~child")
+    format!("{key}{CHILD_SUFFIX}")
 }
-
-/// Where a child records its parent.
-pub(crate) const PARENT_KEY: &str = "~parent";
 
 /// Where a child's end is noted in its parent: what wakes the parked parent.
 fn done_key(key: &str) -> String {
     format!("{key}~child~done")
-}
-
-/// A child's parent, as the child stores it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Parent {
-    /// The parent execution.
-    pub(crate) id: String,
-    /// The key of the parent's state that started the child.
-    pub(crate) key: String,
 }
 
 /// How often a parent run in place looks whether its child ended, at most.
@@ -228,7 +216,7 @@ impl<I: Payload, O: Payload> Child<I, O> {
 
 /// Records in the child `id` that its parent is the execution of `recorder`, at `key`.
 async fn link(recorder: &StoreRecorder, id: &str, key: &str) -> Result<(), RunError> {
-    let parent = Parent {
+    let parent = ParentLink {
         id: recorder.id().to_owned(),
         key: key.to_owned(),
     };
@@ -263,11 +251,7 @@ pub(crate) async fn wake_parent(runtime: &Runtime, id: &str) {
     let Ok(checkpoints) = store.checkpoints(id).await else {
         return;
     };
-    let Some(parent) = checkpoints
-        .iter()
-        .find(|c| c.key == PARENT_KEY)
-        .and_then(|c| serde_json::from_slice::<Parent>(&c.payload).ok())
-    else {
+    let Some(parent) = Family::of(&checkpoints).parent else {
         return;
     };
     let payload = b"done".to_vec();
@@ -294,10 +278,5 @@ pub(crate) async fn wake_parent(runtime: &Runtime, id: &str) {
 /// The children the execution `id` started: their ids, from its `{key}~child` records.
 pub(crate) async fn children(runtime: &Runtime, id: &str) -> Result<Vec<String>, RunError> {
     let store = runtime.store()?;
-    let checkpoints = store.checkpoints(id).await?;
-    Ok(checkpoints
-        .iter()
-        .filter(|c| c.kind == CheckpointKind::Decision && c.key.ends_with("~child"))
-        .filter_map(|c| String::from_utf8(c.payload.clone()).ok())
-        .collect())
+    Ok(Family::of(&store.checkpoints(id).await?).children)
 }

@@ -79,6 +79,20 @@ pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> an
             record.recoveries
         ),
     };
+    // Child workflows: who started this execution, and what it started.
+    let family = store::family(store, &args.id)?;
+    if let Some(parent) = &family.parent {
+        fields.add("parent", format!("{} (state {})", parent.id, parent.key));
+    }
+    if !family.children.is_empty() {
+        let shown: Vec<&str> = family.children.iter().take(5).map(String::as_str).collect();
+        let more = family.children.len() - shown.len();
+        let text = match more {
+            0 => shown.join(", "),
+            more => format!("{}, and {more} more", shown.join(", ")),
+        };
+        fields.add("children", text);
+    }
     fields
         .add("redrives", record.redrives.to_string())
         .add("recoveries", recoveries)

@@ -23,6 +23,9 @@ use crate::view::{Bar, ErrorView, ExecutionData, MapView, StateView, Summary, no
 /// At most this many timeline bars and history rows are drawn.
 const SHOWN: usize = 500;
 
+/// At most this many child executions are linked.
+const CHILDREN_SHOWN: usize = 20;
+
 pub(crate) async fn page(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -53,6 +56,8 @@ pub(crate) async fn page(
         _ => html! {},
     };
 
+    // Child workflows: who started it, and what it started.
+    let family = waypost_core::inspect::Family::of(&data.checkpoints);
     let body = html! {
         div.execution data-live=[live] data-id=(record.id) {
             h1 { "Execution " code.id { (printable(&record.id)) } " " (status_badge(record.status, &summary.status_text)) }
@@ -62,6 +67,21 @@ pub(crate) async fn page(
                 dt { "Started" } dd { (time(record.created_ms)) }
                 @if let Some(ended) = summary.ended_ms { dt { "Ended" } dd { (time(ended)) } }
                 dt { "Duration" } dd.duration { (took(summary.duration_ms)) }
+                @if let Some(parent) = &family.parent {
+                    dt { "Parent" }
+                    dd { a.parent href=(execution_href(&parent.id)) { code { (printable(&parent.id)) } } " (state " code { (printable(&parent.key)) } ")" }
+                }
+                @if !family.children.is_empty() {
+                    dt { "Children" }
+                    dd.children {
+                        @for child in family.children.iter().take(CHILDREN_SHOWN) {
+                            a href=(execution_href(child)) { code { (printable(child)) } } " "
+                        }
+                        @if family.children.len() > CHILDREN_SHOWN {
+                            "and " (family.children.len() - CHILDREN_SHOWN) " more"
+                        }
+                    }
+                }
                 dt { "Redrives" } dd { (record.redrives) }
                 dt { "Recoveries" } dd { (record.recoveries) }
                 @if running { dt { "Runner" } dd { (printable(&waypost_core::inspect::runner(record, now))) } }

@@ -24,9 +24,11 @@
 //! started or finished, and the progress of the innermost map in flight;
 //! [`StepStats`] what each step did across many executions.
 
+mod family;
 mod stats;
 mod summary;
 
+pub use family::{CHILD_SUFFIX, Family, PARENT_KEY, ParentLink};
 pub use stats::{StepStats, WorkflowStats, percentile};
 pub use summary::{runner, status};
 
