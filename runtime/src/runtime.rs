@@ -412,7 +412,7 @@ impl Runtime {
         }
     }
 
-    /// Cancels the execution `id`, and its [child executions](crate::child): it is
+    /// Cancels the execution `id`, and its [child executions](mod@crate::child): it is
     /// marked cancelled, and if this runtime is running it, it stops at once (the step
     /// in flight is dropped). An execution run by
     /// another process stops when that process next checks, or on its next resume.
