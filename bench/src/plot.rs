@@ -1,0 +1,114 @@
+//! The report as a plot: throughput and median item latency against the worker count,
+//! one line per batch size, one row of two charts per store; SVG drawn with plotters
+//! (its SVG backend only: text stays text, no fonts or system libraries needed).
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::error::BenchError;
+use crate::report::{Point, Report};
+use crate::store::BenchStore;
+
+/// Pixels of one chart.
+const CHART: (u32, u32) = (560, 340);
+
+impl Report {
+    /// Draws throughput (items/s) and the median item latency (ms) against the
+    /// concurrency or thread count, one line per batch size, as an SVG file: a row of
+    /// two charts per store. The worker axis is logarithmic.
+    ///
+    /// # Errors
+    ///
+    /// [`BenchError::Write`] naming the file when it cannot be drawn or written.
+    pub fn write_svg(&self, path: impl AsRef<Path>) -> Result<(), BenchError> {
+        let path = path.as_ref();
+        let failed = |e: &dyn std::fmt::Display| BenchError::write("plot", path, e);
+        let stores = self.stores();
+        let rows = u32::try_from(stores.len().max(1)).unwrap_or(1);
+        let root = SVGBackend::new(path, (2 * CHART.0, rows * CHART.1)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| failed(&e))?;
+        let areas = root.split_evenly((rows as usize, 2));
+        for (store, pair) in stores.iter().zip(areas.chunks(2)) {
+            let charts: [(&str, fn(&Point) -> f64); 2] = [
+                ("throughput (items/s)", |p| p.throughput),
+                ("item latency p50 (ms)", |p| {
+                    p.latency.p50.as_nanos() as f64 / 1e6
+                }),
+            ];
+            for ((label, y), area) in charts.into_iter().zip(pair) {
+                self.chart(area, store, label, y).map_err(|e| failed(&e))?;
+            }
+        }
+        root.present().map_err(|e| failed(&e))
+    }
+
+    /// One chart: `y` of each point of `store` against the worker count, a line per
+    /// batch size.
+    fn chart(
+        &self,
+        area: &DrawingArea<SVGBackend<'_>, Shift>,
+        store: &BenchStore,
+        label: &str,
+        y: fn(&Point) -> f64,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let points: Vec<&Point> = self.points.iter().filter(|p| p.store == *store).collect();
+        let workers = || points.iter().map(|p| p.workers as f64);
+        let (low, high) = (
+            workers().fold(f64::INFINITY, f64::min),
+            workers().fold(0.0, f64::max),
+        );
+        // One worker count alone gets some room around it.
+        let (low, high) = if high > low {
+            (low, high)
+        } else {
+            (low / 2.0, high * 2.0)
+        };
+        let top = points
+            .iter()
+            .map(|p| y(p))
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        let top = if top > 0.0 { top * 1.1 } else { 1.0 };
+        let title = format!(
+            "{} of `{}`, store {store}: {label}",
+            self.kind.name(),
+            self.step
+        );
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, ("sans-serif", 15))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d((low..high).log_scale(), 0.0..top)?;
+        chart
+            .configure_mesh()
+            .x_desc(self.kind.axis())
+            .y_desc(label)
+            .draw()?;
+        for (index, batch) in self.batch_sizes().into_iter().enumerate() {
+            let color = Palette99::pick(index).to_rgba();
+            let mut line: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| p.batch_size == batch)
+                .map(|p| (p.workers as f64, y(p)))
+                .filter(|(_, v)| v.is_finite())
+                .collect();
+            line.sort_by(|a, b| a.0.total_cmp(&b.0));
+            chart
+                .draw_series(LineSeries::new(line, color.stroke_width(2)))?
+                .label(format!("batch {batch}"))
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 4), (x + 16, y + 4)], color.filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    }
+}
