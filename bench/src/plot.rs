@@ -14,6 +14,20 @@ use crate::store::BenchStore;
 /// Pixels of one chart.
 const CHART: (u32, u32) = (560, 340);
 
+/// The lines' colours, one per batch size (Tableau 10: distinct, readable on white).
+const COLOURS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
 impl Report {
     /// Draws throughput (items/s) and the median item latency (ms) against the
     /// concurrency or thread count, one line per batch size, as an SVG file: a row of
@@ -88,7 +102,7 @@ impl Report {
             .y_desc(label)
             .draw()?;
         for (index, batch) in self.batch_sizes().into_iter().enumerate() {
-            let color = Palette99::pick(index).to_rgba();
+            let color = COLOURS[index % COLOURS.len()];
             let mut line: Vec<(f64, f64)> = points
                 .iter()
                 .filter(|p| p.batch_size == batch)
