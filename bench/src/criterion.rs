@@ -17,10 +17,11 @@ use crate::form::Form;
 ///
 /// # Examples
 ///
-/// In `benches/my_map.rs` (with `harness = false`):
+/// In `benches/my_map.rs` (with `harness = false`), after
+/// `criterion_group!(benches, my_map); criterion_main!(benches);`:
 ///
 /// ```no_run
-/// use criterion::{Criterion, criterion_group, criterion_main};
+/// use criterion::Criterion;
 /// use waypost::bench::{BenchStore, MapBench};
 /// use waypost::prelude::*;
 ///
@@ -36,9 +37,7 @@ use crate::form::Form;
 ///         .stores([BenchStore::None]);
 ///     waypost::bench::criterion_group(c, "square", &tokio, &bench).unwrap();
 /// }
-///
-/// criterion_group!(benches, my_map);
-/// criterion_main!(benches);
+/// # fn main() { my_map(&mut Criterion::default()); }
 /// ```
 ///
 /// # Errors

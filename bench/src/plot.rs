@@ -11,6 +11,9 @@ use crate::error::BenchError;
 use crate::report::{Point, Report};
 use crate::store::BenchStore;
 
+/// What a chart shows of each point.
+type Figure = fn(&Point) -> f64;
+
 /// Pixels of one chart.
 const CHART: (u32, u32) = (560, 340);
 
@@ -45,7 +48,7 @@ impl Report {
         root.fill(&WHITE).map_err(|e| failed(&e))?;
         let areas = root.split_evenly((rows as usize, 2));
         for (store, pair) in stores.iter().zip(areas.chunks(2)) {
-            let charts: [(&str, fn(&Point) -> f64); 2] = [
+            let charts: [(&str, Figure); 2] = [
                 ("throughput (items/s)", |p| p.throughput),
                 ("item latency p50 (ms)", |p| {
                     p.latency.p50.as_nanos() as f64 / 1e6
@@ -65,7 +68,7 @@ impl Report {
         area: &DrawingArea<SVGBackend<'_>, Shift>,
         store: &BenchStore,
         label: &str,
-        y: fn(&Point) -> f64,
+        y: Figure,
     ) -> Result<(), Box<dyn std::error::Error>> {
         let points: Vec<&Point> = self.points.iter().filter(|p| p.store == *store).collect();
         let workers = || points.iter().map(|p| p.workers as f64);
