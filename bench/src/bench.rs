@@ -62,6 +62,7 @@ pub struct MapBench<F: Form> {
     batch_sizes: Vec<usize>,
     stores: Vec<BenchStore>,
     progress: bool,
+    warm_up: bool,
 }
 
 impl<S: Step> MapBench<Async<S>>
@@ -125,6 +126,7 @@ impl<F: Form> MapBench<F> {
             batch_sizes: vec![1],
             stores: vec![BenchStore::None],
             progress: true,
+            warm_up: true,
         }
     }
 
@@ -152,6 +154,14 @@ impl<F: Form> MapBench<F> {
     /// drawn only when stderr is a terminal).
     pub fn progress(mut self, show: bool) -> Self {
         self.progress = show;
+        self
+    }
+
+    /// Whether [`run`](Self::run) first runs, untimed, the baseline and the first
+    /// point of each worker count (default yes): the first run on a pool or a runtime
+    /// pays for waking threads and filling caches, which is not what is measured.
+    pub fn warm_up(mut self, warm_up: bool) -> Self {
+        self.warm_up = warm_up;
         self
     }
 
@@ -294,7 +304,7 @@ impl<F: Form> MapBench<F> {
     }
 
     /// Runs the whole sweep: for each worker count, the baseline, then every batch size
-    /// and store through waypost. Draws a progress bar on stderr while it runs (see
+    /// and store through waypost (after a warm-up, see [`warm_up`](Self::warm_up)). Draws a progress bar on stderr while it runs (see
     /// [`progress`](Self::progress)).
     ///
     /// # Errors
@@ -309,6 +319,13 @@ impl<F: Form> MapBench<F> {
         let mut measured = Vec::new();
         for &workers in &self.workers {
             bar.set_message(format!("baseline at {} {workers}", self.form.kind().axis()));
+            if self.warm_up {
+                self.measure_baseline(workers).await?;
+                if let Some(first) = settings.iter().find(|s| s.workers == workers) {
+                    self.measure(workers, first.batch_size, &first.store)
+                        .await?;
+                }
+            }
             let baseline = self.measure_baseline(workers).await;
             bar.inc(1);
             baselines.push(Baseline::new(workers, &baseline?));
@@ -377,6 +394,7 @@ impl<F: Form> fmt::Debug for MapBench<F> {
             .field(self.form.kind().axis(), &self.workers)
             .field("batch_sizes", &self.batch_sizes)
             .field("stores", &self.stores)
+            .field("warm_up", &self.warm_up)
             .finish()
     }
 }
