@@ -92,12 +92,16 @@ where
             let host: Arc<dyn Host> = Arc::new(TokioHost::with_pool(Arc::clone(&pool)));
             let cx = StepContext::new(&Context::new(host, "waypost-bench-baseline"), step.name());
             let started = Instant::now();
-            let outputs = pool.install(|| {
+            // Collected as one `Result` per item: an indexed collect, straight into
+            // place (collecting into `Result<Vec<_>, _>` is not indexed, and goes
+            // through a list of chunks).
+            let outputs: Vec<Result<S::Output, Error>> = pool.install(|| {
                 items
                     .into_par_iter()
                     .map(|item| step.call_sync(&cx, item))
-                    .collect::<Result<Vec<S::Output>, Error>>()
+                    .collect()
             });
+            let outputs: Result<Vec<S::Output>, Error> = outputs.into_iter().collect();
             (started.elapsed(), outputs)
         });
         match run.await {

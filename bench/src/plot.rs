@@ -7,12 +7,18 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use std::time::Duration;
+
 use crate::error::BenchError;
 use crate::report::{Point, Report};
 use crate::store::BenchStore;
+use crate::table::duration;
 
 /// What a chart shows of each point.
 type Figure = fn(&Point) -> f64;
+
+/// How a chart labels its values.
+type Format = fn(f64) -> String;
 
 /// Pixels of one chart.
 const CHART: (u32, u32) = (560, 340);
@@ -34,7 +40,8 @@ const COLOURS: [RGBColor; 10] = [
 impl Report {
     /// Draws throughput (items/s) and the median item latency (ms) against the
     /// concurrency or thread count, one line per batch size, as an SVG file: a row of
-    /// two charts per store. The worker axis is logarithmic.
+    /// two charts per store. The throughput charts also draw the baseline (grey). The
+    /// worker axis is logarithmic.
     ///
     /// # Errors
     ///
@@ -48,27 +55,35 @@ impl Report {
         root.fill(&WHITE).map_err(|e| failed(&e))?;
         let areas = root.split_evenly((rows as usize, 2));
         for (store, pair) in stores.iter().zip(areas.chunks(2)) {
-            let charts: [(&str, Figure); 2] = [
-                ("throughput (items/s)", |p| p.throughput),
-                ("item latency p50 (ms)", |p| {
-                    p.latency.p50.as_nanos() as f64 / 1e6
-                }),
+            // Label, figure, value labels, whether the baselines are drawn too.
+            let charts: [(&str, Figure, Format, bool); 2] = [
+                ("throughput (items/s)", |p| p.throughput, si, true),
+                (
+                    "item latency p50",
+                    |p| p.latency.p50.as_nanos() as f64,
+                    |ns| duration(Duration::from_nanos(ns as u64)),
+                    false,
+                ),
             ];
-            for ((label, y), area) in charts.into_iter().zip(pair) {
-                self.chart(area, store, label, y).map_err(|e| failed(&e))?;
+            for ((label, y, format, baseline), area) in charts.into_iter().zip(pair) {
+                self.chart(area, store, label, y, format, baseline)
+                    .map_err(|e| failed(&e))?;
             }
         }
         root.present().map_err(|e| failed(&e))
     }
 
     /// One chart: `y` of each point of `store` against the worker count, a line per
-    /// batch size.
+    /// batch size; values labelled by `format`; with `baseline`, the baselines'
+    /// throughput too.
     fn chart(
         &self,
         area: &DrawingArea<SVGBackend<'_>, Shift>,
         store: &BenchStore,
         label: &str,
         y: Figure,
+        format: Format,
+        baseline: bool,
     ) -> Result<(), Box<dyn std::error::Error>> {
         let points: Vec<&Point> = self.points.iter().filter(|p| p.store == *store).collect();
         let workers = || points.iter().map(|p| p.workers as f64);
@@ -82,12 +97,15 @@ impl Report {
         } else {
             (low / 2.0, high * 2.0)
         };
+        let baselines = self.baselines.iter().map(|b| b.throughput);
         let top = points
             .iter()
             .map(|p| y(p))
+            .chain(baselines.filter(|_| baseline))
             .filter(|v| v.is_finite())
             .fold(0.0, f64::max);
-        let top = if top > 0.0 { top * 1.1 } else { 1.0 };
+        // Room above the lines for the legend.
+        let top = if top > 0.0 { top * 1.35 } else { 1.0 };
         let title = format!(
             "{} of `{}`, store {store}: {label}",
             self.kind.name(),
@@ -99,11 +117,30 @@ impl Report {
             .x_label_area_size(36)
             .y_label_area_size(64)
             .build_cartesian_2d((low..high).log_scale(), 0.0..top)?;
+        let y_label = |v: &f64| format(*v);
         chart
             .configure_mesh()
             .x_desc(self.kind.axis())
             .y_desc(label)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&y_label)
+            .light_line_style(RGBColor(240, 240, 240))
             .draw()?;
+        if baseline {
+            // The raw baseline at each worker count, grey and wider than the lines.
+            let grey = RGBColor(150, 150, 150);
+            let mut line: Vec<(f64, f64)> = self
+                .baselines
+                .iter()
+                .map(|b| (b.workers as f64, b.throughput))
+                .filter(|(_, v)| v.is_finite())
+                .collect();
+            line.sort_by(|a, b| a.0.total_cmp(&b.0));
+            chart
+                .draw_series(LineSeries::new(line, grey.stroke_width(3)))?
+                .label(format!("baseline ({})", self.kind.baseline()))
+                .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 16, y + 4)], grey.filled()));
+        }
         for (index, batch) in self.batch_sizes().into_iter().enumerate() {
             let color = COLOURS[index % COLOURS.len()];
             let mut line: Vec<(f64, f64)> = points
@@ -127,5 +164,26 @@ impl Report {
             .border_style(BLACK)
             .draw()?;
         Ok(())
+    }
+}
+
+/// `950`, `12.5k`, `4.2M`: a rate in few characters.
+fn si(value: f64) -> String {
+    if value >= 1e6 {
+        format!("{:.1}M", value / 1e6)
+    } else if value >= 1e3 {
+        format!("{:.1}k", value / 1e3)
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_are_short() {
+        assert_eq!(super::si(950.0), "950");
+        assert_eq!(super::si(12_500.0), "12.5k");
+        assert_eq!(super::si(4_200_000.0), "4.2M");
     }
 }
