@@ -97,20 +97,30 @@ impl Report {
         } else {
             (low / 2.0, high * 2.0)
         };
-        let baselines = self.baselines.iter().map(|b| b.throughput);
-        let top = points
-            .iter()
-            .map(|p| y(p))
-            .chain(baselines.filter(|_| baseline))
-            .filter(|v| v.is_finite())
-            .fold(0.0, f64::max);
+        let finite_max = |values: &mut dyn Iterator<Item = f64>| {
+            values.filter(|v| v.is_finite()).fold(0.0, f64::max)
+        };
+        let lines_top = finite_max(&mut points.iter().map(|p| y(p)));
+        let baseline_top = finite_max(&mut self.baselines.iter().map(|b| b.throughput));
+        // A baseline far above the lines would flatten them: it is named in the title
+        // instead.
+        let off_chart = baseline && baseline_top > 3.0 * lines_top;
+        let baseline = baseline && !off_chart;
+        let top = if baseline {
+            lines_top.max(baseline_top)
+        } else {
+            lines_top
+        };
         // Room above the lines for the legend.
-        let top = if top > 0.0 { top * 1.35 } else { 1.0 };
-        let title = format!(
+        let top = if top > 0.0 { top * 1.5 } else { 1.0 };
+        let mut title = format!(
             "{} of `{}`, store {store}: {label}",
             self.kind.name(),
             self.step
         );
+        if off_chart {
+            title.push_str(&format!(" (baseline {} items/s, above)", si(baseline_top)));
+        }
         let mut chart = ChartBuilder::on(area)
             .caption(title, ("sans-serif", 15))
             .margin(12)
@@ -159,7 +169,7 @@ impl Report {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()?;
