@@ -1,5 +1,6 @@
 //! Benchmark your own map step: the ETL example's transform (a flight reduced to the
-//! leg its report needs) over the real nycflights13 flights, in `par_map` on rayon
+//! leg its report needs; here one flight per call, where `etl` maps chunks of 2,000)
+//! over the real nycflights13 flights, in `par_map` on rayon
 //! pools of 1 and 2 threads, in batches of 1, 100 and 1,000 flights, without a store,
 //! on `MemoryStore` and on SQLite — each point against a raw rayon `par_iter` of the
 //! same step in the same run. Writes the report as CSV and JSON and the plot as SVG.
