@@ -56,6 +56,8 @@
 //!   `waypost console --store …` serves it over any store.
 //! - `waypost-tasks`: `waypost::tasks`, HTTP calls, subprocesses and tower services as
 //!   steps (feature `tasks`).
+//! - `waypost-bench`: `waypost::bench`, benchmark your own map step — throughput, item
+//!   latency and overhead against a raw baseline over a sweep (feature `bench`).
 #![doc(test(attr(deny(warnings))))]
 
 #[doc(inline)]
@@ -75,6 +77,11 @@ pub use waypost_console as console;
 /// steps; see [`tasks::http`], [`tasks::command`] and [`tasks::service`].
 #[cfg(feature = "tasks")]
 pub use waypost_tasks as tasks;
+
+/// Benchmark your own map step (feature `bench`): see
+/// [`MapBench`](bench::MapBench).
+#[cfg(feature = "bench")]
+pub use waypost_bench as bench;
 
 /// Turns a function into a step named after it.
 ///
