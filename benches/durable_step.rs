@@ -1,7 +1,8 @@
 //! A durable sequential step: an execution of 100 trivial steps on `SqliteStore` with
 //! fsync on every commit, against its floor in the same group — 100 writes of the same
 //! checkpoint-sized bytes to a file, each followed by `fdatasync`. The ratio says how
-//! close a durable step is to one fsync.
+//! close a durable step is to one fsync. The same steps made at most once (a start
+//! record before each body) show what that costs.
 //!
 //! `cargo bench --bench durable_step`
 
@@ -40,6 +41,23 @@ fn durable_step(c: &mut Criterion) {
             next += 1;
             let out = tokio
                 .block_on(runtime.start(&wf, format!("run-{next}"), 0))
+                .unwrap();
+            assert_eq!(out, 100);
+        });
+    });
+    // The same steps, each at most once: one more commit per step (its start record).
+    let once = {
+        let mut chain = common::add_one.at_most_once().boxed();
+        for _ in 1..100 {
+            chain = chain.then(common::add_one.at_most_once()).boxed();
+        }
+        Workflow::new("durable-at-most-once", 1, chain)
+    };
+    group.bench_function("100 at-most-once durable steps (SqliteStore, fsync)", |b| {
+        b.iter(|| {
+            next += 1;
+            let out = tokio
+                .block_on(runtime.start(&once, format!("once-{next}"), 0))
                 .unwrap();
             assert_eq!(out, 100);
         });

@@ -50,6 +50,9 @@ pub mod names {
     /// (`RuntimeConfig::max_recoveries`): it is parked as failed instead of crashing the
     /// process again. Redriving it resets the count.
     pub const RECOVERY_LIMIT_EXCEEDED: &str = "States.RecoveryLimitExceeded";
+    /// An at-most-once step was interrupted after it started (a crash) and before its
+    /// result was recorded, so it was not run again.
+    pub const STEP_INTERRUPTED: &str = "States.StepInterrupted";
 }
 
 /// What kind of failure an [`Error`] stands for.

@@ -8,6 +8,7 @@
 
 pub mod activity;
 pub mod address;
+pub mod at_most_once;
 pub mod boxed;
 pub mod callback;
 pub mod catch;
@@ -46,6 +47,7 @@ pub mod workflow;
 pub mod private;
 
 pub use address::Address;
+pub use at_most_once::AtMostOnce;
 pub use boxed::BoxStep;
 pub use callback::{CallbackToken, WaitForCallback, wait_for_callback};
 pub use catch::Catch;

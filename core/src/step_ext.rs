@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::at_most_once::AtMostOnce;
 use crate::boxed::BoxStep;
 use crate::catch::Catch;
 use crate::error::Error;
@@ -86,6 +87,17 @@ pub trait StepExt: Step {
         Self: Sized,
     {
         assert_step::<Self::Input, Self::Output, _>(HeartbeatTimeout::new(self, limit))
+    }
+
+    /// Runs this task step at most once per attempt, also across a crash: its start is
+    /// recorded before its body runs, and an attempt found started without a result
+    /// fails with `States.StepInterrupted` instead of running again. The default is at
+    /// least once. See [`at_most_once`](crate::at_most_once).
+    fn at_most_once(self) -> AtMostOnce<Self>
+    where
+        Self: Sized,
+    {
+        assert_step::<Self::Input, Self::Output, _>(AtMostOnce::new(self))
     }
 
     /// Erases the type of this step (one allocation and a virtual call per run).

@@ -14,30 +14,39 @@ pub(crate) fn example_binary(name: &'static str) -> PathBuf {
     built
         .entry(name)
         .or_insert_with(|| {
-            // This test runs as target/<profile>/deps/examples-<hash>.
-            let exe = std::env::current_exe().expect("the test binary's path");
-            let profile_dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("target/<profile>");
-            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") | None => "dev",
-                Some(other) => other,
-            };
-            let target_dir = profile_dir.parent().expect("the target directory");
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "--example", name, "--profile", profile])
-                .arg("--target-dir")
-                .arg(target_dir)
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "cargo build --example {name} failed");
+            let profile_dir = cargo_build(&["--example", name]);
             profile_dir
                 .join("examples")
                 .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
         })
         .clone()
+}
+
+/// Runs `cargo build` with `what` (such as `--example etl`) for the profile and target
+/// directory this test was built with, and returns `target/<profile>`.
+fn cargo_build(what: &[&str]) -> PathBuf {
+    // This test runs as target/<profile>/deps/examples-<hash>.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let target_dir = profile_dir.parent().expect("the target directory");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet"])
+        .args(what)
+        .args(["--profile", profile])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build {what:?} failed");
+    profile_dir.to_path_buf()
 }
 
 /// What a finished example printed on stdout.
@@ -75,26 +84,8 @@ pub(crate) fn cli_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let exe = std::env::current_exe().expect("the test binary's path");
-            let profile_dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("target/<profile>");
-            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") | None => "dev",
-                Some(other) => other,
-            };
-            let target_dir = profile_dir.parent().expect("the target directory");
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "-p", "waypost-cli", "--bin", "waypost"])
-                .args(["--profile", profile])
-                .arg("--target-dir")
-                .arg(target_dir)
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "cargo build -p waypost-cli failed");
-            profile_dir.join(format!("waypost{}", std::env::consts::EXE_SUFFIX))
+            cargo_build(&["-p", "waypost-cli", "--bin", "waypost"])
+                .join(format!("waypost{}", std::env::consts::EXE_SUFFIX))
         })
         .clone()
 }

@@ -73,6 +73,37 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The retry that AWS's durable execution SDKs (Lambda durable functions) give
+    /// every step unless told otherwise: every error but terminal ones, 6 attempts in
+    /// all, 5 s before the first retry, doubling, full jitter.
+    ///
+    /// waypost keeps Step Functions' rule instead: **a step does not retry unless it is
+    /// asked to** (`.retry(policy)`), because a retry repeats side effects and only the
+    /// workflow's author knows which errors are worth another attempt. Give a step this
+    /// preset to behave as it would in those SDKs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use waypost::prelude::*;
+    ///
+    /// let policy = RetryPolicy::durable_sdk_default();
+    /// assert_eq!(policy.max_attempts(), 6);
+    /// assert_eq!(policy.delay_after(1), Duration::from_secs(5));
+    /// assert_eq!(policy.delay_after(3), Duration::from_secs(20));
+    /// assert_eq!(policy.jitter(), Jitter::Full);
+    /// assert!(policy.should_retry(&Error::new("Flaky", "try again"), 5));
+    /// assert!(!policy.should_retry(&Error::new("Flaky", "try again"), 6));
+    /// assert!(!policy.should_retry(&Error::terminal("Invalid", "never"), 1));
+    /// ```
+    pub fn durable_sdk_default() -> RetryPolicy {
+        RetryPolicy::builder()
+            .max_attempts(6)
+            .interval(Duration::from_secs(5))
+            .backoff_rate(2.0)
+            .jitter(Jitter::Full)
+            .build()
+    }
+
     /// Whether `error` should be retried after `attempt` attempts.
     pub fn should_retry(&self, error: &Error, attempt: u32) -> bool {
         attempt < self.max_attempts
@@ -115,6 +146,11 @@ impl RetryPolicy {
     /// The error names this policy retries.
     pub fn errors(&self) -> &[String] {
         &self.errors
+    }
+
+    /// How delays are randomized.
+    pub fn jitter(&self) -> Jitter {
+        self.jitter
     }
 
     pub(crate) fn spec(&self) -> RetrySpec {

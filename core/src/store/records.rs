@@ -66,7 +66,9 @@ pub enum CheckpointKind {
     Failure,
     /// The label of the branch a choice took (UTF-8).
     Decision,
-    /// A durable timer's deadline: milliseconds since the Unix epoch, 8 bytes little-endian.
+    /// A durable timer's deadline: milliseconds since the Unix epoch, 8 bytes
+    /// little-endian. Also when an [at-most-once](crate::at_most_once) step started
+    /// (`…~started`): like a deadline, a redrive sets it aside.
     Deadline,
     /// A redrive marker, stored at `~redrive/{n}` with the failed step's address as its
     /// payload: failures and deadlines recorded before it at that address, or below it
