@@ -205,3 +205,27 @@ fn wait_until_is_a_timestamp_wait_in_asl() {
     let asl = waypost::export::asl(computed.graph());
     assert_eq!(asl["States"]["wait_until"]["TimestampPath"], "$");
 }
+
+#[tokio::test]
+async fn a_named_wait_shows_its_name_in_the_graph_and_the_history() {
+    let wf = Workflow::new(
+        "cool",
+        1,
+        waypost::wait::<u32>(std::time::Duration::from_millis(1))
+            .named("cool-down")
+            .then(waypost::wait_until::<u32>(std::time::SystemTime::now()).named("until-now")),
+    );
+    let names: Vec<&str> = wf.graph().nodes().iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["cool-down", "until-now"]);
+    let runtime = Runtime::builder()
+        .store(waypost::MemoryStore::new())
+        .build();
+    assert_eq!(runtime.start(&wf, "c-1", 5).await.unwrap(), 5);
+    let history = runtime.history("c-1").await.unwrap();
+    let timers: Vec<&str> = history
+        .iter()
+        .filter(|e| e.kind == waypost::EventKind::TimerFired)
+        .map(|e| e.address.as_str())
+        .collect();
+    assert_eq!(timers, ["0.cool-down", "1.until-now"]);
+}

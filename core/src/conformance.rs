@@ -927,6 +927,7 @@ pub async fn an_event_with_every_field_round_trips(store: &dyn Store) {
             run: Some(u32::MAX),
             message: Some(u64::MAX),
             child: Some("order-1/2.fulfil/0.pay ✓".to_owned()),
+            item: Some("ord-7 \u{1b}[31m".to_owned()),
             workflow: Some("orders\r\n".to_owned()),
             version: Some(u32::MAX),
             owner: Some("host/4026531836:12:ab".to_owned()),

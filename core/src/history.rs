@@ -259,6 +259,9 @@ pub(crate) fn summary(kind: EventKind, d: &EventDetails) -> String {
     if let Some(message) = d.message {
         parts.push(format!("message {message}"));
     }
+    if let Some(item) = &d.item {
+        parts.push(format!("item `{item}`"));
+    }
     if let Some(child) = &d.child {
         parts.push(format!("child `{child}`"));
     }
@@ -381,6 +384,10 @@ pub struct EventDetails {
     /// `StepSucceeded`, `StepFailed`). `None` for the first run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<u32>,
+    /// The display name of a map item, from the item (`MapItemFinished` of a map with
+    /// [`item_names`](crate::Map::item_names)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
     /// The id of a child execution (`ChildExecutionStarted`, `ChildExecutionFinished`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child: Option<String>,

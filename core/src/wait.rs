@@ -18,6 +18,7 @@
 //! # }
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, SystemTime};
@@ -32,6 +33,7 @@ use crate::step::{Payload, Step};
 /// A wait state of `duration` that passes its input through.
 pub fn wait<T: Payload>(duration: Duration) -> Wait<T> {
     Wait {
+        name: Cow::Borrowed("wait"),
         duration,
         _type: PhantomData,
     }
@@ -40,8 +42,19 @@ pub fn wait<T: Payload>(duration: Duration) -> Wait<T> {
 /// Step returned by [`wait`].
 #[must_use = "steps do nothing until a runtime runs them"]
 pub struct Wait<T> {
+    name: Cow<'static, str>,
     duration: Duration,
     _type: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Wait<T> {
+    /// Names the wait state (default `"wait"`), as its history and graph show it.
+    pub fn named(self, name: impl Into<Cow<'static, str>>) -> Self {
+        Wait {
+            name: name.into(),
+            ..self
+        }
+    }
 }
 
 impl<T: Payload> Step for Wait<T> {
@@ -49,19 +62,19 @@ impl<T: Payload> Step for Wait<T> {
     type Output = T;
 
     fn name(&self) -> &str {
-        "wait"
+        &self.name
     }
 
     async fn run(&self, cx: &Context, input: T) -> Result<T, Error> {
         let delay_ms = u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX);
         let first = durable::millis(cx.host().now()).saturating_add(delay_ms);
-        timer(cx, "wait", delay_ms, first).await?;
+        timer(cx, &self.name, delay_ms, first).await?;
         Ok(input)
     }
 
     fn describe(&self, graph: &mut Describe<'_>) {
         graph
-            .leaf(NodeKind::Wait, "wait")
+            .leaf(NodeKind::Wait, &self.name)
             .detail("seconds", self.duration.as_secs_f64());
     }
 }
@@ -69,6 +82,7 @@ impl<T: Payload> Step for Wait<T> {
 impl<T> fmt::Debug for Wait<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Wait")
+            .field("name", &self.name)
             .field("duration", &self.duration)
             .finish()
     }
@@ -91,6 +105,7 @@ impl<T> fmt::Debug for Wait<T> {
 /// ```
 pub fn wait_until<T: Payload>(at: SystemTime) -> WaitUntil<T> {
     WaitUntil {
+        name: Cow::Borrowed("wait_until"),
         until: Until::Fixed(at),
     }
 }
@@ -123,6 +138,7 @@ where
     F: Fn(&T) -> SystemTime + Send + Sync + 'static,
 {
     WaitUntil {
+        name: Cow::Borrowed("wait_until"),
         until: Until::Input(Box::new(at)),
     }
 }
@@ -159,7 +175,18 @@ enum Until<T> {
 /// Step returned by [`wait_until`] and [`wait_until_input`].
 #[must_use = "steps do nothing until a runtime runs them"]
 pub struct WaitUntil<T> {
+    name: Cow<'static, str>,
     until: Until<T>,
+}
+
+impl<T> WaitUntil<T> {
+    /// Names the wait state (default `"wait_until"`), as its history and graph show it.
+    pub fn named(self, name: impl Into<Cow<'static, str>>) -> Self {
+        WaitUntil {
+            name: name.into(),
+            ..self
+        }
+    }
 }
 
 impl<T: Payload> Step for WaitUntil<T> {
@@ -167,11 +194,11 @@ impl<T: Payload> Step for WaitUntil<T> {
     type Output = T;
 
     fn name(&self) -> &str {
-        "wait_until"
+        &self.name
     }
 
     async fn run(&self, cx: &Context, input: T) -> Result<T, Error> {
-        let key = cx.key("wait_until");
+        let key = cx.key(&self.name);
         // A resumed execution keeps the time the first run was given (`at` runs once).
         let at_ms = match durable::recorded_deadline(cx, &key)? {
             Some(recorded) => recorded,
@@ -181,12 +208,12 @@ impl<T: Payload> Step for WaitUntil<T> {
             }),
         };
         let now = durable::millis(cx.host().now());
-        timer(cx, "wait_until", at_ms.saturating_sub(now), at_ms).await?;
+        timer(cx, &self.name, at_ms.saturating_sub(now), at_ms).await?;
         Ok(input)
     }
 
     fn describe(&self, graph: &mut Describe<'_>) {
-        let node = graph.leaf(NodeKind::Wait, "wait_until");
+        let node = graph.leaf(NodeKind::Wait, &self.name);
         match &self.until {
             Until::Fixed(at) => {
                 node.detail("timestamp", crate::text::timestamp(durable::millis(*at)));
@@ -201,6 +228,7 @@ impl<T: Payload> Step for WaitUntil<T> {
 impl<T> fmt::Debug for WaitUntil<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut debug = f.debug_struct("WaitUntil");
+        debug.field("name", &self.name);
         match &self.until {
             Until::Fixed(at) => debug.field("at", at),
             Until::Input(at) => debug.field("at", &std::any::type_name_of_val(at)),

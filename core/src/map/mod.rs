@@ -55,7 +55,9 @@ mod items;
 mod par;
 mod sink;
 
+use std::any::Any;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use futures::StreamExt as _;
 
@@ -78,6 +80,7 @@ pub fn map<S: Step>(step: S) -> Map<S> {
         step,
         max_concurrency: 0,
         mode: Strict,
+        item_names: None,
     }
 }
 
@@ -89,6 +92,21 @@ pub struct Map<S, M = Strict> {
     step: S,
     max_concurrency: usize,
     mode: M,
+    item_names: Option<ItemNames>,
+}
+
+/// How a map names its items for people ([`Map::item_names`]): a function of the item,
+/// erased so that [`Map`] needs no bound on its step.
+#[derive(Clone)]
+struct ItemNames(Arc<NameItem>);
+
+/// Names an item, given as `&dyn Any` (`None` for an item of another type).
+type NameItem = dyn Fn(&dyn Any) -> Option<String> + Send + Sync;
+
+impl std::fmt::Debug for ItemNames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ItemNames(..)")
+    }
 }
 
 impl<S: Step, M: MapMode> Map<S, M> {
@@ -116,6 +134,35 @@ impl<S: Step, M: MapMode> Map<S, M> {
             step: self.step,
             max_concurrency: self.max_concurrency,
             mode: Tolerant(failures),
+            item_names: self.item_names,
+        }
+    }
+
+    /// Names each item for people, from the item (an order's id, a file's name): the
+    /// name goes with the item's `MapItemFinished` event, so the history, the CLI and
+    /// the console show it beside the item's index.
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    /// use waypost::{EventKind, MemoryStore};
+    ///
+    /// #[step]
+    /// async fn ship(order: String) -> String { order }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let wf = Workflow::new("ship-all", 1, map(ship).item_names(|order: &String| order.clone()));
+    /// let runtime = Runtime::builder().store(MemoryStore::new()).build();
+    /// runtime.start(&wf, "s-1", vec!["ord-7".to_string()]).await.unwrap();
+    /// let history = runtime.history("s-1").await.unwrap();
+    /// let item = history.iter().find(|e| e.kind == EventKind::MapItemFinished).unwrap();
+    /// assert_eq!(item.details.item.as_deref(), Some("ord-7"));
+    /// # }
+    /// ```
+    pub fn item_names(self, name: impl Fn(&S::Input) -> String + Send + Sync + 'static) -> Self {
+        let erased = move |item: &dyn Any| item.downcast_ref::<S::Input>().map(&name);
+        Map {
+            item_names: Some(ItemNames(Arc::new(erased))),
+            ..self
         }
     }
 }
@@ -167,6 +214,10 @@ impl<S: Step, M: MapMode> Map<S, M> {
         );
         let mut results: Vec<Option<Result<S::Output, Error>>> =
             std::iter::repeat_with(|| None).take(total).collect();
+        let mut names: Vec<Option<String>> = match &self.item_names {
+            Some(ItemNames(name)) => items.iter().map(|item| name(item)).collect(),
+            None => Vec::new(),
+        };
         let mut running = futures::stream::iter(items.into_iter().enumerate())
             .map(|(index, item)| {
                 let item_cx = cx.nested(at.branch(index));
@@ -188,9 +239,12 @@ impl<S: Step, M: MapMode> Map<S, M> {
                         .at(at.as_str()));
                 }
             }
-            let outcome = match &result {
-                Ok(_) => EventDetails::default(),
-                Err(error) => EventDetails::error(error),
+            let outcome = EventDetails {
+                item: names.get_mut(index).and_then(Option::take),
+                ..match &result {
+                    Ok(_) => EventDetails::default(),
+                    Err(error) => EventDetails::error(error),
+                }
             };
             cx.emit(
                 EventKind::MapItemFinished,
