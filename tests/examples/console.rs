@@ -126,8 +126,16 @@ async fn wait_for(page: &Page, selector: &str, within: Duration) -> Element {
     }
 }
 
+/// The element's text; empty when it cannot be read, as when the page reloads under
+/// it (a followed execution reloads its page when it ends): callers that poll read
+/// again, and assertions on it fail.
 async fn text(element: &Element) -> String {
-    element.inner_text().await.unwrap().unwrap_or_default()
+    element
+        .inner_text()
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
