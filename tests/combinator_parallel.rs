@@ -109,3 +109,102 @@ async fn the_first_failure_cancels_the_other_branches() {
         "the slow branch was not cancelled"
     );
 }
+
+/// Records when each branch starts and ends, and how many ran at once at most.
+#[derive(Clone, Default)]
+struct Track(std::sync::Arc<std::sync::Mutex<(Vec<String>, usize, usize)>>);
+
+impl Track {
+    fn branch(&self, name: &'static str, fail: bool) -> waypost::BoxStep<u32, u32> {
+        let track = self.clone();
+        step_fn(name, move |x: u32| {
+            let track = track.clone();
+            async move {
+                {
+                    let mut t = track.0.lock().unwrap();
+                    t.0.push(format!("start {name}"));
+                    t.1 += 1;
+                    t.2 = t.2.max(t.1);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                track.0.lock().unwrap().1 -= 1;
+                if fail {
+                    return Err(Error::new("Broken", name));
+                }
+                Ok(x)
+            }
+        })
+        .boxed()
+    }
+
+    fn starts(&self) -> Vec<String> {
+        self.0.lock().unwrap().0.clone()
+    }
+
+    fn most_at_once(&self) -> usize {
+        self.0.lock().unwrap().2
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_concurrency_starts_branches_in_order_and_at_most_n_at_once() {
+    let track = Track::default();
+    let branches: Vec<_> = ["a", "b", "c", "d", "e"]
+        .into_iter()
+        .map(|n| track.branch(n, false))
+        .collect();
+    let wf = Workflow::new("limited", 1, parallel(branches).max_concurrency(2));
+    assert_eq!(Runtime::new().run(&wf, 1).await.unwrap(), [1; 5]);
+    assert_eq!(track.most_at_once(), 2);
+    assert_eq!(
+        track.starts(),
+        ["start a", "start b", "start c", "start d", "start e"]
+    );
+
+    // Without a limit, all at once.
+    let track = Track::default();
+    let all = parallel((
+        track.branch("a", false),
+        track.branch("b", false),
+        track.branch("c", false),
+    ));
+    Runtime::new()
+        .run(&Workflow::new("all", 1, all), 1)
+        .await
+        .unwrap();
+    assert_eq!(track.most_at_once(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_at_a_time_a_failure_stops_the_branches_not_yet_started() {
+    let track = Track::default();
+    let wf = Workflow::new(
+        "sequential",
+        1,
+        parallel((
+            track.branch("a", false),
+            track.branch("b", true),
+            track.branch("c", false),
+        ))
+        .max_concurrency(1),
+    );
+    let error = Runtime::new().run(&wf, 1).await.unwrap_err();
+    assert_eq!(error.name(), "Broken");
+    assert_eq!(track.starts(), ["start a", "start b"], "c never started");
+}
+
+#[test]
+fn a_limited_parallel_says_its_limit_in_the_asl_export() {
+    let track = Track::default();
+    let wf = Workflow::new(
+        "limited",
+        1,
+        parallel(vec![track.branch("a", false), track.branch("b", false)]).max_concurrency(1),
+    );
+    let asl = waypost::export::asl(wf.graph());
+    let comment = asl["States"]["parallel"]["Comment"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(comment.contains("max_concurrency: 1"), "{comment}");
+}

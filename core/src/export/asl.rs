@@ -179,6 +179,12 @@ fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, n
                 .map(|b| machine(&b.states, names))
                 .collect();
             state.insert("Branches".into(), branches.into());
+            if let Some(limit) = detail("max_concurrency") {
+                comments.push(format!(
+                    "max_concurrency: {limit} branches at once in waypost; an ASL Parallel \
+                     starts every branch at once"
+                ));
+            }
         }
         NodeKind::Map => {
             state.insert("Type".into(), "Map".into());

@@ -22,8 +22,12 @@
 //! # }
 //! ```
 
+mod gate;
+
 use std::borrow::Cow;
 use std::future::Future;
+
+use gate::Gate;
 
 use futures::future::try_join_all;
 
@@ -46,13 +50,15 @@ pub trait Branches: Send + Sync + 'static {
     /// The outputs of all branches.
     type Output: Payload;
 
-    /// Runs every branch below the parallel state at `at`; the first error cancels the
-    /// rest.
+    /// Runs every branch below the parallel state at `at`, starting them in order, at
+    /// most `limit` at once (0: no limit); the first error cancels the rest, and no
+    /// branch starts after it.
     fn run_all(
         &self,
         cx: &Context,
         at: &Address,
         input: Self::Input,
+        limit: usize,
     ) -> impl Future<Output = Result<Self::Output, Error>> + Send;
 
     /// Describes every branch.
@@ -64,6 +70,7 @@ pub fn parallel<B: Branches>(branches: B) -> Parallel<B> {
     Parallel {
         name: Cow::Borrowed("parallel"),
         branches,
+        max_concurrency: 0,
     }
 }
 
@@ -73,6 +80,7 @@ pub fn parallel<B: Branches>(branches: B) -> Parallel<B> {
 pub struct Parallel<B> {
     name: Cow<'static, str>,
     branches: B,
+    max_concurrency: usize,
 }
 
 impl<B> Parallel<B> {
@@ -80,6 +88,30 @@ impl<B> Parallel<B> {
     pub fn named(self, name: impl Into<Cow<'static, str>>) -> Self {
         Parallel {
             name: name.into(),
+            ..self
+        }
+    }
+
+    /// Starts the branches in order, at most `limit` at once (0, the default: all at
+    /// once). With a limit, a failed branch stops the branches not yet started: with 1
+    /// they run one after another and a failure ends the state before the next starts.
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    ///
+    /// #[step]
+    /// async fn a(x: u32) -> u32 { x + 1 }
+    /// #[step]
+    /// async fn b(x: u32) -> u32 { x + 2 }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let wf = Workflow::new("one-by-one", 1, parallel((a, b)).max_concurrency(1));
+    /// assert_eq!(Runtime::new().run(&wf, 1).await.unwrap(), (2, 3));
+    /// # }
+    /// ```
+    pub fn max_concurrency(self, limit: usize) -> Self {
+        Parallel {
+            max_concurrency: limit,
             ..self
         }
     }
@@ -96,13 +128,17 @@ impl<B: Branches> Step for Parallel<B> {
     async fn run(&self, cx: &Context, input: B::Input) -> Result<B::Output, Error> {
         let at = cx.address(&self.name);
         let key = || cx.key(&self.name);
-        durable::container(cx, key, self.branches.run_all(cx, &at, input)).await
+        let run = self.branches.run_all(cx, &at, input, self.max_concurrency);
+        durable::container(cx, key, run).await
     }
 
     fn describe(&self, graph: &mut Describe<'_>) {
-        graph.container(NodeKind::Parallel, &self.name, |sink| {
+        let node = graph.container(NodeKind::Parallel, &self.name, |sink| {
             self.branches.describe_all(sink)
         });
+        if self.max_concurrency > 0 {
+            node.detail("max_concurrency", self.max_concurrency);
+        }
     }
 }
 
@@ -115,13 +151,16 @@ impl<S: Step> Branches for Vec<S> {
         cx: &Context,
         at: &Address,
         input: S::Input,
+        limit: usize,
     ) -> impl Future<Output = Result<Vec<S::Output>, Error>> + Send {
         let contexts: Vec<Context> = (0..self.len()).map(|i| cx.nested(at.branch(i))).collect();
         async move {
+            let gate = Gate::new(limit);
             try_join_all(
                 self.iter()
                     .zip(&contexts)
-                    .map(|(branch, cx)| branch.run(cx, input.clone())),
+                    .enumerate()
+                    .map(|(i, (branch, cx))| gate.admit(i, branch.run(cx, input.clone()))),
             )
             .await
         }
@@ -146,13 +185,18 @@ macro_rules! tuple_branches {
                 cx: &Context,
                 at: &Address,
                 input: Self::Input,
+                limit: usize,
             ) -> impl Future<Output = Result<Self::Output, Error>> + Send {
                 async move {
                     let contexts = [$(cx.nested(at.branch($index))),+];
+                    let gate = Gate::new(limit);
                     let ($first, $($rest,)*) = self;
                     futures::try_join!(
-                        $first.run(&contexts[0], input.clone()),
-                        $($rest.run(&contexts[tuple_branches!(@index $rest)], input.clone()),)*
+                        gate.admit(0, $first.run(&contexts[0], input.clone())),
+                        $(gate.admit(
+                            tuple_branches!(@index $rest),
+                            $rest.run(&contexts[tuple_branches!(@index $rest)], input.clone()),
+                        ),)*
                     )
                 }
             }
