@@ -29,6 +29,7 @@ pub mod map;
 pub mod parallel;
 pub mod pass;
 pub mod pause;
+pub mod race;
 pub mod replay;
 pub mod retry;
 pub mod step;

@@ -179,6 +179,12 @@ fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, n
                 .map(|b| machine(&b.states, names))
                 .collect();
             state.insert("Branches".into(), branches.into());
+            if let Some(completion) = detail("completion") {
+                comments.push(format!(
+                    "completion: {completion} wins in waypost (the others are cancelled); an \
+                     ASL Parallel waits for every branch"
+                ));
+            }
             if let Some(limit) = detail("max_concurrency") {
                 comments.push(format!(
                     "max_concurrency: {limit} branches at once in waypost; an ASL Parallel \
