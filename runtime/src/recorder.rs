@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::config::RuntimeConfig;
@@ -31,7 +32,10 @@ pub(crate) struct StoreRecorder {
     /// Whether a worker runs the execution (it parks when it only waits).
     worker: bool,
     /// When a step last looked for pause requests (at most once a second).
-    pause_checked: Arc<Mutex<tokio::time::Instant>>,
+    pause_checked: Mutex<tokio::time::Instant>,
+    /// Whether the last pause request the journal holds pauses the execution: kept up
+    /// to date by every read of new checkpoints, so a step starting reads one flag.
+    paused: Arc<AtomicBool>,
 }
 
 /// How often a running execution looks for pause requests (as its steps start), and
@@ -98,9 +102,10 @@ impl StoreRecorder {
             activity: Activity::default(),
             store,
             codec,
+            paused: Arc::new(AtomicBool::new(waypost_core::pause::paused(&journal).0)),
             journal: Arc::new(Mutex::new(journal)),
             max_payload,
-            pause_checked: Arc::new(Mutex::new(tokio::time::Instant::now())),
+            pause_checked: Mutex::new(tokio::time::Instant::now()),
             runtime,
             worker,
             history: Mutex::new(History {
@@ -128,6 +133,7 @@ struct Absorber {
     id: Arc<str>,
     store: Arc<dyn Store>,
     journal: Arc<Mutex<Journal>>,
+    paused: Arc<AtomicBool>,
 }
 
 impl Absorber {
@@ -144,15 +150,19 @@ impl Absorber {
             .await
             .map_err(|e| e.into_error())?;
         let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
-        journal
+        let added = journal
             .absorb(fresh)
-            .map_err(|e| Error::runtime(e.to_string()))
+            .map_err(|e| Error::runtime(e.to_string()))?;
+        if added > 0 {
+            let paused = waypost_core::pause::paused(&journal).0;
+            self.paused.store(paused, Ordering::Relaxed);
+        }
+        Ok(added)
     }
 
     /// Whether the last pause request pauses the execution.
     fn paused(&self) -> bool {
-        let journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
-        waypost_core::pause::paused(&journal).0
+        self.paused.load(Ordering::Relaxed)
     }
 }
 
@@ -179,6 +189,7 @@ impl StoreRecorder {
             id: Arc::clone(&self.id),
             store: Arc::clone(&self.store),
             journal: Arc::clone(&self.journal),
+            paused: Arc::clone(&self.paused),
         }
     }
 
@@ -303,11 +314,7 @@ impl Recorder for StoreRecorder {
             }
             due
         };
-        let paused = || {
-            let journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
-            waypost_core::pause::paused(&journal).0
-        };
-        if !due && !paused() {
+        if !due && !self.paused.load(Ordering::Relaxed) {
             return futures::future::ready(Ok(())).boxed();
         }
         let absorber = self.absorber();
