@@ -7,7 +7,9 @@
 //!
 //! - [`http`]: a request made from the step's input, its JSON answer decoded as the
 //!   step's output; statuses are `Http.404`, `Http.429`, …, a `Retry-After` sets the
-//!   next retry's delay, and secret headers stay out of every record.
+//!   next retry's delay, the body is read up to 16 MiB by default
+//!   (`Http.ResponseTooLarge`), and secret headers stay out of every record and off
+//!   redirects to other origins.
 //! - [`command`]: a subprocess made from the step's input, its stdout (JSON or lines)
 //!   the step's output (16 MiB at most by default: `Command.OutputTooLarge`); a non-zero
 //!   exit is `Command.ExitCode.N`; its whole process group is killed when the step ends

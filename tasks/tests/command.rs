@@ -274,6 +274,33 @@ async fn stdout_up_to_the_limit_is_kept_and_one_byte_more_is_not() {
     );
 }
 
+#[tokio::test]
+async fn secret_env_reaches_the_command_and_never_the_store() {
+    let secret = "t-0ken-never-stored";
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::builder()
+        .store(waypost::SqliteStore::open(dir.path().join("env.db")).unwrap())
+        .build();
+    let config = CommandConfig::builder()
+        .secret_env([("API_TOKEN", waypost::tasks::Secret::new(secret))])
+        .build();
+    // The command proves it saw the token by printing its length, not the token.
+    let step = command::lines("check", |()| Command::shell("echo ${#API_TOKEN}")).config(config);
+    let out = runtime
+        .start(&Workflow::new("check", 1, step), "env-1", ())
+        .await
+        .unwrap();
+    assert_eq!(out, [secret.len().to_string()]);
+    drop(runtime);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is in the store"
+        );
+    }
+}
+
 /// The worker of `a_killed_worker_leaves_no_process_behind`, run by it in a child
 /// process: runs a command that hangs, writing its pid to `$WAYPOST_TEST_PID_FILE`,
 /// until the parent kills this process.

@@ -552,3 +552,103 @@ async fn secret_headers_never_reach_the_logs() {
     assert!(logs.contains("log-2"), "{logs}");
     assert!(logs.contains("Http.500"), "{logs}");
 }
+
+/// A server with `/big/{n}` (a JSON string of `n` bytes, with its length declared),
+/// `/stream/{n}` (the same in chunks, length not declared), `/here` (a redirect within
+/// the origin), `/away` (a redirect to `elsewhere`) and `/key` (the `X-Api-Key` seen).
+async fn redirecting_server(elsewhere: &str) -> String {
+    async fn big(axum::extract::Path(n): axum::extract::Path<usize>) -> String {
+        format!("\"{}\"", "x".repeat(n))
+    }
+    async fn stream(axum::extract::Path(n): axum::extract::Path<usize>) -> Response {
+        let chunks = (0..n / 1024).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1024]));
+        axum::body::Body::from_stream(futures::stream::iter(chunks)).into_response()
+    }
+    async fn key(headers: HeaderMap) -> Json<String> {
+        let key = headers.get("x-api-key").map(|v| v.to_str().unwrap());
+        Json(key.unwrap_or("none").to_owned())
+    }
+    let away = format!("{elsewhere}/key");
+    let app = Router::new()
+        .route("/big/{n}", get(big))
+        .route("/stream/{n}", get(stream))
+        .route("/key", get(key))
+        .route(
+            "/here",
+            get(|| async { axum::response::Redirect::temporary("/key") }),
+        )
+        .route(
+            "/away",
+            get(move || async move { axum::response::Redirect::temporary(&away) }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+#[tokio::test]
+async fn an_answer_longer_than_the_limit_is_refused_declared_or_streamed() {
+    let base = redirecting_server("http://127.0.0.1:9").await;
+    let config = HttpConfig::builder().max_response(10_000).build();
+    let runtime = Runtime::new();
+    // Within the limit: decoded.
+    let fits = http::get::<String>("fits", format!("{base}/big/9000")).config(config.clone());
+    let text = runtime
+        .run(&Workflow::new("fits", 1, fits), ())
+        .await
+        .unwrap();
+    assert_eq!(text.len(), 9000);
+    for path in ["big/20000", "stream/65536"] {
+        let step = http::get::<String>("huge", format!("{base}/{path}")).config(config.clone());
+        let error = runtime
+            .run(&Workflow::new("huge", 1, step), ())
+            .await
+            .unwrap_err();
+        assert_eq!(error.name(), "Http.ResponseTooLarge", "{path}: {error}");
+        assert!(
+            error
+                .message()
+                .contains("longer than 10000 bytes, the step's limit"),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn secret_headers_never_follow_a_redirect_to_another_origin() {
+    let other = redirecting_server("http://127.0.0.1:9").await;
+    let base = redirecting_server(&other).await;
+    let runtime = Runtime::new();
+    let with_key = HttpConfig::builder()
+        .secret_headers([("X-Api-Key", Secret::new("k-123"))])
+        .build();
+    // Within the origin the redirect is followed, with the secret.
+    let here = http::get::<String>("here", format!("{base}/here")).config(with_key.clone());
+    let seen = runtime
+        .run(&Workflow::new("here", 1, here), ())
+        .await
+        .unwrap();
+    assert_eq!(seen, "k-123");
+    // To another origin it is not: the step fails, named by the redirect's status.
+    let away = http::get::<String>("away", format!("{base}/away")).config(with_key);
+    let error = runtime
+        .run(&Workflow::new("away", 1, away), ())
+        .await
+        .unwrap_err();
+    assert_eq!(error.name(), "Http.307", "{error}");
+    assert!(
+        error
+            .message()
+            .contains(&format!("a redirect to `{other}/key`: not followed")),
+        "{error}"
+    );
+    assert!(!error.message().contains("k-123"));
+    // Without secrets the same redirect is followed.
+    let plain = http::get::<String>("plain", format!("{base}/away"));
+    let seen = runtime
+        .run(&Workflow::new("plain", 1, plain), ())
+        .await
+        .unwrap();
+    assert_eq!(seen, "none");
+}

@@ -73,6 +73,8 @@ use waypost_core::graph::{Describe, NodeKind, RESOURCE};
 use waypost_core::task::run_task;
 use waypost_core::{Context, Error, Payload, Step, StepContext};
 
+use crate::http::Secret;
+
 use group::ProcessGroup;
 use watchdog::Watchdog;
 
@@ -204,10 +206,13 @@ fn signal_name(signal: i32) -> String {
 ///
 /// ```
 /// use std::time::Duration;
-/// use waypost::tasks::CommandConfig;
+/// use waypost::tasks::{CommandConfig, Secret};
 ///
-/// let config = CommandConfig::builder().timeout(Duration::from_secs(60)).build();
-/// # let _ = config;
+/// let config = CommandConfig::builder()
+///     .timeout(Duration::from_secs(60))
+///     .secret_env([("API_TOKEN", Secret::new("t-0ken"))])
+///     .build();
+/// assert!(!format!("{config:?}").contains("t-0ken"));
 /// ```
 #[derive(Clone, Debug, TypedBuilder)]
 pub struct CommandConfig {
@@ -225,6 +230,19 @@ pub struct CommandConfig {
     /// exhaust memory. The output is a checkpoint too: keep it far smaller.
     #[builder(default = DEFAULT_MAX_OUTPUT)]
     max_output: usize,
+    /// Environment variables whose values are [`Secret`]s (a token the program reads);
+    /// default none. Set on top of the command's own [`env`](Command::env). Being part
+    /// of the step, not of its input, they are never checkpointed, and a `Secret`
+    /// prints as `[redacted]`: put a token here, never in the input.
+    #[builder(
+        default,
+        setter(
+            fn transform<K: Into<String>, L: IntoIterator<Item = (K, Secret)>>(vars: L) -> Vec<(String, Secret)> {
+                vars.into_iter().map(|(k, v)| (k.into(), v)).collect()
+            }
+        )
+    )]
+    secret_env: Vec<(String, Secret)>,
 }
 
 impl Default for CommandConfig {
@@ -297,6 +315,7 @@ impl<I, O: Payload, F> CommandStep<I, O, F> {
         process
             .args(&command.args)
             .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.config.secret_env.iter().map(|(k, v)| (k, v.expose())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

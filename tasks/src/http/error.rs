@@ -7,6 +7,8 @@
 //! | the call took longer than [`HttpConfig::timeout`](super::HttpConfig) | `Http.Timeout` | a waypost [`timeout`](waypost_core::StepExt::timeout) around the step is `States.Timeout` |
 //! | a 2xx answer whose body is not the step's output type | `Http.BadResponse` | |
 //! | a request that cannot be made (bad URL or method, a header that is not valid) | `Http.InvalidRequest` | terminal: retrying cannot help |
+//! | an answer whose body is longer than [`HttpConfig::max_response`](super::HttpConfig) (16 MiB by default) | `Http.ResponseTooLarge` | the connection is closed as soon as the body passes the limit |
+//! | a redirect to another origin from a step with secret headers | `Http.<status>` of the redirect (`Http.302`) | not followed, so the secrets never reach another host; redirects within the origin are followed |
 //!
 //! Whether a status is worth retrying is the retry policy's choice, so none of them is
 //! terminal: `RetryPolicy::builder().errors(["Http.429", "Http.503"])` retries those.
@@ -25,6 +27,8 @@ pub const TIMEOUT: &str = "Http.Timeout";
 pub const BAD_RESPONSE: &str = "Http.BadResponse";
 /// `Http.InvalidRequest`: the request cannot be made (terminal).
 pub const INVALID_REQUEST: &str = "Http.InvalidRequest";
+/// `Http.ResponseTooLarge`: the answer's body is longer than the step keeps.
+pub const RESPONSE_TOO_LARGE: &str = "Http.ResponseTooLarge";
 
 /// How much of an error answer's body its error message quotes, in bytes.
 const BODY_QUOTED: usize = 512;
@@ -64,6 +68,23 @@ pub(crate) fn status_error(
         Some(delay) => error.with_retry_after(delay),
         None => error,
     }
+}
+
+/// The error of a redirect to another origin that a step with secret headers did not
+/// follow: named by its status, as any answer that is not 2xx.
+pub(crate) fn cross_origin_redirect(
+    what: &str,
+    status: StatusCode,
+    location: &reqwest::header::HeaderValue,
+) -> Error {
+    let to = String::from_utf8_lossy(location.as_bytes());
+    Error::new(
+        status_name(status.as_u16()),
+        format!(
+            "{what} answered {status}, a redirect to `{to}`: not followed, since it leaves \
+             the request's origin and the step sends secret headers"
+        ),
+    )
 }
 
 /// The delay a `Retry-After` value asks for (RFC 9110, section 10.2.3), as of `now`:

@@ -61,7 +61,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
 use serde::Serialize;
 use typed_builder::TypedBuilder;
 use waypost_core::graph::{Describe, NodeKind, RESOURCE};
@@ -198,8 +198,18 @@ pub struct HttpConfig {
     /// true.
     #[builder(default = true)]
     idempotency_key: bool,
+    /// The longest answer body the step reads, in bytes; default 16 MiB. A longer one
+    /// fails the step with `Http.ResponseTooLarge` as soon as it passes the limit (a
+    /// `Content-Length` over it, before reading any), so a runaway answer cannot fill
+    /// the worker's memory.
+    #[builder(default = 16 * 1024 * 1024)]
+    max_response: usize,
     /// The client to send requests with (to share its connection pool, or set proxies
     /// and certificates); default one client shared by every HTTP step, with rustls.
+    /// The default client follows up to 10 redirects; for a step with secret headers,
+    /// only those within the request's origin (scheme, host and port): a redirect to
+    /// another origin ends the step with the redirect's status, so the secrets never
+    /// reach another host. A client of your own follows its own redirect policy.
     #[builder(default, setter(strip_option))]
     client: Option<reqwest::Client>,
 }
@@ -210,12 +220,20 @@ impl Default for HttpConfig {
     }
 }
 
-/// The client of every HTTP step without one of its own.
-fn shared_client() -> Result<reqwest::Client, Error> {
+/// The client of every HTTP step without one of its own; with `secrets`, the one
+/// that follows redirects only within the request's origin.
+fn shared_client(secrets: bool) -> Result<reqwest::Client, Error> {
     static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
-    CLIENT
+    static GUARDED: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    let (client, policy) = if secrets {
+        (&GUARDED, reqwest::redirect::Policy::custom(same_origin))
+    } else {
+        (&CLIENT, reqwest::redirect::Policy::default())
+    };
+    client
         .get_or_init(|| {
             reqwest::Client::builder()
+                .redirect(policy)
                 .build()
                 .map_err(|e| e.to_string())
         })
@@ -226,6 +244,24 @@ fn shared_client() -> Result<reqwest::Client, Error> {
                 format!("no HTTP client could be made: {e}"),
             )
         })
+}
+
+/// The redirect policy of a step with secret headers: reqwest removes only the
+/// standard credential headers (`Authorization`, `Cookie`) on a redirect to another
+/// host, not a secret under a name of the user's own (`X-Api-Key`), so such a
+/// redirect is not followed at all.
+fn same_origin(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    const MAX_REDIRECTS: usize = 10;
+    let Some(first) = attempt.previous().first() else {
+        return attempt.stop();
+    };
+    if attempt.url().origin() != first.origin() {
+        attempt.stop()
+    } else if attempt.previous().len() > MAX_REDIRECTS {
+        attempt.error("too many redirects")
+    } else {
+        attempt.follow()
+    }
 }
 
 /// A step that makes an HTTP call; returned by [`call`], [`get`], [`post`] and [`put`].
@@ -337,9 +373,10 @@ where
             HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| invalid(format!("{what}: `{name}` is not a header name")))
         };
+        let secrets = !self.config.secret_headers.is_empty();
         let client = match &self.config.client {
             Some(client) => client.clone(),
-            None => shared_client()?,
+            None => shared_client(secrets)?,
         };
         let mut builder = client.request(method, url).timeout(self.config.timeout);
         for (name, value) in &request.headers {
@@ -372,12 +409,15 @@ where
             .map_err(|e| error::transport_error(&what, &e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| error::transport_error(&what, &e))?;
+        let body = read_body(response, self.config.max_response, &what).await?;
         if !status.is_success() {
             let now = scx.host().now();
+            if secrets
+                && status.is_redirection()
+                && let Some(location) = headers.get(LOCATION)
+            {
+                return Err(error::cross_origin_redirect(&what, status, location));
+            }
             return Err(error::status_error(&what, status, &headers, &body, now));
         }
         let json: &[u8] = if body.is_empty() { b"null" } else { &body };
@@ -391,6 +431,40 @@ where
             )
         })
     }
+}
+
+/// The body of `response`, failing with `Http.ResponseTooLarge` once it is longer
+/// than `limit` bytes (at once when its `Content-Length` says so).
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<u8>, Error> {
+    let too_large = || {
+        Error::new(
+            error::RESPONSE_TOO_LARGE,
+            format!(
+                "{what} answered with a body longer than {limit} bytes, the step's limit \
+                 (`HttpConfig::max_response`)"
+            ),
+        )
+    };
+    let declared = response.content_length().unwrap_or(0);
+    if declared > u64::try_from(limit).unwrap_or(u64::MAX) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| error::transport_error(what, &e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 impl<I, O, F> Step for HttpStep<I, O, F>
