@@ -7,25 +7,24 @@
 //! with `States.StepInterrupted`, the body having run exactly once. With one retry the
 //! interrupted attempt fails that way and the second attempt runs: exactly twice.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use waypost::prelude::*;
 use waypost::{RuntimeConfig, SqliteStore};
 
+#[path = "support/process.rs"]
+mod process;
+
 const EXECUTION: &str = "pay-1";
 
 #[step]
 async fn charge(cx: &StepContext, cents: u64) -> u64 {
-    let log = std::env::var("WAYPOST_ONCE_LOG").expect("WAYPOST_ONCE_LOG");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    writeln!(file, "charged (attempt {})", cx.attempt()).unwrap();
+    process::log_to(
+        "WAYPOST_ONCE_LOG",
+        &format!("charged (attempt {})", cx.attempt()),
+    );
     if cx.attempt() == 1 {
         tokio::time::sleep(Duration::from_secs(30)).await;
     }
@@ -66,13 +65,10 @@ async fn at_most_once_child() {
 }
 
 fn child(dir: &Path, retry: bool) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let mut command = process::child("at_most_once_child");
     command
-        .args(["--ignored", "--exact", "at_most_once_child", "--nocapture"])
         .env("WAYPOST_ONCE_STORE", dir.join("pay.db"))
-        .env("WAYPOST_ONCE_LOG", dir.join("charges.log"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("WAYPOST_ONCE_LOG", dir.join("charges.log"));
     if retry {
         command.env("WAYPOST_ONCE_RETRY", "1");
     }
@@ -91,22 +87,10 @@ fn charges(dir: &Path) -> Vec<String> {
 /// second child printed.
 async fn crash_and_resume(dir: &Path, retry: bool) -> String {
     let mut first = child(dir, retry).spawn().unwrap();
-    for _ in 0..1000 {
-        if !charges(dir).is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    process::until("the body", async || !charges(dir).is_empty()).await;
     assert_eq!(charges(dir).len(), 1, "the body ran in the first child");
-    first.kill().unwrap();
-    first.wait().unwrap();
-    let second = child(dir, retry).output().unwrap();
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
-    String::from_utf8_lossy(&second.stdout).into_owned()
+    process::sigkill(&mut first);
+    process::finish(&mut child(dir, retry))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,7 @@
 //! The process test re-runs this binary as a child process (`--ignored --exact
 //! children_child`).
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -18,6 +17,9 @@ use waypost::store::ListFilter;
 use waypost::{
     EventKind, MemoryStore, RuntimeConfig, SqliteStore, Store, Worker, WorkerOptions, child,
 };
+
+#[path = "support/process.rs"]
+mod process;
 
 const HANG: Duration = Duration::from_secs(30);
 
@@ -208,13 +210,7 @@ const PARENT: &str = "batch-1";
 async fn chunk(x: u64) -> u64 {
     static RUNS: AtomicU32 = AtomicU32::new(0);
     RUNS.fetch_add(1, Ordering::SeqCst);
-    let log = std::env::var("WAYPOST_CHILDREN_LOG").expect("WAYPOST_CHILDREN_LOG");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    writeln!(file, "{x}").unwrap();
+    process::log_to("WAYPOST_CHILDREN_LOG", &x.to_string());
     tokio::time::sleep(Duration::from_millis(300)).await;
     x + 1
 }
@@ -244,13 +240,10 @@ async fn children_child() {
 }
 
 fn spawn(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let mut command = process::child("children_child");
     command
-        .args(["--ignored", "--exact", "children_child", "--nocapture"])
         .env("WAYPOST_CHILDREN_STORE", dir.join("batch.db"))
-        .env("WAYPOST_CHILDREN_LOG", dir.join("chunks.log"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("WAYPOST_CHILDREN_LOG", dir.join("chunks.log"));
     command
 }
 
@@ -271,24 +264,13 @@ async fn a_parent_killed_while_its_children_run_resumes_without_starting_them_tw
     let dir = tempfile::tempdir().unwrap();
     let mut first = spawn(dir.path()).spawn().unwrap();
     // Kill it once two children have finished and others run.
-    for _ in 0..300 {
-        if succeeded_children(dir.path()).await >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let done_before = succeeded_children(dir.path()).await;
-    assert!(done_before >= 2, "two children finished before the kill");
-    first.kill().unwrap();
-    first.wait().unwrap();
+    process::until("two children to finish", async || {
+        succeeded_children(dir.path()).await >= 2
+    })
+    .await;
+    process::sigkill(&mut first);
 
-    let second = spawn(dir.path()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&second.stdout);
-    assert!(
-        second.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    let stdout = process::finish(&mut spawn(dir.path()));
     assert!(stdout.contains("TOTAL 21"), "{stdout}");
 
     let store = SqliteStore::open_read_only(dir.path().join("batch.db")).unwrap();

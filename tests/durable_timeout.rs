@@ -6,12 +6,15 @@
 //! restart, and the recorded deadline must be the one the first run wrote.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use waypost::prelude::*;
 use waypost::store::CheckpointKind;
 use waypost::{EventKind, RuntimeConfig, SqliteStore, Store};
+
+#[path = "support/process.rs"]
+mod process;
 
 const EXECUTION: &str = "timed";
 const LIMIT: Duration = Duration::from_secs(4);
@@ -45,11 +48,8 @@ async fn timeout_child() {
 }
 
 fn spawn_child(store: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "timeout_child", "--nocapture"])
+    process::child("timeout_child")
         .env("WAYPOST_TIMEOUT_STORE", store)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap()
 }
@@ -83,16 +83,13 @@ async fn a_sigkill_inside_a_timed_step_does_not_restart_its_limit() {
     let deadline = recorded_deadline(&reader).await.unwrap();
     let started = deadline - u64::try_from(LIMIT.as_millis()).unwrap();
     tokio::time::sleep(KILL_AFTER).await;
-    first.kill().unwrap();
-    first.wait().unwrap();
+    process::sigkill(&mut first);
 
     let restarted = Instant::now();
-    let second = spawn_child(&path).wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&second.stdout);
+    let stdout = process::finished(spawn_child(&path));
     assert!(
-        second.status.success() && stdout.contains("ERROR") && stdout.contains("did not finish"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&second.stderr)
+        stdout.contains("ERROR") && stdout.contains("did not finish"),
+        "{stdout}"
     );
     // What would have happened with a fresh limit: 4 s after the restart.
     let fresh_limit_ends = restarted.elapsed() >= LIMIT;

@@ -8,13 +8,15 @@
 //! number as its heartbeat, and stalls at chunk 6 on its first attempt; the parent
 //! SIGKILLs the first child after chunk 3 and starts a second at once.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use waypost::prelude::*;
 use waypost::{MemoryStore, RuntimeConfig, SqliteStore, Store};
+
+#[path = "support/process.rs"]
+mod process;
 
 #[tokio::test(start_paused = true)]
 async fn a_step_that_stops_sending_heartbeats_fails_with_heartbeat_timeout() {
@@ -71,19 +73,13 @@ async fn copy(cx: &StepContext, chunks: u32) -> Result<u32, Error> {
 /// [`copy`], 150 ms a chunk, writing each chunk to the log at `WAYPOST_HEARTBEAT_LOG`.
 #[step]
 async fn slow_copy(cx: &StepContext, chunks: u32) -> Result<Vec<u32>, Error> {
-    let log = std::env::var("WAYPOST_HEARTBEAT_LOG").expect("WAYPOST_HEARTBEAT_LOG");
     let from = cx.last_heartbeat::<u32>()?.map_or(0, |n| n + 1);
     for chunk in from..chunks {
         if chunk == 6 && cx.attempt() == 1 {
             std::future::pending::<()>().await;
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        writeln!(file, "{chunk}").unwrap();
+        process::log_to("WAYPOST_HEARTBEAT_LOG", &chunk.to_string());
         cx.heartbeat(&chunk).await?;
     }
     Ok(vec![from, cx.attempt()])
@@ -148,13 +144,10 @@ async fn heartbeat_child() {
 }
 
 fn child(dir: &Path) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let mut command = process::child("heartbeat_child");
     command
-        .args(["--ignored", "--exact", "heartbeat_child", "--nocapture"])
         .env("WAYPOST_HEARTBEAT_STORE", dir.join("copy.db"))
-        .env("WAYPOST_HEARTBEAT_LOG", dir.join("chunks.log"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("WAYPOST_HEARTBEAT_LOG", dir.join("chunks.log"));
     command
 }
 
@@ -179,28 +172,14 @@ async fn after_a_sigkill_and_a_missed_heartbeat_the_step_goes_on_from_its_last_d
     let dir = tempfile::tempdir().unwrap();
     let mut first = child(dir.path()).spawn().unwrap();
     // Kill it once chunk 3 is durably reported.
-    for _ in 0..200 {
-        if beats(dir.path()).await.len() >= 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let reported = beats(dir.path()).await;
-    assert!(
-        reported.len() >= 4,
-        "the child reported chunks: {reported:?}"
-    );
-    first.kill().unwrap();
-    first.wait().unwrap();
+    process::until("chunk 3's heartbeat", async || {
+        beats(dir.path()).await.len() >= 4
+    })
+    .await;
+    process::sigkill(&mut first);
     let before_kill = beats(dir.path()).await;
 
-    let second = child(dir.path()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&second.stdout);
-    assert!(
-        second.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    let stdout = process::finish(&mut child(dir.path()));
     // The resumed run went on after the last chunk reported before the kill; its first
     // attempt stalled at 6 and the retry went on from 5, the last chunk it reported.
     let last = *before_kill.last().unwrap();

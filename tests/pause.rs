@@ -4,27 +4,22 @@
 //! checkpointed, `b` does not start until this process unpauses it, then the child's
 //! run ends.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use waypost::prelude::*;
 use waypost::{EventKind, SqliteStore, Store};
 
+#[path = "support/process.rs"]
+mod process;
+
 const EXECUTION: &str = "paused-1";
 
 /// Logs its name, then takes `ms`.
 async fn logged(name: &str, ms: u64, x: u64) -> u64 {
-    let log = std::env::var("WAYPOST_PAUSE_LOG").expect("WAYPOST_PAUSE_LOG");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    writeln!(file, "{name} started").unwrap();
+    process::log_to("WAYPOST_PAUSE_LOG", &format!("{name} started"));
     tokio::time::sleep(Duration::from_millis(ms)).await;
-    writeln!(file, "{name} finished").unwrap();
+    process::log_to("WAYPOST_PAUSE_LOG", &format!("{name} finished"));
     x + 1
 }
 
@@ -58,33 +53,25 @@ fn log(dir: &Path) -> String {
 async fn a_pause_from_another_process_holds_the_next_step_until_unpaused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pause.db");
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "pause_child", "--nocapture"])
+    let child = process::child("pause_child")
         .env("WAYPOST_PAUSE_STORE", &path)
         .env("WAYPOST_PAUSE_LOG", dir.path().join("steps.log"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    for _ in 0..500 {
-        if log(dir.path()).contains("a started") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(log(dir.path()).contains("a started"), "the child ran `a`");
+    process::until("`a` to start", async || {
+        log(dir.path()).contains("a started")
+    })
+    .await;
     let runtime = Runtime::builder()
         .store(SqliteStore::open(&path).unwrap())
         .build();
     assert!(runtime.pause(EXECUTION).await.unwrap());
 
     // `a` ends and is kept; `b` waits.
-    for _ in 0..500 {
-        if log(dir.path()).contains("a finished") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    process::until("`a` to finish", async || {
+        log(dir.path()).contains("a finished")
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(2_000)).await;
     assert!(
         !log(dir.path()).contains("b started"),
@@ -99,13 +86,7 @@ async fn a_pause_from_another_process_holds_the_next_step_until_unpaused() {
     );
 
     assert!(runtime.unpause(EXECUTION).await.unwrap());
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = process::finished(child);
     assert!(stdout.contains("OUTPUT 3"), "{stdout}");
     assert_eq!(
         log(dir.path()).matches("a started").count(),

@@ -4,8 +4,6 @@
 //!
 //! The process test re-runs this binary as a child (`--ignored --exact race_child`).
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -13,6 +11,9 @@ use std::time::Duration;
 use waypost::prelude::*;
 use waypost::race::{first_ok, race};
 use waypost::{RuntimeConfig, SqliteStore};
+
+#[path = "support/process.rs"]
+mod process;
 
 /// A branch that ends after `ms` with `result`, counting the branches that got to
 /// their end.
@@ -114,13 +115,7 @@ fn a_race_exports_as_a_parallel_that_says_how_it_ends() {
 // The winner across a SIGKILL.
 
 fn log(line: &str) {
-    let path = std::env::var("WAYPOST_RACE_LOG").expect("WAYPOST_RACE_LOG");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    writeln!(file, "{line}").unwrap();
+    process::log_to("WAYPOST_RACE_LOG", line);
 }
 
 #[step]
@@ -171,13 +166,10 @@ async fn race_child() {
 async fn a_resumed_execution_keeps_the_winner_without_racing_again() {
     let dir = tempfile::tempdir().unwrap();
     let child = |stall: bool| {
-        let mut command = Command::new(std::env::current_exe().unwrap());
+        let mut command = process::child("race_child");
         command
-            .args(["--ignored", "--exact", "race_child", "--nocapture"])
             .env("WAYPOST_RACE_STORE", dir.path().join("race.db"))
-            .env("WAYPOST_RACE_LOG", dir.path().join("race.log"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("WAYPOST_RACE_LOG", dir.path().join("race.log"));
         if stall {
             command.env("WAYPOST_RACE_STALL", "1");
         }
@@ -185,23 +177,13 @@ async fn a_resumed_execution_keeps_the_winner_without_racing_again() {
     };
     let lines = || std::fs::read_to_string(dir.path().join("race.log")).unwrap_or_default();
     let mut first = child(true).spawn().unwrap();
-    for _ in 0..1000 {
-        if lines().contains("after ran") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(lines().contains("after ran"), "{}", lines());
-    first.kill().unwrap();
-    first.wait().unwrap();
+    process::until("the step after the race", async || {
+        lines().contains("after ran")
+    })
+    .await;
+    process::sigkill(&mut first);
 
-    let second = child(false).output().unwrap();
-    let stdout = String::from_utf8_lossy(&second.stdout);
-    assert!(
-        second.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    let stdout = process::finish(&mut child(false));
     assert!(stdout.contains("OUTPUT 20"), "{stdout}");
     let log = lines();
     assert_eq!(
