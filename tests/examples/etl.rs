@@ -1,4 +1,4 @@
-//! End-to-end tests of `examples/etl.rs`: the example runs as a process on the slice in
+//! End-to-end tests of `examples/etl/`: the example runs as a process on the slice in
 //! `examples/data/nycflights13`, and its JSON report is compared with figures this test
 //! computes on its own from the same CSV, with plain `csv` code.
 //!
