@@ -1388,15 +1388,28 @@ fn pause_and_unpause_write_requests_that_the_history_shows() {
         );
         String::from_utf8(output.stdout).unwrap()
     };
+    let status = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("status"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(!status(&ok(&["show", "import-1"])).contains("paused"));
     assert!(ok(&["pause", "import-1"]).starts_with("paused `import-1`"));
     assert_eq!(
         ok(&["pause", "import-1"]),
         "`import-1` was already paused\n"
     );
+    let shown = status(&ok(&["show", "import-1"]));
+    assert!(
+        shown.contains("running, paused") && shown.contains("waypost unpause import-1"),
+        "{shown}"
+    );
     assert_eq!(
         ok(&["unpause", "import-1"]),
         "unpaused `import-1`: it goes on\n"
     );
+    assert!(!status(&ok(&["show", "import-1"])).contains("paused"));
     let history = ok(&["history", "import-1"]);
     assert!(
         history.contains("ExecutionPaused") && history.contains("ExecutionUnpaused"),

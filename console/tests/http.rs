@@ -1212,8 +1212,16 @@ async fn pause_and_unpause_through_the_api() {
     );
     let again = post(&app, "/api/executions/queued-1/pause", &bearer).await;
     assert_eq!(again.json()["changed"], false);
+    let badge = |page: &str| {
+        let at = page.find("class=\"badge").expect("a status badge");
+        page[at..at + page[at..].find("</span>").unwrap()].to_owned()
+    };
+    let page = get(&app, "/executions/queued-1").await.body;
+    assert!(badge(&page).contains(", paused"), "{}", badge(&page));
     let unpaused = post(&app, "/api/executions/queued-1/unpause", &bearer).await;
     assert_eq!(unpaused.json()["paused"], false);
+    let page = get(&app, "/executions/queued-1").await.body;
+    assert!(!badge(&page).contains("paused"), "{}", badge(&page));
     let history = get(&app, "/api/executions/queued-1/history").await.json();
     let kinds: Vec<&str> = history
         .as_array()

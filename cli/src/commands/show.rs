@@ -26,7 +26,17 @@ pub(crate) fn run(args: &Args, store: &store::Source, out: &mut dyn Write) -> an
     let mut fields = Fields::default();
     fields
         .add("execution", record.id.as_str())
-        .add("status", record.status.as_str())
+        .add(
+            "status",
+            if waypost_core::inspect::paused(&record, &history) {
+                format!(
+                    "running, paused (its steps in flight finish, then it holds until `waypost unpause {}`)",
+                    printable(&record.id)
+                )
+            } else {
+                record.status.as_str().to_owned()
+            },
+        )
         .add(
             "workflow",
             format!(

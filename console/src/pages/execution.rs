@@ -34,7 +34,10 @@ pub(crate) async fn page(
     let data = ExecutionData::load(&app, &id).await?;
     let now = now_ms();
     let record = &data.record;
-    let summary = Summary::of(record, now);
+    let mut summary = Summary::of(record, now);
+    if waypost_core::inspect::paused(record, &data.history) {
+        summary.status_text = format!("{}, paused", summary.status_text);
+    }
     let states = data.state_views();
     let anchors: HashMap<&str, usize> = states
         .iter()

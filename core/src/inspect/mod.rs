@@ -30,7 +30,7 @@ mod summary;
 
 pub use family::{CHILD_SUFFIX, Family, PARENT_KEY, ParentLink};
 pub use stats::{StepStats, WorkflowStats, percentile};
-pub use summary::{runner, status};
+pub use summary::{paused, runner, status};
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,6 +1,7 @@
 //! One execution in words: its status and who runs it, as the CLI and the console show
 //! them.
 
+use crate::history::{Event, EventKind};
 use crate::store::{ExecutionRecord, ExecutionStatus};
 
 /// The status of an execution at `now_ms`, in words: its status, and for a running one
@@ -49,4 +50,43 @@ pub fn runner(record: &ExecutionRecord, now_ms: u64) -> String {
             record.workflow, record.version
         ),
     }
+}
+
+/// Whether a running execution is [paused](crate::pause): its history's last pause
+/// request (`ExecutionPaused` or `ExecutionUnpaused`) is a pause.
+///
+/// # Examples
+///
+/// ```
+/// use waypost::inspect::paused;
+/// use waypost::{MemoryStore, Store};
+/// use waypost::prelude::*;
+///
+/// #[step]
+/// async fn slow(x: u32) -> u32 { x }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let store = MemoryStore::new();
+/// let runtime = Runtime::builder().store(store.clone()).build();
+/// let wf = Workflow::new("slow", 1, slow);
+/// runtime.submit(&wf, "s-1", 1).await.unwrap();
+/// runtime.pause("s-1").await.unwrap();
+/// let record = store.execution("s-1").await.unwrap();
+/// assert!(paused(&record, &store.history("s-1").await.unwrap()));
+/// runtime.unpause("s-1").await.unwrap();
+/// assert!(!paused(&record, &store.history("s-1").await.unwrap()));
+/// # }
+/// ```
+pub fn paused(record: &ExecutionRecord, history: &[Event]) -> bool {
+    record.status == ExecutionStatus::Running
+        && history
+            .iter()
+            .rev()
+            .find(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::ExecutionPaused | EventKind::ExecutionUnpaused
+                )
+            })
+            .is_some_and(|e| e.kind == EventKind::ExecutionPaused)
 }
