@@ -53,6 +53,7 @@
 mod config;
 mod items;
 mod par;
+mod progress;
 mod sink;
 
 use std::any::Any;
