@@ -55,6 +55,7 @@ mod items;
 mod par;
 mod progress;
 mod sink;
+mod stream;
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -66,6 +67,7 @@ pub use config::{MapMode, Strict, Tolerant, ToleratedFailures};
 pub use items::{Batched, Batches, FnReader, ItemReader, VecItems, read_items, vec_items};
 pub use par::{ParMap, par_map};
 pub use sink::{Collect, Collected, Fold, Sink, WriteResults, Written};
+pub use stream::MapItems;
 
 use crate::context::Context;
 use crate::durable;

@@ -26,7 +26,7 @@ use futures::future::BoxFuture;
 
 use super::config::{MapMode, Strict, Tolerant, ToleratedFailures, stops_any_map};
 use super::items::{ItemReader, VecItems, vec_items};
-use super::progress::{self, Progress};
+use super::progress::{self, CommitEvery, Progress};
 use super::sink::{Collect, Fold, Sink, WriteResults};
 use crate::address::Address;
 use crate::context::{Context, Recorder, StepContext};
@@ -92,22 +92,6 @@ pub struct ParMap<S: Step, M = Strict, R = VecItems<<S as Step>::Input>, K = Col
     reader: Arc<R>,
     sink: Arc<K>,
     commit: CommitEvery,
-}
-
-/// When a CPU map commits its results.
-#[derive(Clone, Copy, Debug)]
-struct CommitEvery {
-    items: usize,
-    interval: Duration,
-}
-
-impl Default for CommitEvery {
-    fn default() -> Self {
-        CommitEvery {
-            items: 1_000,
-            interval: Duration::from_secs(1),
-        }
-    }
 }
 
 impl<S: SyncStep, M: MapMode, R, K> ParMap<S, M, R, K> {

@@ -9,12 +9,30 @@
 //! the items: a resumed map restores the sink from them, in order, and reads on from the
 //! first item not committed.
 
+use std::time::Duration;
+
 use futures::future::BoxFuture;
 
 use super::sink::Sink;
 use crate::context::{Context, Recorder};
 use crate::error::Error;
 use crate::store::CheckpointKind;
+
+/// When a map commits its results.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CommitEvery {
+    pub(super) items: usize,
+    pub(super) interval: Duration,
+}
+
+impl Default for CommitEvery {
+    fn default() -> Self {
+        CommitEvery {
+            items: 1_000,
+            interval: Duration::from_secs(1),
+        }
+    }
+}
 
 /// Where the driver stands: results handed to the sink, and what is committed.
 pub(super) struct Progress<T> {
