@@ -255,6 +255,73 @@ async fn tolerated_failures_are_results_reported_once_each_in_the_history() {
     );
 }
 
+#[tokio::test]
+async fn an_at_most_once_step_in_an_item_does_not_run_again_after_an_interruption() {
+    let (runtime, store) = memory_runtime();
+    let hang = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let runs: Arc<Mutex<HashMap<u64, u32>>> = Arc::default();
+    let (hanging, counted) = (Arc::clone(&hang), Arc::clone(&runs));
+    // In the first run, items from 21 on start and never end (the process dies then).
+    let charge = step_fn("charge", move |x: u64| {
+        *counted.lock().unwrap().entry(x).or_default() += 1;
+        let hangs = hanging.load(Ordering::SeqCst) && x > 20;
+        async move {
+            if hangs {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, Error>(x)
+        }
+    });
+    let wf = Workflow::new(
+        "charges",
+        1,
+        map(charge.at_most_once())
+            .items(count_to())
+            .max_concurrency(4)
+            .tolerate(ToleratedFailures::Count(10))
+            .commit_every(5)
+            .commit_interval(Duration::from_secs(3_600))
+            .fold((0u64, 0u64), |(ok, interrupted), result| match result {
+                Ok(_) => (ok + 1, interrupted),
+                Err(error) => {
+                    assert_eq!(error.name(), "States.StepInterrupted");
+                    (ok, interrupted + 1)
+                }
+            }),
+    );
+    let watch = async {
+        loop {
+            let checkpoints = store.checkpoints("c-1").await.unwrap_or_default();
+            let upto = checkpoints
+                .iter()
+                .filter(|c| c.key.contains("/~items/"))
+                .map(|c| u64::from_le_bytes(c.payload[..8].try_into().unwrap()))
+                .max();
+            if upto == Some(20) && runs.lock().unwrap().len() == 24 {
+                return checkpoints.into_iter().map(|c| c.key).collect::<Vec<_>>();
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let keys = tokio::select! {
+        _ = runtime.start(&wf, "c-1", 40) => panic!("the first run cannot end"),
+        keys = watch => keys,
+    };
+    // Only the at-most-once starts are stored per item, beside the batches.
+    assert!(
+        keys.iter()
+            .all(|k| k.contains("/~items/") || k.ends_with("~started")),
+        "{keys:?}"
+    );
+    hang.store(false, Ordering::SeqCst);
+    assert_eq!(runtime.resume(&wf, "c-1").await.unwrap(), (36, 4));
+    let runs = runs.lock().unwrap();
+    assert!(
+        (1..=40).all(|x| runs[&x] == 1),
+        "no item ran twice: {runs:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_strict_map_fails_with_its_first_failure_in_input_order() {
     // Item 5 fails late, item 50 at once: the map fails with item 5's error.

@@ -37,8 +37,12 @@
 //!
 //! The price: an item whose result is not yet committed runs again after a crash —
 //! at-least-once per item, as in [`par_map`](super::par_map) — and its retries start
-//! over then. Items that must run at most once, or that wait long and durably (a
-//! callback, a child execution, a wait of hours), belong in the plain [`map`](super::map) over a
+//! over then. One record is the exception: an
+//! [at-most-once](crate::StepExt::at_most_once) step inside an item records its start
+//! in the execution's store as usual (one checkpoint per such item), so that after a
+//! crash it fails with `States.StepInterrupted` instead of running twice. Items that
+//! wait long and durably (a callback, a child execution, a wait of hours), or whose
+//! every step the history should show, belong in the plain [`map`](super::map) over a
 //! `Vec`, which checkpoints each item on its own.
 
 use std::borrow::Cow;
@@ -130,6 +134,29 @@ impl<S: Step, M: MapMode> Map<S, M> {
 /// Step returned by [`Map::items`]: the async map over items read lazily, its results
 /// handed to a sink and committed in batches. `S` runs each item, `M` says whether
 /// failures are tolerated, `R` reads the items, `K` takes the results.
+///
+/// Items are read as room frees up and run at most
+/// [`max_concurrency`](Self::max_concurrency) at once; their results go to the sink in
+/// input order ([`fold`](Self::fold), [`write_results`](Self::write_results), or
+/// collected), and every [`commit_every`](Self::commit_every) items one checkpoint says
+/// how far the map got — the checkpoints of [`par_map`](super::par_map). Memory holds
+/// the items in flight and a window of results waiting for a slower one before them,
+/// however many items the reader yields; a resumed map loads the batches and reads on
+/// from the first item not committed.
+///
+/// # Choosing between the two async maps
+///
+/// An item here writes nothing to the store: its retries, their delays and its
+/// heartbeats are kept in memory while it runs, and its own events are not stored (the
+/// map reports its start, its end and each failed item). So an item whose result was
+/// not yet committed runs again after a crash — at least once per item — and its
+/// retries start over. Choose this form for many items, each cheap to run again.
+/// An [`at_most_once`](crate::StepExt::at_most_once) step inside an item is the
+/// exception: it records its start in the store as usual (one checkpoint per such
+/// item), so a crash never runs it twice. Choose the plain [`map`](super::map) over a
+/// `Vec`, which checkpoints each item on its own, for items that wait long and durably
+/// (a callback, a child execution, a wait of hours), or whose every step the history
+/// should show.
 ///
 /// # Examples
 ///
@@ -643,10 +670,19 @@ where
     }
 }
 
+/// Whether the record at `key` must outlive the item's run: an
+/// [at-most-once](crate::StepExt::at_most_once) step's start, without which a crash
+/// would let the step run twice. It goes to the execution's store (one checkpoint per
+/// such item: the price of at most once) and is read back from there.
+fn outlives_the_item(key: &str) -> bool {
+    key.ends_with("~started")
+}
+
 /// The recorder an item of a streaming map runs with: the item's checkpoints (its
 /// attempts, its retry delays, its heartbeats) in memory, for as long as the item runs;
 /// the codec, the redrive generation and the pause from the execution's recorder; its
-/// events nowhere (the map reports what the history keeps).
+/// events nowhere (the map reports what the history keeps). Only an at-most-once
+/// step's start goes to the execution's recorder ([`outlives_the_item`]).
 struct ItemRecorder {
     execution: Arc<dyn Recorder>,
     records: Mutex<Vec<(String, Entry)>>,
@@ -677,16 +713,21 @@ impl Recorder for ItemRecorder {
 
     fn replay(&self, key: &str) -> Option<Entry> {
         let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        records
+        let entry = records
             .iter()
             .find(|(stored, _)| stored == key)
-            .map(|(_, entry)| entry.clone())
+            .map(|(_, entry)| entry.clone());
+        drop(records);
+        entry.or_else(|| outlives_the_item(key).then(|| self.execution.replay(key))?)
     }
 
     fn record(
         &self,
         records: Vec<(String, CheckpointKind, Vec<u8>)>,
     ) -> BoxFuture<'static, Result<(), Error>> {
+        let (durable, records): (Vec<_>, Vec<_>) = records
+            .into_iter()
+            .partition(|(key, _, _)| outlives_the_item(key));
         let mut stored = self.records.lock().unwrap_or_else(PoisonError::into_inner);
         for (key, kind, payload) in records {
             let entry = Entry {
@@ -698,7 +739,11 @@ impl Recorder for ItemRecorder {
                 None => stored.push((key, entry)),
             }
         }
-        Box::pin(std::future::ready(Ok(())))
+        if durable.is_empty() {
+            Box::pin(std::future::ready(Ok(())))
+        } else {
+            self.execution.record(durable)
+        }
     }
 
     fn event(&self, _event: Event) {}
