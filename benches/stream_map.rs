@@ -166,19 +166,31 @@ fn stream_map(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("stream_map");
     group.sample_size(10);
-    group.bench_function("baseline: buffer_unordered(64) of 1,000,000 yielding items", |b| {
-        b.iter(|| tokio.block_on(baseline(yielding, 64)));
-    });
-    group.bench_function("map(step).items(..).fold(..) of 1,000,000 yielding items, 64 at once", |b| {
-        b.iter(|| tokio.block_on(runtime.run(&wf, black_box(ITEMS))).unwrap());
-    });
+    group.bench_function(
+        "baseline: buffer_unordered(64) of 1,000,000 yielding items",
+        |b| {
+            b.iter(|| tokio.block_on(baseline(yielding, 64)));
+        },
+    );
+    group.bench_function(
+        "map(step).items(..).fold(..) of 1,000,000 yielding items, 64 at once",
+        |b| {
+            b.iter(|| tokio.block_on(runtime.run(&wf, black_box(ITEMS))).unwrap());
+        },
+    );
     let wf = streaming("tick", ticking, 1_000);
-    group.bench_function("baseline: buffer_unordered(1000) of 1,000,000 1 ms timers", |b| {
-        b.iter(|| tokio.block_on(baseline(ticking, 1_000)));
-    });
-    group.bench_function("map(step).items(..).fold(..) of 1,000,000 1 ms timers, 1,000 at once", |b| {
-        b.iter(|| tokio.block_on(runtime.run(&wf, black_box(ITEMS))).unwrap());
-    });
+    group.bench_function(
+        "baseline: buffer_unordered(1000) of 1,000,000 1 ms timers",
+        |b| {
+            b.iter(|| tokio.block_on(baseline(ticking, 1_000)));
+        },
+    );
+    group.bench_function(
+        "map(step).items(..).fold(..) of 1,000,000 1 ms timers, 1,000 at once",
+        |b| {
+            b.iter(|| tokio.block_on(runtime.run(&wf, black_box(ITEMS))).unwrap());
+        },
+    );
     group.finish();
 }
 

@@ -82,7 +82,11 @@ async fn results_come_in_input_order_with_at_most_max_concurrency_items_at_once(
     );
     let squares = Runtime::new().run(&wf, 1_000).await.unwrap();
     assert_eq!(squares, (1..=1_000u64).map(|x| x * x).collect::<Vec<_>>());
-    assert_eq!(in_flight.most(), 8, "never more than max_concurrency at once");
+    assert_eq!(
+        in_flight.most(),
+        8,
+        "never more than max_concurrency at once"
+    );
 
     // A map without a limit gets the default bound: a stream is never "all at once".
     let in_flight = InFlight::default();
@@ -95,7 +99,11 @@ async fn results_come_in_input_order_with_at_most_max_concurrency_items_at_once(
             Ok::<_, Error>(x)
         }
     });
-    let wf = Workflow::new("ticks", 1, map(tick).items(count_to()).fold(0, |n, _| n + 1));
+    let wf = Workflow::new(
+        "ticks",
+        1,
+        map(tick).items(count_to()).fold(0, |n, _| n + 1),
+    );
     assert_eq!(Runtime::new().run(&wf, 1_000).await.unwrap(), 1_000u64);
     assert_eq!(in_flight.most(), 64);
 }
@@ -118,8 +126,16 @@ async fn a_durable_map_stores_one_checkpoint_per_batch_and_no_event_per_item() {
     assert_eq!(sum, 10_000 * 10_001);
     let keys = checkpoint_keys(&*store, "sum-1").await;
     let batches: Vec<_> = keys.iter().filter(|k| k.contains("/~items/")).collect();
-    assert_eq!(batches.len(), 10, "one checkpoint per 1,000 items: {keys:?}");
-    assert_eq!(keys.len(), 10, "and no other checkpoint, none per item: {keys:?}");
+    assert_eq!(
+        batches.len(),
+        10,
+        "one checkpoint per 1,000 items: {keys:?}"
+    );
+    assert_eq!(
+        keys.len(),
+        10,
+        "and no other checkpoint, none per item: {keys:?}"
+    );
     let history = runtime.history("sum-1").await.unwrap();
     assert!(
         history.len() < 10,
@@ -191,9 +207,17 @@ async fn a_retry_inside_an_item_retries_that_item_and_writes_nothing_to_the_stor
     assert_eq!(attempts.len(), 200);
     assert!(attempts.values().all(|&n| n == 2), "each item ran twice");
     // Each item waited its 2 s delay (on tokio's paused clock): 200 items, 10 at once.
-    assert!(started.elapsed() >= Duration::from_secs(40), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
     let keys = checkpoint_keys(&*store, "r-1").await;
-    assert_eq!(keys.len(), 4, "the batches only, no attempt or delay: {keys:?}");
+    assert_eq!(
+        keys.len(),
+        4,
+        "the batches only, no attempt or delay: {keys:?}"
+    );
     assert!(keys.iter().all(|k| k.contains("/~items/")), "{keys:?}");
 }
 
@@ -235,9 +259,17 @@ async fn tolerated_failures_are_results_reported_once_each_in_the_history() {
         .iter()
         .filter(|e| e.kind == EventKind::MapItemFinished)
         .collect();
-    assert_eq!(failed.len(), 10, "one event per failed item, none for the others");
+    assert_eq!(
+        failed.len(),
+        10,
+        "one event per failed item, none for the others"
+    );
     assert_eq!(failed[0].details.item.as_deref(), Some("item-10"));
-    assert!(failed[0].address.ends_with("map/9"), "{}", failed[0].address);
+    assert!(
+        failed[0].address.ends_with("map/9"),
+        "{}",
+        failed[0].address
+    );
 
     // One failure more than tolerated fails the map by name.
     let wf = Workflow::new(
@@ -335,7 +367,11 @@ async fn a_strict_map_fails_with_its_first_failure_in_input_order() {
             x => Ok(x),
         }
     });
-    let wf = Workflow::new("strict", 1, map(failing).items(count_to()).max_concurrency(64));
+    let wf = Workflow::new(
+        "strict",
+        1,
+        map(failing).items(count_to()).max_concurrency(64),
+    );
     let error = Runtime::new().run(&wf, 1_000).await.unwrap_err();
     assert_eq!(error.name(), "Late");
 }
@@ -379,12 +415,17 @@ async fn bad_input_gets_a_clear_error() {
     assert!(error.address().unwrap().ends_with("map/49"), "{error}");
 
     // A source that does not open.
-    let closed = read_items(|_: u64| -> Result<std::iter::Empty<Result<u64, Error>>, Error> {
-        Err(Error::new("NoSuchFile", "items.csv does not exist"))
-    });
+    let closed = read_items(
+        |_: u64| -> Result<std::iter::Empty<Result<u64, Error>>, Error> {
+            Err(Error::new("NoSuchFile", "items.csv does not exist"))
+        },
+    );
     let id = step_fn("id", |x: u64| async move { Ok::<_, Error>(x) });
     let wf = Workflow::new("closed", 1, map(id).items(closed));
-    assert_eq!(Runtime::new().run(&wf, 1).await.unwrap_err().name(), "NoSuchFile");
+    assert_eq!(
+        Runtime::new().run(&wf, 1).await.unwrap_err().name(),
+        "NoSuchFile"
+    );
 
     // A reader that panics.
     let panicking = read_items(|n: u64| {
@@ -544,7 +585,10 @@ async fn a_map_killed_mid_stream_resumes_from_its_last_batch() {
         "the execution holds batch checkpoints only, none per item: {keys:?}"
     );
     // Each batch holds at least `COMMIT_EVERY` items.
-    assert!(!keys.is_empty() && keys.len() <= upto / COMMIT_EVERY, "{keys:?}");
+    assert!(
+        !keys.is_empty() && keys.len() <= upto / COMMIT_EVERY,
+        "{keys:?}"
+    );
     let before = item_runs(dir.path());
 
     let second = child(dir.path()).output().unwrap();
@@ -564,7 +608,10 @@ async fn a_map_killed_mid_stream_resumes_from_its_last_batch() {
         let runs = after.get(&x).copied().unwrap_or(0);
         assert!(runs >= 1, "item {x} never ran");
         if (x as usize) <= upto {
-            assert_eq!(runs, 1, "item {x} was committed before the kill, yet ran again");
+            assert_eq!(
+                runs, 1,
+                "item {x} was committed before the kill, yet ran again"
+            );
         } else {
             assert!(runs <= before.get(&x).copied().unwrap_or(0) + 1, "item {x}");
         }

@@ -106,7 +106,10 @@ async fn the_streaming_map_runs_in_bounded_memory() {
     assert_eq!(doubled.len(), large as usize);
     drop(doubled);
     let peak_vec = HEAP.max_allocated() - base;
-    eprintln!("peak heap of the plain map over a Vec: {} KiB", peak_vec / 1024);
+    eprintln!(
+        "peak heap of the plain map over a Vec: {} KiB",
+        peak_vec / 1024
+    );
     assert!(
         peak_vec > 4 * peak_large,
         "the plain map holds every item: {peak_vec} bytes, the streaming one {peak_large}"

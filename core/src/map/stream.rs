@@ -446,7 +446,13 @@ where
     }
 
     /// Starts the step on item `index`, with a recorder of its own in memory.
-    fn start<'a>(&'a self, cx: &Context, at: &Address, index: usize, item: S::Input) -> Running<'a, S::Output> {
+    fn start<'a>(
+        &'a self,
+        cx: &Context,
+        at: &Address,
+        index: usize,
+        item: S::Input,
+    ) -> Running<'a, S::Output> {
         let name = self
             .item_names
             .as_ref()
@@ -456,11 +462,18 @@ where
             .with_recorder_from(|execution| Arc::new(ItemRecorder::new(Arc::clone(execution))));
         let step = &self.step;
         let run = async move {
-            match AssertUnwindSafe(step.run(&item_cx, item)).catch_unwind().await {
+            match AssertUnwindSafe(step.run(&item_cx, item))
+                .catch_unwind()
+                .await
+            {
                 Ok(result) => result,
                 Err(panic) => {
                     let address = item_cx.address(step.name());
-                    Err(Error::from_panic(step.name(), address.as_str(), panic.as_ref()))
+                    Err(Error::from_panic(
+                        step.name(),
+                        address.as_str(),
+                        panic.as_ref(),
+                    ))
                 }
             }
         };
@@ -756,4 +769,3 @@ impl Recorder for ItemRecorder {
         self.execution.hold()
     }
 }
-
