@@ -203,7 +203,7 @@ async fn a_retry_inside_an_item_retries_that_item_and_writes_nothing_to_the_stor
     let started = tokio::time::Instant::now();
     let (sum, count) = runtime.start(&wf, "r-1", 200).await.unwrap();
     assert_eq!((sum, count), (200 * 201 / 2, 200));
-    let attempts = attempts.lock().unwrap();
+    let attempts = attempts.lock().unwrap().clone();
     assert_eq!(attempts.len(), 200);
     assert!(attempts.values().all(|&n| n == 2), "each item ran twice");
     // Each item waited its 2 s delay (on tokio's paused clock): 200 items, 10 at once.
@@ -224,7 +224,7 @@ async fn a_retry_inside_an_item_retries_that_item_and_writes_nothing_to_the_stor
 /// Items whose value is a multiple of 10 fail.
 fn tens_fail() -> impl Step<Input = u64, Output = u64> {
     step_fn("check", |x: u64| async move {
-        if x % 10 == 0 {
+        if x.is_multiple_of(10) {
             return Err(Error::new("Bad", format!("item {x} is bad")));
         }
         Ok(x)
@@ -249,7 +249,7 @@ async fn tolerated_failures_are_results_reported_once_each_in_the_history() {
         match result {
             Ok(value) => assert_eq!(*value, x),
             Err(error) => {
-                assert_eq!(x % 10, 0);
+                assert!(x.is_multiple_of(10));
                 assert_eq!(error.name(), "Bad");
             }
         }
