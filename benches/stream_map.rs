@@ -77,6 +77,13 @@ where
         .await
 }
 
+/// The peak resident memory of this process, from Linux's `/proc`.
+fn peak_resident() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.trim_start_matches("VmHWM:").trim().to_owned())
+}
+
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -127,6 +134,10 @@ fn peaks(tokio: &tokio::runtime::Runtime) {
         .expect("the checkpoints")
         .len();
 
+    // Everything the process holds, SQLite's page cache (allocated in C, not through
+    // the allocator above) and the bench's own code included.
+    let resident = peak_resident().unwrap_or_else(|| "unknown".to_owned());
+
     let vec_map = Workflow::new(
         "vec",
         1,
@@ -145,8 +156,9 @@ fn peaks(tokio: &tokio::runtime::Runtime) {
     eprintln!(
         "stream_map peaks over {ITEMS} items: buffer_unordered(64) {:.2} MiB; \
          map(step).items(..).fold(..) on SqliteStore, interrupted after {:.2?} and {} \
-         batches, resumed in {resumed:.2?}: {:.2} MiB, {stored} checkpoints in all; \
-         plain map over a Vec (no store) {:.2} MiB",
+         batches, resumed in {resumed:.2?}: {:.2} MiB, {stored} checkpoints in all \
+         (peak resident memory of the process so far: {resident}); plain map over a Vec \
+         (no store) {:.2} MiB",
         mib(peak_baseline),
         interrupted,
         loaded.len(),
