@@ -190,6 +190,25 @@ fn stream_map(c: &mut Criterion) {
             b.iter(|| tokio.block_on(runtime.run(&wf, black_box(ITEMS))).unwrap());
         },
     );
+    // The plain map over a `Vec` of the same items, for its cost per item.
+    let vec_map = Workflow::new(
+        "vec",
+        1,
+        map(step_fn("double", |x: u64| async move {
+            Ok::<_, Error>(yielding(x).await)
+        }))
+        .max_concurrency(64),
+    );
+    group.bench_function(
+        "map(step) over a Vec of 1,000,000 yielding items, 64 at once",
+        |b| {
+            b.iter(|| {
+                tokio
+                    .block_on(runtime.run(&vec_map, (1..=ITEMS).collect()))
+                    .unwrap()
+            });
+        },
+    );
     let wf = streaming("tick", ticking, 1_000);
     group.bench_function(
         "baseline: buffer_unordered(1000) of 1,000,000 1 ms timers",

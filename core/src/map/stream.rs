@@ -627,9 +627,17 @@ where
                     cancel_from(&mut running, stop);
                 }
             }
-            waiting.insert(index, result);
+            // The next result in order goes straight to the sink; a later one waits.
+            let mut next_in_order = if index == progress.done {
+                Some(result)
+            } else {
+                waiting.insert(index, result);
+                None
+            };
             while failure.is_none()
-                && let Some(result) = waiting.remove(&progress.done)
+                && let Some(result) = next_in_order
+                    .take()
+                    .or_else(|| waiting.remove(&progress.done))
             {
                 if let Err(error) = self.take(result, limit, total, progress) {
                     failure = Some(error);
