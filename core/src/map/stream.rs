@@ -83,8 +83,8 @@ impl<S: Step, M: MapMode> Map<S, M> {
     /// Reads the items from the map's input with `reader` (ASL's `ItemReader`) instead
     /// of taking a `Vec`, and streams them: the map's input becomes the reader's, items
     /// are read as room frees up, and the results are committed in batches rather than
-    /// one checkpoint per item. See [`MapItems`] for the sinks and the batches, and the
-    /// [module](self) for what an item keeps and when to choose which form.
+    /// one checkpoint per item. See [`MapItems`] for the sinks, the batches, what an
+    /// item keeps and when to choose which form.
     ///
     /// The map keeps its name, [`max_concurrency`](Map::max_concurrency) (64 when
     /// none was given), [`tolerate`](Map::tolerate) and
