@@ -399,6 +399,68 @@ async fn write_results_hands_the_results_in_order_in_batches() {
     assert_eq!(written, expected);
 }
 
+/// How far the batches of execution `id` on `store` go.
+async fn committed_upto(store: &MemoryStore, id: &str) -> Option<u64> {
+    let checkpoints = store.checkpoints(id).await.unwrap_or_default();
+    checkpoints
+        .iter()
+        .filter(|c| c.key.contains("/~items/"))
+        .map(|c| u64::from_le_bytes(c.payload[..8].try_into().unwrap()))
+        .max()
+}
+
+#[tokio::test]
+async fn an_interrupted_map_writes_each_batch_of_results_once() {
+    let (runtime, store) = memory_runtime();
+    let written: Arc<Mutex<Vec<(u64, usize)>>> = Arc::default();
+    let log = Arc::clone(&written);
+    let writer = step_fn("write", move |batch: Vec<u64>| {
+        log.lock().unwrap().push((batch[0], batch.len()));
+        async move { Ok::<_, Error>(batch.len()) }
+    });
+    // In the first run, items from 251 on never end (the process dies then).
+    let hang = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let hanging = Arc::clone(&hang);
+    let id = step_fn("id", move |x: u64| {
+        let hangs = hanging.load(Ordering::SeqCst) && x > 250;
+        async move {
+            if hangs {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, Error>(x)
+        }
+    });
+    let wf = Workflow::new(
+        "written",
+        1,
+        map(id)
+            .items(count_to())
+            .max_concurrency(8)
+            .commit_every(10)
+            .commit_interval(Duration::from_secs(3_600))
+            .write_results(writer, 50),
+    );
+    let watch = async {
+        while committed_upto(&store, "w-2").await != Some(250) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::select! {
+        _ = runtime.start(&wf, "w-2", 500) => panic!("the first run cannot end"),
+        () = watch => {}
+    }
+    assert_eq!(
+        written.lock().unwrap().len(),
+        5,
+        "five batches written before the end"
+    );
+    hang.store(false, Ordering::SeqCst);
+    assert_eq!(runtime.resume(&wf, "w-2").await.unwrap(), vec![50; 10]);
+    let written = written.lock().unwrap().clone();
+    let expected: Vec<_> = (0..10).map(|b| (b * 50 + 1, 50)).collect();
+    assert_eq!(written, expected, "each batch written once, in order");
+}
+
 #[tokio::test]
 async fn bad_input_gets_a_clear_error() {
     let id = step_fn("id", |x: u64| async move { Ok::<_, Error>(x) });
