@@ -108,6 +108,37 @@ async fn results_come_in_input_order_with_at_most_max_concurrency_items_at_once(
     assert_eq!(in_flight.most(), 64);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_slow_item_holds_back_the_reading_within_a_window() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let seen_by_the_slow_one = Arc::new(AtomicUsize::new(0));
+    let (counted, seen) = (Arc::clone(&started), Arc::clone(&seen_by_the_slow_one));
+    // Item 1 takes 10 s; the others end at once, but their results wait for item 1's.
+    let step = step_fn("fetch", move |x: u64| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let (counted, seen) = (Arc::clone(&counted), Arc::clone(&seen));
+        async move {
+            if x == 1 {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                seen.store(counted.load(Ordering::SeqCst), Ordering::SeqCst);
+            }
+            Ok::<_, Error>(x)
+        }
+    });
+    let wf = Workflow::new(
+        "held-back",
+        1,
+        map(step)
+            .items(count_to())
+            .max_concurrency(4)
+            .fold(0u64, |sum, x| sum + x),
+    );
+    assert_eq!(Runtime::new().run(&wf, 1_000).await.unwrap(), 500_500);
+    // While item 1 ran, the map read 4 × max_concurrency items and no more.
+    assert_eq!(seen_by_the_slow_one.load(Ordering::SeqCst), 16);
+    assert_eq!(started.load(Ordering::SeqCst), 1_000);
+}
+
 #[tokio::test]
 async fn a_durable_map_stores_one_checkpoint_per_batch_and_no_event_per_item() {
     let (runtime, store) = memory_runtime();
@@ -357,14 +388,19 @@ async fn an_at_most_once_step_in_an_item_does_not_run_again_after_an_interruptio
 #[tokio::test(start_paused = true)]
 async fn a_strict_map_fails_with_its_first_failure_in_input_order() {
     // Item 5 fails late, item 50 at once: the map fails with item 5's error.
-    let failing = step_fn("fetch", |x: u64| async move {
-        match x {
-            5 => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                Err(Error::new("Late", "item 5"))
+    let started = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&started);
+    let failing = step_fn("fetch", move |x: u64| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            match x {
+                5 => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Err(Error::new("Late", "item 5"))
+                }
+                50 => Err(Error::new("Early", "item 50")),
+                x => Ok(x),
             }
-            50 => Err(Error::new("Early", "item 50")),
-            x => Ok(x),
         }
     });
     let wf = Workflow::new(
@@ -374,6 +410,10 @@ async fn a_strict_map_fails_with_its_first_failure_in_input_order() {
     );
     let error = Runtime::new().run(&wf, 1_000).await.unwrap_err();
     assert_eq!(error.name(), "Late");
+    // No item after a failure starts: the reading stopped at item 50, long before the
+    // 1,000th (and never more than the window past item 5, which held the others back).
+    let started = started.load(Ordering::SeqCst);
+    assert!(started <= 4 * 64 + 5, "{started} items started");
 }
 
 #[tokio::test]
