@@ -252,6 +252,48 @@ async fn a_retry_inside_an_item_retries_that_item_and_writes_nothing_to_the_stor
     assert!(keys.iter().all(|k| k.contains("/~items/")), "{keys:?}");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_paused_execution_starts_no_new_item_until_unpaused() {
+    let (runtime, _store) = memory_runtime();
+    let started = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&started);
+    let slow = step_fn("slow", move |x: u64| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok::<_, Error>(x)
+        }
+    });
+    let wf = Workflow::new(
+        "pausable",
+        1,
+        map(slow)
+            .items(count_to())
+            .max_concurrency(2)
+            .fold(0u64, |sum, x| sum + x),
+    );
+    // 100 items, 2 at once, 100 ms each: 5 s unpaused.
+    let run = tokio::spawn({
+        let runtime = runtime.clone();
+        async move { runtime.start(&wf, "p-1", 100).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1_050)).await;
+    assert!(runtime.pause("p-1").await.unwrap());
+    let at_pause = started.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let while_paused = started.load(Ordering::SeqCst);
+    // An item looks for a pause as it starts (at most once a second): a few more may
+    // start in that second, then none.
+    assert!(
+        while_paused <= at_pause + 22 && while_paused < 100,
+        "{at_pause} items had started at the pause, {while_paused} 20 s later"
+    );
+    assert!(!run.is_finished());
+    assert!(runtime.unpause("p-1").await.unwrap());
+    assert_eq!(run.await.unwrap().unwrap(), 5_050);
+    assert_eq!(started.load(Ordering::SeqCst), 100);
+}
+
 /// Items whose value is a multiple of 10 fail.
 fn tens_fail() -> impl Step<Input = u64, Output = u64> {
     step_fn("check", |x: u64| async move {
