@@ -31,6 +31,7 @@ assert_impl_all!(waypost::Parallel<(a, b)>: Step, Send, Sync);
 assert_impl_all!(waypost::Parallel<Vec<a>>: Step, Send, Sync);
 assert_impl_all!(waypost::Map<a>: Step, Send, Sync);
 assert_impl_all!(waypost::ParMap<b>: Step, Send, Sync);
+assert_impl_all!(waypost::MapItems<a>: Step, Send, Sync);
 assert_impl_all!(waypost::Choice<u32, u32>: Step, Send, Sync);
 assert_impl_all!(waypost::Wait<u32>: Step, Send, Sync);
 assert_impl_all!(BoxStep<u32, u32>: Step, Send, Sync, Clone);
@@ -48,6 +49,7 @@ fn every_public_type_is_debug() {
         Box::new(a.timeout(Duration::from_secs(1))),
         Box::new(parallel((a, b))),
         Box::new(map(a).max_concurrency(2)),
+        Box::new(map(a).items(vec_items()).fold(0u32, |s, x| s + x)),
         Box::new(par_map(b)),
         Box::new(choice().when("x", |_: &u32| true, a).otherwise(b)),
         Box::new(wait::<u32>(Duration::from_secs(1))),

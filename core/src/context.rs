@@ -223,6 +223,26 @@ impl Context {
         }
     }
 
+    /// The same position with the recorder `wrap` makes from the execution's (an item of
+    /// a streaming map keeps its own records in memory); without a recorder, the same
+    /// context.
+    pub(crate) fn with_recorder_from(
+        &self,
+        wrap: impl FnOnce(&Arc<dyn Recorder>) -> Arc<dyn Recorder>,
+    ) -> Self {
+        let Some(recorder) = &self.shared.recorder else {
+            return self.clone();
+        };
+        Context {
+            shared: Arc::new(Shared {
+                host: Arc::clone(&self.shared.host),
+                execution_id: Arc::clone(&self.shared.execution_id),
+                recorder: Some(wrap(recorder)),
+            }),
+            ..self.clone()
+        }
+    }
+
     /// The same position, one timeout layer deeper, and the index of that layer.
     pub(crate) fn inside_timeout(&self) -> (Self, u32) {
         let inner = Context {

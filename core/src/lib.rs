@@ -60,7 +60,9 @@ pub use fail::{Fail, FailWith, fail, fail_caught, fail_with};
 pub use graph::{Graph, Node, NodeKind, PayloadType};
 pub use heartbeat::HeartbeatTimeout;
 pub use history::{Event, EventDetails, EventError, EventKind, HistoryLevel};
-pub use map::{ItemReader, Map, ParMap, ToleratedFailures, map, par_map, read_items, vec_items};
+pub use map::{
+    ItemReader, Map, MapItems, ParMap, ToleratedFailures, map, par_map, read_items, vec_items,
+};
 pub use parallel::{Parallel, parallel};
 pub use pass::{Pass, pass};
 pub use retry::{Jitter, Retry, RetryPolicy};

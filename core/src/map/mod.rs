@@ -24,8 +24,9 @@
 //! writes them out (ASL's `ResultWriter`): the map then holds only the items in flight. Results are committed in batches ([`ParMap::commit_every`],
 //! [`ParMap::commit_interval`]), each checkpoint saying how far the map got and what the
 //! sink needs to go on; a resumed map reads on from the first item not committed.
-//! The async [`map`] checkpoints each item on its own (its items can retry and wait
-//! durably) and takes a `Vec`.
+//! The async [`map`] over a `Vec` checkpoints each item on its own (its items can retry
+//! and wait durably); [`Map::items`] streams its items like [`par_map`], one checkpoint
+//! per batch ([`MapItems`] says when to choose which).
 //!
 //! # Examples
 //!
@@ -53,7 +54,9 @@
 mod config;
 mod items;
 mod par;
+mod progress;
 mod sink;
+mod stream;
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -65,6 +68,7 @@ pub use config::{MapMode, Strict, Tolerant, ToleratedFailures};
 pub use items::{Batched, Batches, FnReader, ItemReader, VecItems, read_items, vec_items};
 pub use par::{ParMap, par_map};
 pub use sink::{Collect, Collected, Fold, Sink, WriteResults, Written};
+pub use stream::MapItems;
 
 use crate::context::Context;
 use crate::durable;

@@ -26,6 +26,7 @@ use futures::future::BoxFuture;
 
 use super::config::{MapMode, Strict, Tolerant, ToleratedFailures, stops_any_map};
 use super::items::{ItemReader, VecItems, vec_items};
+use super::progress::{self, CommitEvery, Progress};
 use super::sink::{Collect, Fold, Sink, WriteResults};
 use crate::address::Address;
 use crate::context::{Context, Recorder, StepContext};
@@ -34,7 +35,6 @@ use crate::error::Error;
 use crate::graph::{Describe, NodeKind};
 use crate::history::{EventDetails, EventKind};
 use crate::step::{Payload, Step, SyncStep};
-use crate::store::CheckpointKind;
 
 /// Runs the blocking `step` on every item of the input `Vec`, in parallel on the CPU
 /// pool. Output order is input order.
@@ -92,22 +92,6 @@ pub struct ParMap<S: Step, M = Strict, R = VecItems<<S as Step>::Input>, K = Col
     reader: Arc<R>,
     sink: Arc<K>,
     commit: CommitEvery,
-}
-
-/// When a CPU map commits its results.
-#[derive(Clone, Copy, Debug)]
-struct CommitEvery {
-    items: usize,
-    interval: Duration,
-}
-
-impl Default for CommitEvery {
-    fn default() -> Self {
-        CommitEvery {
-            items: 1_000,
-            interval: Duration::from_secs(1),
-        }
-    }
 }
 
 impl<S: SyncStep, M: MapMode, R, K> ParMap<S, M, R, K> {
@@ -301,21 +285,6 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// Where the driver stands: results handed to the sink, and what is committed.
-struct Progress<T> {
-    state: T,
-    /// Items whose results the sink took: every item before this index.
-    done: usize,
-    failures: usize,
-    /// Checkpoints committed so far.
-    batches: usize,
-    committed: usize,
-    /// A commit failed: the batches after it are not written.
-    commit_failed: bool,
-    /// The indices of the failed items after the last checkpoint.
-    failed: Vec<usize>,
-}
-
 impl<S, M, R, K> ParMap<S, M, R, K>
 where
     S: SyncStep,
@@ -397,41 +366,7 @@ where
 
     /// The sink and position restored from the committed batches.
     fn replay(&self, cx: &Context, prefix: &str) -> Result<Progress<K::State>, Error> {
-        let mut progress = Progress {
-            state: self.sink.start(),
-            done: 0,
-            failures: 0,
-            batches: 0,
-            committed: 0,
-            commit_failed: false,
-            failed: Vec::new(),
-        };
-        let Some(recorder) = cx.recorder() else {
-            return Ok(progress);
-        };
-        loop {
-            let key = format!("{prefix}/{}", progress.batches);
-            let Some(entry) = recorder.replay(&key) else {
-                return Ok(progress);
-            };
-            let what = format!("checkpoint `{key}` of execution `{}`", cx.execution_id());
-            let header = (entry.kind == CheckpointKind::Output)
-                .then(|| split_header(&entry.payload))
-                .flatten()
-                .filter(|(upto, _, _)| *upto >= progress.done);
-            let Some((upto, failures, rest)) = header else {
-                return Err(Error::runtime(format!(
-                    "{what} is not a batch of map results after item {}; was the workflow changed?",
-                    progress.done
-                )));
-            };
-            self.sink
-                .restore(&mut progress.state, rest, recorder.codec(), &what)?;
-            progress.done = upto;
-            progress.committed = upto;
-            progress.failures = failures;
-            progress.batches += 1;
-        }
+        progress::replay(&*self.sink, cx, prefix)
     }
 
     /// Runs the items on the pool and hands their results to the sink in order,
@@ -654,13 +589,12 @@ where
 
     /// Whether the sink holds a full batch: it is written before more items are read.
     fn batch_waits(&self, progress: &Progress<K::State>) -> bool {
-        let batch = self.sink.batch();
-        batch > 0 && self.sink.held(&progress.state) >= batch
+        progress::batch_waits(&*self.sink, progress)
     }
 
     /// Where the next checkpoint ends: after the items the sink no longer holds.
     fn upto(&self, progress: &Progress<K::State>) -> usize {
-        progress.done - self.sink.held(&progress.state)
+        progress::upto(&*self.sink, progress)
     }
 
     /// Starts committing the results taken since the last commit.
@@ -671,32 +605,8 @@ where
         prefix: &str,
         progress: &mut Progress<K::State>,
     ) -> Result<BoxFuture<'static, Result<(), Error>>, Error> {
-        let key = format!("{prefix}/{}", progress.batches);
-        let what = format!("checkpoint `{key}` of execution `{}`", cx.execution_id());
-        // Items the sink still holds are not in this checkpoint: it ends before them.
-        let upto = self.upto(progress);
-        progress.failed.retain(|&index| index >= upto);
-        let failures = progress.failures - progress.failed.len();
-        let mut payload = Vec::with_capacity(16);
-        payload.extend_from_slice(&(upto as u64).to_le_bytes());
-        payload.extend_from_slice(&(failures as u64).to_le_bytes());
-        payload.extend(
-            self.sink
-                .checkpoint(&mut progress.state, recorder.codec(), &what)?,
-        );
-        progress.batches += 1;
-        progress.committed = upto;
-        Ok(recorder.record(vec![(key, CheckpointKind::Output, payload)]))
+        progress::commit_batch(&*self.sink, recorder, cx, prefix, progress)
     }
-}
-
-/// A batch checkpoint's header (items done, failures so far) and the sink's bytes.
-fn split_header(payload: &[u8]) -> Option<(usize, usize, &[u8])> {
-    let (done, rest) = payload.split_first_chunk::<8>()?;
-    let (failures, rest) = rest.split_first_chunk::<8>()?;
-    let done = usize::try_from(u64::from_le_bytes(*done)).ok()?;
-    let failures = usize::try_from(u64::from_le_bytes(*failures)).ok()?;
-    Some((done, failures, rest))
 }
 
 /// A job for the pool: take up to `size` items from `source`, run them, send back the
