@@ -413,6 +413,10 @@ pub struct EventDetails {
     /// [`ExecutionRecord::recoveries`](crate::store::ExecutionRecord::recoveries)).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recoveries: Option<u32>,
+    /// Why a map in its settled form completed (`MapFinished`): `all completed`, `min successful reached`, `failure
+    /// tolerance exceeded` or `predicate matched`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion: Option<String>,
     /// The free text of an event stored before details had fields (by a store of
     /// schema version 4 or older), kept as it was; `None` for every newer event.
     #[serde(skip_serializing_if = "Option::is_none")]

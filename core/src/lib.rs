@@ -14,6 +14,7 @@ pub mod callback;
 pub mod catch;
 pub mod choice;
 pub mod codec;
+pub mod completion;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod context;
