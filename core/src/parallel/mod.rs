@@ -223,7 +223,7 @@ impl<B> Parallel<B, Settle> {
     /// async fn mirror(x: u32) -> u32 { x }
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let mirrors = vec![mirror.named("eu"), mirror.named("us"), mirror.named("ap")];
+    /// let mirrors = vec![mirror, mirror, mirror];
     /// let quorum = parallel(mirrors).settled().min_successful(2).max_concurrency(1);
     /// let batch = Runtime::new().run(&Workflow::new("quorum", 1, quorum), 5).await.unwrap();
     /// assert_eq!(batch.reason(), CompletionReason::MinSuccessfulReached);
