@@ -1,0 +1,167 @@
+//! A settled map with min successful across a SIGKILL: a child process runs it on a
+//! SQLite store and is killed while an item runs, after earlier items finished and
+//! before the map ends; a second process resumes it. The resumed batch is what the
+//! decision rule gives, the items finished before the kill do not run again, and the
+//! items the decision skipped never run. Starting the finished execution again
+//! returns the identical batch.
+//!
+//! The process test re-runs this binary as a child (`--ignored --exact settled_child`).
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use waypost::completion::{CompletionReason, Outcome, Settled};
+use waypost::prelude::*;
+use waypost::{RuntimeConfig, SqliteStore};
+
+fn log(line: &str) {
+    let path = std::env::var("WAYPOST_SETTLED_LOG").expect("WAYPOST_SETTLED_LOG");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    writeln!(file, "{line}").unwrap();
+}
+
+/// Items whose index is odd and below 4 fail; item 3 stalls in the first process
+/// (which the test kills while it runs).
+#[step]
+async fn check(index: u32) -> Result<u32, Error> {
+    log(&format!("start {index}"));
+    if index == 3 && std::env::var("WAYPOST_SETTLED_STALL").is_ok() {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    log(&format!("end {index}"));
+    if index % 2 == 1 && index < 4 {
+        return Err(Error::new("Bad", format!("item {index} failed")));
+    }
+    Ok(index * 10)
+}
+
+type Batch = Settled<Vec<Outcome<u32>>>;
+
+fn workflow() -> Workflow<Vec<u32>, Batch> {
+    Workflow::new(
+        "settled",
+        1,
+        map(check).settled().min_successful(4).max_concurrency(1),
+    )
+}
+
+#[tokio::test]
+#[ignore = "run by the settled process test as a child process"]
+async fn settled_child() {
+    let path = std::env::var("WAYPOST_SETTLED_STORE").expect("WAYPOST_SETTLED_STORE");
+    let runtime = Runtime::builder()
+        .store(SqliteStore::open(&path).unwrap())
+        .config(
+            RuntimeConfig::builder()
+                .lease_wait(Some(Duration::from_secs(10)))
+                .build(),
+        )
+        .build();
+    let batch = runtime
+        .start(&workflow(), "settled-1", (0..8).collect())
+        .await
+        .unwrap();
+    println!("OUTPUT {}", serde_json::to_string(&batch).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_settled_map_keeps_its_decision_and_never_starts_a_skipped_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = |stall: bool| {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--ignored", "--exact", "settled_child", "--nocapture"])
+            .env("WAYPOST_SETTLED_STORE", dir.path().join("settled.db"))
+            .env("WAYPOST_SETTLED_LOG", dir.path().join("settled.log"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if stall {
+            command.env("WAYPOST_SETTLED_STALL", "1");
+        }
+        command
+    };
+    let lines = || std::fs::read_to_string(dir.path().join("settled.log")).unwrap_or_default();
+    let mut first = child(true).spawn().unwrap();
+    for _ in 0..1000 {
+        if lines().contains("start 3") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(lines().contains("start 3"), "{}", lines());
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let before = lines();
+    assert_eq!(
+        (before.contains("end 2"), before.contains("end 3")),
+        (true, false),
+        "killed with items 0 to 2 finished and item 3 running: {before}"
+    );
+
+    let output = |run: std::process::Output| {
+        let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+        assert!(
+            run.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let json = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("OUTPUT "))
+            .unwrap_or_else(|| panic!("no output: {stdout}"))
+            .to_owned();
+        json
+    };
+    let resumed = output(child(false).output().unwrap());
+    let batch: Batch = serde_json::from_str(&resumed).unwrap();
+
+    // The decision rule over the outcomes in input order: S F S F S S → the fourth
+    // success is item 5; items 6 and 7 are skipped.
+    assert_eq!(batch.reason(), CompletionReason::MinSuccessfulReached);
+    assert_eq!(
+        (batch.counts().succeeded(), batch.counts().failed()),
+        (4, 2)
+    );
+    let outcomes = batch.outcomes();
+    for (index, outcome) in outcomes.iter().enumerate() {
+        match index {
+            0 | 2 | 4 | 5 => assert_eq!(outcome, &Outcome::Succeeded(index as u32 * 10)),
+            1 | 3 => assert_eq!(outcome.err().map(Error::name), Some("Bad")),
+            _ => assert_eq!(outcome, &Outcome::Skipped, "item {index}"),
+        }
+    }
+
+    let log = lines();
+    for index in 0..3 {
+        assert_eq!(
+            log.matches(&format!("start {index}\n")).count(),
+            1,
+            "item {index} finished before the kill and did not run again: {log}"
+        );
+    }
+    assert_eq!(
+        log.matches("start 3\n").count(),
+        2,
+        "the interrupted item ran again: {log}"
+    );
+    for index in [4, 5] {
+        assert_eq!(log.matches(&format!("start {index}\n")).count(), 1, "{log}");
+    }
+    for index in [6, 7] {
+        assert!(
+            !log.contains(&format!("start {index}\n")),
+            "item {index}, skipped by the decision, never ran: {log}"
+        );
+    }
+
+    // The finished execution gives the identical batch, and runs nothing.
+    let again = output(child(false).output().unwrap());
+    assert_eq!(again, resumed);
+    assert_eq!(lines(), log, "nothing ran again");
+}
