@@ -69,15 +69,17 @@ fn counts<T>(batch: &Settled<T>) -> (usize, usize) {
 #[tokio::test(start_paused = true)]
 async fn map_min_successful_decides_in_input_order_not_in_finish_order() {
     let ended = Arc::new(AtomicUsize::new(0));
-    let wf = Workflow::new(
-        "quorum",
-        1,
-        map(timed(&ended)).settled().min_successful(2),
-    );
+    let wf = Workflow::new("quorum", 1, map(timed(&ended)).settled().min_successful(2));
     // Items end in the order 3, 2, 1, 0, 4. Counted as they end, items 3 and 2 would
     // make two successes at 50 ms; in input order the second success is item 2, known
     // once item 0 ends at 300 ms. Item 3 ended first but comes after the decision.
-    let items = vec![(300, true), (100, false), (50, true), (10, true), (900, true)];
+    let items = vec![
+        (300, true),
+        (100, false),
+        (50, true),
+        (10, true),
+        (900, true),
+    ];
     let start = tokio::time::Instant::now();
     let batch = Runtime::new().run(&wf, items).await.unwrap();
     assert_eq!(start.elapsed(), Duration::from_millis(300));
@@ -106,7 +108,11 @@ async fn map_min_successful_with_a_limit_starts_nothing_after_the_decision() {
     let batch = Runtime::new().run(&wf, items).await.unwrap();
     assert_eq!(shape(batch.outcomes()), "SFS--");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(ended.load(Ordering::SeqCst), 3, "items 3 and 4 never started");
+    assert_eq!(
+        ended.load(Ordering::SeqCst),
+        3,
+        "items 3 and 4 never started"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -146,7 +152,13 @@ async fn a_settled_map_past_its_tolerance_ends_with_that_reason_in_input_order()
     );
     // Items 2 and 3 fail first (by finish order the tolerance is exceeded at item 2,
     // 20 ms); in input order item 0 fails at 300 ms, then item 2 exceeds it.
-    let items = vec![(300, false), (200, true), (20, false), (10, false), (900, true)];
+    let items = vec![
+        (300, false),
+        (200, true),
+        (20, false),
+        (10, false),
+        (900, true),
+    ];
     let batch = Runtime::new().run(&wf, items).await.unwrap();
     assert_eq!(batch.reason(), CompletionReason::ToleranceExceeded);
     assert_eq!(shape(batch.outcomes()), "FSF--");
@@ -306,13 +318,13 @@ async fn par_map_min_successful_tolerance_and_predicate_decide_in_input_order() 
     let wf = Workflow::new(
         "fold",
         1,
-        par_map(checked())
-            .settled()
-            .min_successful(1)
-            .fold(String::new(), |mut s, o: Outcome<i64>| {
+        par_map(checked()).settled().min_successful(1).fold(
+            String::new(),
+            |mut s, o: Outcome<i64>| {
                 s.push(if o.is_skipped() { '-' } else { 'x' });
                 s
-            }),
+            },
+        ),
     );
     let batch = Runtime::new().run(&wf, vec![-1, 2, 3]).await.unwrap();
     assert_eq!(batch.reason(), CompletionReason::MinSuccessfulReached);
@@ -529,7 +541,10 @@ fn refused<I: Payload, O: Payload>(
     step: impl Step<Input = I, Output = O>,
 ) -> (WorkflowError, String) {
     let error = Workflow::try_new("wf", 1, step).unwrap_err();
-    assert!(matches!(error, WorkflowError::InvalidSettings { .. }), "{error:?}");
+    assert!(
+        matches!(error, WorkflowError::InvalidSettings { .. }),
+        "{error:?}"
+    );
     let message = error.to_string();
     (error, message)
 }
@@ -566,9 +581,19 @@ fn invalid_settings_are_refused_when_the_workflow_is_built() {
             .settled()
             .tolerate(ToleratedFailures::Percentage(f64::NAN)),
     );
-    assert!(message.contains("tolerated failure percentage NaN"), "{message}");
-    let (_, message) = refused(map(one).settled().tolerate(ToleratedFailures::Percentage(-1.0)));
-    assert!(message.contains("percentage -1 is not between"), "{message}");
+    assert!(
+        message.contains("tolerated failure percentage NaN"),
+        "{message}"
+    );
+    let (_, message) = refused(
+        map(one)
+            .settled()
+            .tolerate(ToleratedFailures::Percentage(-1.0)),
+    );
+    assert!(
+        message.contains("percentage -1 is not between"),
+        "{message}"
+    );
 
     let (_, message) = refused(map(one).settled().min_successful(0).named("quorum"));
     assert_eq!(
@@ -587,7 +612,11 @@ fn invalid_settings_are_refused_when_the_workflow_is_built() {
     assert!(message.contains("\"inner\" at `1.inner`"), "{message}");
 
     // Valid settings build.
-    Workflow::new("ok", 1, parallel(vec![one, one]).settled().min_successful(2));
+    Workflow::new(
+        "ok",
+        1,
+        parallel(vec![one, one]).settled().min_successful(2),
+    );
     Workflow::new("ok", 1, map(one).max_concurrency(1));
 }
 
@@ -643,7 +672,10 @@ fn asl_shows_tolerated_failures_and_comments_what_it_cannot_say() {
     );
     let asl = waypost::export::asl(wf.graph());
     let comment = asl["States"]["parallel"]["Comment"].as_str().unwrap();
-    assert!(comment.contains("tolerated failures: 1 branches"), "{comment}");
+    assert!(
+        comment.contains("tolerated failures: 1 branches"),
+        "{comment}"
+    );
     assert!(comment.contains("min successful: 1"), "{comment}");
 
     // The graph details the console shows.

@@ -111,12 +111,11 @@ async fn a_resumed_settled_map_keeps_its_decision_and_never_starts_a_skipped_ite
             "{stdout}\n{}",
             String::from_utf8_lossy(&run.stderr)
         );
-        let json = stdout
+        stdout
             .lines()
             .find_map(|line| line.strip_prefix("OUTPUT "))
             .unwrap_or_else(|| panic!("no output: {stdout}"))
-            .to_owned();
-        json
+            .to_owned()
     };
     let resumed = output(child(false).output().unwrap());
     let batch: Batch = serde_json::from_str(&resumed).unwrap();

@@ -513,7 +513,12 @@ mod tests {
         assert!(nan.problem(None).is_some());
         let mut policy = Completion::new();
         policy.min_successful(0);
-        assert!(policy.problem(None).unwrap().contains("min successful is 0"));
+        assert!(
+            policy
+                .problem(None)
+                .unwrap()
+                .contains("min successful is 0")
+        );
         policy.min_successful(3);
         assert_eq!(policy.problem(None), None);
         assert_eq!(

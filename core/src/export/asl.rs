@@ -210,7 +210,8 @@ fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, n
             if let Some(limit) = detail("max_concurrency").and_then(|v| v.parse::<u64>().ok()) {
                 state.insert("MaxConcurrency".into(), limit.into());
             }
-            if let Some(count) = detail("tolerated_failure_count").and_then(|v| v.parse::<u64>().ok())
+            if let Some(count) =
+                detail("tolerated_failure_count").and_then(|v| v.parse::<u64>().ok())
             {
                 state.insert("ToleratedFailureCount".into(), count.into());
             }
@@ -318,12 +319,13 @@ fn whole_seconds(field: &str, exact: Duration, min: u64) -> (u64, Option<String>
 
 /// What ASL cannot say of a settled map or parallel: its settled output, min
 /// successful and predicate (and, for a parallel, its tolerated failures).
-fn completion_comments<'a>(
-    detail: &impl Fn(&str) -> Option<&'a str>,
-    what: &str,
-) -> Vec<String> {
+fn completion_comments<'a>(detail: &impl Fn(&str) -> Option<&'a str>, what: &str) -> Vec<String> {
     let mut comments = Vec::new();
-    let whats = if what == "branch" { "branches" } else { "items" };
+    let whats = if what == "branch" {
+        "branches"
+    } else {
+        "items"
+    };
     if detail("settled").is_some() {
         comments.push(format!(
             "settled: the output is each {what}'s outcome with the completion reason and \

@@ -82,8 +82,7 @@ pub trait MapMode: private::Sealed + Clone + Send + Sync + 'static {
     type Finished<T: Payload>: Payload;
 
     /// The map's output from its sink's output `out`, why it completed and the counts.
-    fn finished<T: Payload>(out: T, reason: CompletionReason, counts: Counts)
-    -> Self::Finished<T>;
+    fn finished<T: Payload>(out: T, reason: CompletionReason, counts: Counts) -> Self::Finished<T>;
 
     /// The output from each item's outcome in input order (the items after the
     /// decision [`Outcome::Skipped`]), why the map completed and the counts.
@@ -257,7 +256,11 @@ impl MapMode for Settle {
                 Outcome::from(result)
             })
             .collect();
-        Ok(Settled::new(outcomes, CompletionReason::AllCompleted, counts))
+        Ok(Settled::new(
+            outcomes,
+            CompletionReason::AllCompleted,
+            counts,
+        ))
     }
 
     fn completion(&self) -> Completion {

@@ -61,17 +61,17 @@ use std::sync::Arc;
 
 use futures::StreamExt as _;
 
-pub use config::{MapMode, Settle, Strict, Tolerant, ToleratedFailures};
 pub(crate) use config::stops_any_map;
+pub use config::{MapMode, Settle, Strict, Tolerant, ToleratedFailures};
 pub use items::{Batched, Batches, FnReader, ItemReader, VecItems, read_items, vec_items};
 pub use par::{ParMap, par_map};
 pub use sink::{Collect, Collected, Fold, Sink, WriteResults, Written};
 
+use crate::completion::Completion;
 use crate::completion::{CompletionReason, Counts, Outcome, Tally};
 use crate::context::Context;
 use crate::durable;
 use crate::error::Error;
-use crate::completion::Completion;
 use crate::graph::{Describe, Node, NodeKind};
 use crate::history::{EventDetails, EventKind};
 use crate::step::Step;
@@ -323,7 +323,10 @@ impl<S: Step, M: MapMode> Step for Map<S, M> {
         }
         completion_details(node, &completion, self.mode.settles());
         if self.max_concurrency == Some(0) {
-            node.detail(crate::graph::INVALID, "max concurrency is 0; it must be at least 1 (leave it out for no limit)");
+            node.detail(
+                crate::graph::INVALID,
+                "max concurrency is 0; it must be at least 1 (leave it out for no limit)",
+            );
         }
         if let Some(problem) = completion.problem(None) {
             node.detail(crate::graph::INVALID, problem);

@@ -431,7 +431,15 @@ where
         let mut failure = None;
         if reason.is_none() {
             match self
-                .drive(cx, &at, &prefix, items, (limit, total), &mut progress, &mut tally)
+                .drive(
+                    cx,
+                    &at,
+                    &prefix,
+                    items,
+                    (limit, total),
+                    &mut progress,
+                    &mut tally,
+                )
                 .await
             {
                 Ok(decided) => reason = decided,
@@ -495,7 +503,11 @@ where
             }
         }
         let counts = tally.counts();
-        Ok(M::finished(self.sink.finish(progress.state), reason, counts))
+        Ok(M::finished(
+            self.sink.finish(progress.state),
+            reason,
+            counts,
+        ))
     }
 
     /// The sink and position restored from the committed batches.

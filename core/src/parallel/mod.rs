@@ -100,7 +100,9 @@ fn typed<T: 'static>(outcome: Option<Outcome<AnyOutput>>) -> Outcome<T> {
     match outcome {
         Some(Outcome::Succeeded(output)) => match output.downcast::<T>() {
             Ok(output) => Outcome::Succeeded(*output),
-            Err(_) => Outcome::Failed(Error::runtime("a parallel branch's output has another type")),
+            Err(_) => Outcome::Failed(Error::runtime(
+                "a parallel branch's output has another type",
+            )),
         },
         Some(Outcome::Failed(error)) => Outcome::Failed(error),
         Some(Outcome::Skipped) | None => Outcome::Skipped,
@@ -370,9 +372,7 @@ impl<S: Step> Branches for Vec<S> {
             let branches: Vec<BoxFuture<'_, Result<S::Output, Error>>> = self
                 .iter()
                 .zip(&contexts)
-                .map(|(branch, cx)| {
-                    Box::pin(branch.run(cx, input.clone())) as BoxFuture<'_, _>
-                })
+                .map(|(branch, cx)| Box::pin(branch.run(cx, input.clone())) as BoxFuture<'_, _>)
                 .collect();
             let (outcomes, reason, counts) = settle::settle(branches, limit, completion).await?;
             Ok(Settled::new(outcomes, reason, counts))
