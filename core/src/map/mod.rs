@@ -184,12 +184,11 @@ impl<S: Step> Map<S, Strict> {
 
     /// The settled form: the map never fails for its items' failures; its output is a
     /// [`Settled`](crate::completion::Settled) batch of each item's
-    /// [`Outcome`](crate::completion::Outcome), why the map completed and the counts.
-    /// Every failure is tolerated unless [`tolerate`](Map::<S, Settle>::tolerate) says
-    /// otherwise; [`min_successful`](Map::<S, Settle>::min_successful) and
-    /// [`complete_when`](Map::<S, Settle>::complete_when) end it early. The batch is
-    /// recorded: a resumed execution gets the same batch, and never starts an item the
-    /// decision skipped.
+    /// [`Outcome`], why the map completed and the counts. Every failure is tolerated
+    /// unless `tolerate` says otherwise; [`min_successful`](Map::min_successful) and
+    /// [`complete_when`](Map::complete_when) end it early. The batch is recorded: a
+    /// resumed execution gets the same batch, and never starts an item the decision
+    /// skipped.
     ///
     /// ```
     /// use waypost::prelude::*;

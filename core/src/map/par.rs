@@ -215,10 +215,9 @@ impl<S: SyncStep, R> ParMap<S, Strict, R, Collect> {
     /// is a [`Settled`](crate::completion::Settled) batch of the sink's output (with
     /// the default sink, every item's outcome in input order, those after the decision
     /// [`Skipped`](crate::completion::Outcome::Skipped)), why it completed and the
-    /// counts. Every failure is tolerated unless [`tolerate`](ParMap::<S, Settle, R,
-    /// K>::tolerate) says otherwise; [`min_successful`](ParMap::<S, Settle, R,
-    /// K>::min_successful) and [`complete_when`](ParMap::<S, Settle, R, K>::complete_when)
-    /// end it early.
+    /// counts. Every failure is tolerated unless `tolerate` says otherwise;
+    /// [`min_successful`](ParMap::min_successful) and
+    /// [`complete_when`](ParMap::complete_when) end it early.
     ///
     /// The decision is taken in input order and is durable: a resumed map restores the
     /// committed results, reaches the same decision from their counts, and reads no item

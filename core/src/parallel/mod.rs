@@ -170,7 +170,7 @@ impl<B> Parallel<B, Strict> {
     /// The settled form: the parallel never fails for its branches' failures; its
     /// output is a [`Settled`] batch of each branch's [`Outcome`] — a tuple of outcomes
     /// for tuple branches, a `Vec` for `Vec` branches — why it completed and the counts.
-    /// Every failure is tolerated unless [`tolerate`](Parallel::<B, Settle>::tolerate)
+    /// Every failure is tolerated unless `tolerate`
     /// says otherwise. The batch is recorded: a resumed execution gets the same batch
     /// and starts no branch.
     ///
