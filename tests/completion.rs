@@ -252,6 +252,10 @@ async fn the_map_finished_event_says_why_it_completed() {
         finished.details.completion.as_deref(),
         Some("min successful reached")
     );
+    assert_eq!(
+        finished.summary(),
+        "0 of 2 items failed; completed: min successful reached"
+    );
     // Item 1 ended after the decision: no MapItemFinished for it.
     let items = history
         .iter()

@@ -16,6 +16,31 @@
 //! decision. The items after the decision are not started, or, when already running,
 //! cancelled and their results ignored: they are [`Outcome::Skipped`].
 //!
+//! # Where the options are offered
+//!
+//! - `tolerate` on every form of `map` and `par_map` (the plain form fails with
+//!   `States.ExceedToleratedFailureThreshold`, Step Functions' rule; the settled form
+//!   ends with [`CompletionReason::ToleranceExceeded`] instead) and on the settled form
+//!   of `parallel` (a plain parallel's output has no room for a failed branch).
+//! - `min_successful` and `complete_when` on the settled forms only: they end a state
+//!   early, and only a settled batch can say which items were skipped.
+//! - The settled form tolerates every failure until `tolerate` says otherwise.
+//! - Refused when the workflow is built
+//!   ([`WorkflowError::InvalidSettings`](crate::WorkflowError::InvalidSettings)): a
+//!   concurrency limit of 0, a percentage over 100, negative or not a number, a min
+//!   successful of 0, or over the branches of a parallel. A map's item count is known
+//!   only when it runs: with fewer items than its min successful, every item runs and
+//!   the reason is [`CompletionReason::AllCompleted`].
+//!
+//! # Durability
+//!
+//! The settled batch of `map` and `parallel` is recorded as the state's output: a
+//! resumed or redriven execution gets it back and starts nothing. A `par_map` commits
+//! its results in batches; a resumed one restores them and takes the decision again
+//! from their counts (the rule depends only on the counts), so it reads no item past
+//! it. A process killed between the decision and its record resumes by feeding the
+//! same outcomes in the same order, so it decides at the same item.
+//!
 //! # Examples
 //!
 //! ```

@@ -304,6 +304,9 @@ pub(crate) fn summary(kind: EventKind, d: &EventDetails) -> String {
             if let (Some(failed), Some(items)) = (d.failed, d.items) {
                 parts.push(format!("{failed} of {items} items failed"));
             }
+            if let Some(reason) = &d.completion {
+                parts.push(format!("completed: {reason}"));
+            }
         }
         _ => {
             if let (Some(workflow), Some(version)) = (&d.workflow, d.version) {

@@ -12,6 +12,12 @@
 //! than tolerated (with `States.ExceedToleratedFailureThreshold`), and its output
 //! becomes one `Result` per item.
 //!
+//! After [`settled`](Map::settled) the map never fails for its items: its output is a
+//! [`Settled`](crate::completion::Settled) batch of each item's outcome, why it
+//! completed and the counts, and [`min_successful`](Map::min_successful) and
+//! [`complete_when`](Map::complete_when) can end it early (see
+//! [`completion`](crate::completion)). Failures, tolerated or not, count in input order.
+//!
 //! Each item runs at the address `{map}/{index}`, below the map's own.
 //!
 //! # Maps at scale
