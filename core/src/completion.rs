@@ -38,8 +38,10 @@
 //! resumed or redriven execution gets it back and starts nothing. A `par_map` commits
 //! its results in batches; a resumed one restores them and takes the decision again
 //! from their counts (the rule depends only on the counts), so it reads no item past
-//! it. A process killed between the decision and its record resumes by feeding the
-//! same outcomes in the same order, so it decides at the same item.
+//! it. A process killed between the decision and its record (a short window) resumes
+//! by feeding the same outcomes in the same order, so it decides at the same item; the
+//! items within the concurrency limit after it may start there before the decision is
+//! reached again (with `max_concurrency(1)`, none does).
 //!
 //! # Examples
 //!
