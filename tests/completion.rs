@@ -682,6 +682,18 @@ fn asl_shows_tolerated_failures_and_comments_what_it_cannot_say() {
     );
     assert!(comment.contains("min successful: 1"), "{comment}");
 
+    // Mermaid and DOT say it beside the name.
+    let mermaid = waypost::export::mermaid(wf.graph());
+    assert!(
+        mermaid.contains("parallel (settled · tolerated failures 1 · min successful 1)"),
+        "{mermaid}"
+    );
+    let dot = waypost::export::dot(wf.graph());
+    assert!(
+        dot.contains("label=\"parallel (settled · tolerated failures 1 · min successful 1)\""),
+        "{dot}"
+    );
+
     // The graph details the console shows.
     let node = &wf.graph().nodes()[0];
     assert!(
