@@ -113,10 +113,11 @@ pub struct Strict;
 #[derive(Clone, Copy, Debug)]
 pub struct Tolerant(pub(crate) ToleratedFailures);
 
-/// Map mode after `settled()` ([`Map::settled`](super::Map::settled),
-/// [`ParMap::settled`](super::ParMap::settled)): the output is a [`Settled`] batch of
-/// each item's [`Outcome`], and the map completes by its [`Completion`] (every failure
-/// tolerated unless `tolerate` says otherwise).
+/// Mode after `settled()` ([`Map::settled`](super::Map::settled),
+/// [`ParMap::settled`](super::ParMap::settled),
+/// [`Parallel::settled`](crate::Parallel::settled)): the output is a [`Settled`] batch
+/// of each item's or branch's [`Outcome`], and the state completes by its
+/// [`Completion`] (every failure tolerated unless `tolerate` says otherwise).
 #[derive(Clone, Debug)]
 pub struct Settle(pub(crate) Completion);
 
