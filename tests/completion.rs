@@ -256,7 +256,7 @@ async fn the_map_finished_event_says_why_it_completed() {
         finished.summary(),
         "0 of 2 items failed; completed: min successful reached"
     );
-    // Item 1 ended after the decision: no MapItemFinished for it.
+    // Item 1 was cancelled at the decision: no MapItemFinished for it.
     let items = history
         .iter()
         .filter(|e| e.kind == EventKind::MapItemFinished)

@@ -398,25 +398,25 @@ impl<S: Step, M: MapMode> Map<S, M> {
                         .at(at.as_str()));
                 }
             }
+            // The history says when each item ended, in the order they end.
+            let details = EventDetails {
+                item: names.get_mut(index).and_then(Option::take),
+                ..match &result {
+                    Ok(_) => EventDetails::default(),
+                    Err(error) => EventDetails::error(error),
+                }
+            };
+            cx.emit(
+                EventKind::MapItemFinished,
+                at.branch(index).as_str(),
+                None,
+                details,
+            );
             finished[index] = Some(result);
             // Outcomes count in input order: a later item that ended first waits.
             while reason.is_none()
                 && let Some(result) = finished.get_mut(outcomes.len()).and_then(Option::take)
             {
-                let index = outcomes.len();
-                let details = EventDetails {
-                    item: names.get_mut(index).and_then(Option::take),
-                    ..match &result {
-                        Ok(_) => EventDetails::default(),
-                        Err(error) => EventDetails::error(error),
-                    }
-                };
-                cx.emit(
-                    EventKind::MapItemFinished,
-                    at.branch(index).as_str(),
-                    None,
-                    details,
-                );
                 reason = tally.feed(result.is_ok());
                 if let Err(error) = &result {
                     last_error = Some(error.clone());
