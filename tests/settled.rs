@@ -43,11 +43,25 @@ async fn check(index: u32) -> Result<u32, Error> {
 
 type Batch = Settled<Vec<Outcome<u32>>>;
 
+/// The step after the map: stalls in the first process of the second test.
+#[step]
+async fn after(batch: Batch) -> Batch {
+    log("after ran");
+    if std::env::var("WAYPOST_SETTLED_STALL_AFTER").is_ok() {
+        std::future::pending::<()>().await;
+    }
+    batch
+}
+
 fn workflow() -> Workflow<Vec<u32>, Batch> {
     Workflow::new(
         "settled",
         1,
-        map(check).settled().min_successful(4).max_concurrency(1),
+        map(check)
+            .settled()
+            .min_successful(4)
+            .max_concurrency(1)
+            .then(after),
     )
 }
 
@@ -70,31 +84,103 @@ async fn settled_child() {
     println!("OUTPUT {}", serde_json::to_string(&batch).unwrap());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_resumed_settled_map_keeps_its_decision_and_never_starts_a_skipped_item() {
-    let dir = tempfile::tempdir().unwrap();
-    let child = |stall: bool| {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command
-            .args(["--ignored", "--exact", "settled_child", "--nocapture"])
-            .env("WAYPOST_SETTLED_STORE", dir.path().join("settled.db"))
-            .env("WAYPOST_SETTLED_LOG", dir.path().join("settled.log"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if stall {
-            command.env("WAYPOST_SETTLED_STALL", "1");
+/// A child process of this binary running `settled_child` on the store and log in
+/// `dir`, with `stall` (an environment variable) set if given.
+fn child(dir: &std::path::Path, stall: Option<&str>) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--ignored", "--exact", "settled_child", "--nocapture"])
+        .env("WAYPOST_SETTLED_STORE", dir.join("settled.db"))
+        .env("WAYPOST_SETTLED_LOG", dir.join("settled.log"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(stall) = stall {
+        command.env(stall, "1");
+    }
+    command
+}
+
+/// The batch a child printed.
+fn printed(run: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("OUTPUT "))
+        .unwrap_or_else(|| panic!("no output: {stdout}"))
+        .to_owned()
+}
+
+/// Asserts `batch` is what the decision rule gives: outcomes S F S F S S in input
+/// order, the fourth success is item 5, items 6 and 7 are skipped.
+fn assert_decided(batch: &Batch) {
+    assert_eq!(batch.reason(), CompletionReason::MinSuccessfulReached);
+    assert_eq!(
+        (batch.counts().succeeded(), batch.counts().failed()),
+        (4, 2)
+    );
+    for (index, outcome) in batch.outcomes().iter().enumerate() {
+        match index {
+            0 | 2 | 4 | 5 => assert_eq!(outcome, &Outcome::Succeeded(index as u32 * 10)),
+            1 | 3 => assert_eq!(outcome.err().map(Error::name), Some("Bad")),
+            _ => assert_eq!(outcome, &Outcome::Skipped, "item {index}"),
         }
-        command
-    };
-    let lines = || std::fs::read_to_string(dir.path().join("settled.log")).unwrap_or_default();
-    let mut first = child(true).spawn().unwrap();
+    }
+}
+
+/// Waits until the log holds `line`.
+async fn wait_for(log: &std::path::Path, line: &str) {
     for _ in 0..1000 {
-        if lines().contains("start 3") {
-            break;
+        if std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains(line)
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(lines().contains("start 3"), "{}", lines());
+    panic!("`{line}` never logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_batch_recorded_before_a_kill_is_replayed_without_running_an_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("settled.log");
+    let lines = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut first = child(dir.path(), Some("WAYPOST_SETTLED_STALL_AFTER"))
+        .spawn()
+        .unwrap();
+    wait_for(&log_path, "after ran").await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let before = lines();
+
+    let resumed = printed(&child(dir.path(), None).output().unwrap());
+    assert_decided(&serde_json::from_str(&resumed).unwrap());
+    let log = lines();
+    assert_eq!(
+        log.strip_prefix(before.as_str()),
+        Some("after ran\n"),
+        "only the step after the map ran again: {log}"
+    );
+    for index in [6, 7] {
+        assert!(!log.contains(&format!("start {index}\n")), "{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_settled_map_keeps_its_decision_and_never_starts_a_skipped_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("settled.log");
+    let lines = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut first = child(dir.path(), Some("WAYPOST_SETTLED_STALL"))
+        .spawn()
+        .unwrap();
+    wait_for(&log_path, "start 3").await;
     first.kill().unwrap();
     first.wait().unwrap();
     let before = lines();
@@ -104,37 +190,8 @@ async fn a_resumed_settled_map_keeps_its_decision_and_never_starts_a_skipped_ite
         "killed with items 0 to 2 finished and item 3 running: {before}"
     );
 
-    let output = |run: std::process::Output| {
-        let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
-        assert!(
-            run.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        stdout
-            .lines()
-            .find_map(|line| line.strip_prefix("OUTPUT "))
-            .unwrap_or_else(|| panic!("no output: {stdout}"))
-            .to_owned()
-    };
-    let resumed = output(child(false).output().unwrap());
-    let batch: Batch = serde_json::from_str(&resumed).unwrap();
-
-    // The decision rule over the outcomes in input order: S F S F S S → the fourth
-    // success is item 5; items 6 and 7 are skipped.
-    assert_eq!(batch.reason(), CompletionReason::MinSuccessfulReached);
-    assert_eq!(
-        (batch.counts().succeeded(), batch.counts().failed()),
-        (4, 2)
-    );
-    let outcomes = batch.outcomes();
-    for (index, outcome) in outcomes.iter().enumerate() {
-        match index {
-            0 | 2 | 4 | 5 => assert_eq!(outcome, &Outcome::Succeeded(index as u32 * 10)),
-            1 | 3 => assert_eq!(outcome.err().map(Error::name), Some("Bad")),
-            _ => assert_eq!(outcome, &Outcome::Skipped, "item {index}"),
-        }
-    }
+    let resumed = printed(&child(dir.path(), None).output().unwrap());
+    assert_decided(&serde_json::from_str(&resumed).unwrap());
 
     let log = lines();
     for index in 0..3 {
@@ -160,7 +217,7 @@ async fn a_resumed_settled_map_keeps_its_decision_and_never_starts_a_skipped_ite
     }
 
     // The finished execution gives the identical batch, and runs nothing.
-    let again = output(child(false).output().unwrap());
+    let again = printed(&child(dir.path(), None).output().unwrap());
     assert_eq!(again, resumed);
     assert_eq!(lines(), log, "nothing ran again");
 }
