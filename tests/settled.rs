@@ -3,7 +3,8 @@
 //! before the map ends; a second process resumes it. The resumed batch is what the
 //! decision rule gives, the items finished before the kill do not run again, and the
 //! items the decision skipped never run. Starting the finished execution again
-//! returns the identical batch.
+//! returns the identical batch. A process killed after the map, in the step after it,
+//! resumes with the recorded batch and starts no item.
 //!
 //! The process test re-runs this binary as a child (`--ignored --exact settled_child`).
 
