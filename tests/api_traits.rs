@@ -32,6 +32,9 @@ assert_impl_all!(waypost::Parallel<Vec<a>>: Step, Send, Sync);
 assert_impl_all!(waypost::Map<a>: Step, Send, Sync);
 assert_impl_all!(waypost::ParMap<b>: Step, Send, Sync);
 assert_impl_all!(waypost::MapItems<a>: Step, Send, Sync);
+assert_impl_all!(waypost::Parallel<(a, b), waypost::map::Settle>: Step, Send, Sync);
+assert_impl_all!(waypost::Map<a, waypost::map::Settle>: Step, Send, Sync);
+assert_impl_all!(waypost::Settled<Vec<waypost::Outcome<u32>>>: Send, Sync, Clone, serde::Serialize);
 assert_impl_all!(waypost::Choice<u32, u32>: Step, Send, Sync);
 assert_impl_all!(waypost::Wait<u32>: Step, Send, Sync);
 assert_impl_all!(BoxStep<u32, u32>: Step, Send, Sync, Clone);
@@ -51,6 +54,9 @@ fn every_public_type_is_debug() {
         Box::new(map(a).max_concurrency(2)),
         Box::new(map(a).items(vec_items()).fold(0u32, |s, x| s + x)),
         Box::new(par_map(b)),
+        Box::new(map(a).settled().min_successful(1).complete_when(|_| false)),
+        Box::new(parallel((a, b)).settled()),
+        Box::new(par_map(b).settled()),
         Box::new(choice().when("x", |_: &u32| true, a).otherwise(b)),
         Box::new(wait::<u32>(Duration::from_secs(1))),
         Box::new(pass("p", |x: u32| x)),

@@ -604,10 +604,20 @@ fn commit_every_zero_is_refused() {
 }
 
 #[test]
-#[should_panic(expected = "a streaming map runs at least one item at a time")]
-fn max_concurrency_zero_is_refused() {
-    let id = step_fn("id", |x: u64| async move { Ok::<_, Error>(x) });
-    let _ = map(id).items(count_to()).max_concurrency(0);
+fn max_concurrency_zero_is_refused_when_the_workflow_is_built() {
+    let id = || step_fn("id", |x: u64| async move { Ok::<_, Error>(x) });
+    for streamed in [
+        map(id()).items(count_to()).max_concurrency(0),
+        map(id()).max_concurrency(0).items(count_to()),
+    ] {
+        let error = Workflow::try_new("zero", 1, streamed).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("max concurrency is 0; a streaming map runs at least one item at a time"),
+            "{error}"
+        );
+    }
 }
 
 // ---- A real crash: SIGKILL mid-map, then resume in a second process. ----

@@ -80,6 +80,11 @@ pub struct Branch {
     pub states: Vec<Node>,
 }
 
+/// The detail key of a setting a workflow refuses: a step's `describe` sets it with
+/// what is wrong, and [`Workflow::try_new`](crate::Workflow::try_new) fails with
+/// [`WorkflowError::InvalidSettings`](crate::WorkflowError::InvalidSettings).
+pub const INVALID: &str = "invalid";
+
 /// One state of a workflow.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Node {

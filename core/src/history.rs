@@ -304,6 +304,9 @@ pub(crate) fn summary(kind: EventKind, d: &EventDetails) -> String {
             if let (Some(failed), Some(items)) = (d.failed, d.items) {
                 parts.push(format!("{failed} of {items} items failed"));
             }
+            if let Some(reason) = &d.completion {
+                parts.push(format!("completed: {reason}"));
+            }
         }
         _ => {
             if let (Some(workflow), Some(version)) = (&d.workflow, d.version) {
@@ -413,6 +416,10 @@ pub struct EventDetails {
     /// [`ExecutionRecord::recoveries`](crate::store::ExecutionRecord::recoveries)).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recoveries: Option<u32>,
+    /// Why a map in its settled form completed (`MapFinished`): `all completed`, `min successful reached`, `failure
+    /// tolerance exceeded` or `predicate matched`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion: Option<String>,
     /// The free text of an event stored before details had fields (by a store of
     /// schema version 4 or older), kept as it was; `None` for every newer event.
     #[serde(skip_serializing_if = "Option::is_none")]

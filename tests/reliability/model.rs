@@ -463,8 +463,14 @@ fn build(node: &Node, env: &Arc<RunEnv>) -> BoxStep<i64, i64> {
             item,
         } => {
             let items = *items;
+            // 0 stands for no limit: the map is left without one.
+            let each = map(build(item, env));
+            let each = match *concurrency {
+                0 => each,
+                limit => each.max_concurrency(limit),
+            };
             pass("spread", move |x: i64| spread(x, items))
-                .then(map(build(item, env)).max_concurrency(*concurrency))
+                .then(each)
                 .then(pass("fold", |v: Vec<i64>| fold(&v)))
                 .boxed()
         }

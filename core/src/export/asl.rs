@@ -191,6 +191,7 @@ fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, n
                      starts every branch at once"
                 ));
             }
+            comments.extend(completion_comments(&detail, "branch"));
         }
         NodeKind::Map => {
             state.insert("Type".into(), "Map".into());
@@ -209,6 +210,17 @@ fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, n
             if let Some(limit) = detail("max_concurrency").and_then(|v| v.parse::<u64>().ok()) {
                 state.insert("MaxConcurrency".into(), limit.into());
             }
+            if let Some(count) =
+                detail("tolerated_failure_count").and_then(|v| v.parse::<u64>().ok())
+            {
+                state.insert("ToleratedFailureCount".into(), count.into());
+            }
+            if let Some(pct) =
+                detail("tolerated_failure_percentage").and_then(|v| v.parse::<f64>().ok())
+            {
+                state.insert("ToleratedFailurePercentage".into(), pct.into());
+            }
+            comments.extend(completion_comments(&detail, "item"));
         }
     }
     if let Some(timeout) = node.timeout {
@@ -303,4 +315,42 @@ fn whole_seconds(field: &str, exact: Duration, min: u64) -> (u64, Option<String>
         format!("{field}: {exact:?} in waypost, rounded up (ASL takes whole seconds{at_least})")
     });
     (seconds, note)
+}
+
+/// What ASL cannot say of a settled map or parallel: its settled output, min
+/// successful and predicate (and, for a parallel, its tolerated failures).
+fn completion_comments<'a>(detail: &impl Fn(&str) -> Option<&'a str>, what: &str) -> Vec<String> {
+    let mut comments = Vec::new();
+    let whats = if what == "branch" {
+        "branches"
+    } else {
+        "items"
+    };
+    if detail("settled").is_some() {
+        comments.push(format!(
+            "settled: the output is each {what}'s outcome with the completion reason and \
+             counts; exceeding the tolerated failures ends the state instead of failing it"
+        ));
+    }
+    if what == "branch" {
+        if let Some(count) = detail("tolerated_failure_count") {
+            comments.push(format!("tolerated failures: {count} branches"));
+        }
+        if let Some(pct) = detail("tolerated_failure_percentage") {
+            comments.push(format!("tolerated failures: {pct}% of the branches"));
+        }
+    }
+    if let Some(min) = detail("min_successful") {
+        comments.push(format!(
+            "min successful: {min}; the state completes once {min} {whats} succeeded in \
+             order, no ASL equivalent"
+        ));
+    }
+    if detail("complete_when").is_some() {
+        comments.push(format!(
+            "complete when: a predicate over the counts, checked after each {what} in order, \
+             no ASL equivalent"
+        ));
+    }
+    comments
 }

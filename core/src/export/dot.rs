@@ -51,7 +51,10 @@ fn render(graph: &Graph, status: &dyn Fn(&Node) -> Option<StateStatus>) -> Strin
         let _ = writeln!(
             out,
             "    n{i} [label={}, shape={shape}{style}];",
-            quote(names.at(i))
+            match super::completion_note(node) {
+                Some(note) => quote(&format!("{} ({note})", names.at(i))),
+                None => quote(names.at(i)),
+            }
         );
     }
     out.push_str("    end [label=\"end\", shape=oval];\n");

@@ -30,7 +30,10 @@ fn render(graph: &Graph, status: &dyn Fn(&Node) -> Option<StateStatus>) -> Strin
     let mut classes: Vec<(StateStatus, Vec<String>)> =
         StateStatus::ALL.iter().map(|s| (*s, Vec::new())).collect();
     for (i, node) in graph.nodes().iter().enumerate() {
-        let label = escape(names.at(i));
+        let label = match super::completion_note(node) {
+            Some(note) => escape(&format!("{} ({note})", names.at(i))),
+            None => escape(names.at(i)),
+        };
         let (open, close) = match node.kind {
             NodeKind::Choice => ("{", "}"),
             NodeKind::Parallel | NodeKind::Map | NodeKind::Group => ("[[", "]]"),

@@ -211,6 +211,26 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// What a map's or parallel's completion settings add to its label in Mermaid and DOT
+/// (`settled · min successful 2 · …`), or `None` for a state without them.
+pub(crate) fn completion_note(node: &Node) -> Option<String> {
+    let parts: Vec<String> = node
+        .details
+        .iter()
+        .filter_map(|(key, value)| match key.as_str() {
+            "settled" => Some("settled".to_owned()),
+            "tolerated_failure_count" if value != "0" => {
+                Some(format!("tolerated failures {value}"))
+            }
+            "tolerated_failure_percentage" => Some(format!("tolerated failures {value}%")),
+            "min_successful" => Some(format!("min successful {value}")),
+            "complete_when" => Some("complete when predicate".to_owned()),
+            _ => None,
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
 /// The graph drawn in `format`.
 ///
 /// # Examples

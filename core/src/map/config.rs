@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::completion::{Completion, CompletionReason, Counts, Outcome, Settled};
 use crate::error::{Error, ErrorKind, names};
 use crate::step::Payload;
 
@@ -61,6 +62,45 @@ pub trait MapMode: private::Sealed + Clone + Send + Sync + 'static {
 
     /// The output from every item's result (all present, failures within tolerance).
     fn finish<O: Payload>(results: Vec<Result<O, Error>>) -> Result<Self::Output<O>, Error>;
+
+    /// When the map completes: the tolerated failures, and in the settled form min
+    /// successful and the predicate.
+    fn completion(&self) -> Completion;
+
+    /// Whether the map ends with a [`Settled`] batch instead of failing when more items
+    /// fail than tolerated.
+    fn settles(&self) -> bool {
+        false
+    }
+
+    /// What a sink takes for an item the map skipped, when the mode reports them.
+    fn skipped<O: Payload>() -> Option<Self::Item<O>> {
+        None
+    }
+
+    /// What a map with a sink returns: the sink's output, or a [`Settled`] batch of it.
+    type Finished<T: Payload>: Payload;
+
+    /// The map's output from its sink's output `out`, why it completed and the counts.
+    fn finished<T: Payload>(out: T, reason: CompletionReason, counts: Counts) -> Self::Finished<T>;
+
+    /// The output from each item's outcome in input order (the items after the
+    /// decision [`Outcome::Skipped`]), why the map completed and the counts.
+    fn complete<O: Payload>(
+        outcomes: Vec<Outcome<O>>,
+        reason: CompletionReason,
+        counts: Counts,
+    ) -> Result<Self::Output<O>, Error>;
+}
+
+/// The results of items that all settled (a map that does not settle runs every
+/// item or fails).
+fn results<O>(outcomes: Vec<Outcome<O>>) -> impl Iterator<Item = Result<O, Error>> {
+    outcomes.into_iter().map(|outcome| match outcome {
+        Outcome::Succeeded(output) => Ok(output),
+        Outcome::Failed(error) => Err(error),
+        Outcome::Skipped => Err(Error::runtime("a map item was skipped")),
+    })
 }
 
 /// The default map mode: any failed item fails the map with that item's error; the
@@ -73,8 +113,29 @@ pub struct Strict;
 #[derive(Clone, Copy, Debug)]
 pub struct Tolerant(pub(crate) ToleratedFailures);
 
+/// Mode after `settled()` ([`Map::settled`](super::Map::settled),
+/// [`ParMap::settled`](super::ParMap::settled),
+/// [`Parallel::settled`](crate::Parallel::settled)): the output is a [`Settled`] batch
+/// of each item's or branch's [`Outcome`], and the state completes by its
+/// [`Completion`] (every failure tolerated unless `tolerate` says otherwise).
+#[derive(Clone, Debug)]
+pub struct Settle(pub(crate) Completion);
+
 impl private::Sealed for Strict {}
 impl private::Sealed for Tolerant {}
+impl private::Sealed for Settle {}
+
+/// The map modes a [streaming map](super::Map::items) takes: [`Strict`] and
+/// [`Tolerant`]. A [settled](super::Map::settled) map decides over its whole batch of
+/// outcomes, which a stream does not hold: fold the `Result`s of a tolerant one instead.
+#[diagnostic::on_unimplemented(
+    message = "a settled map cannot stream its items",
+    note = "call `.items(..)` before `.settled()`'s options, on a plain or tolerant map, and fold the results"
+)]
+pub trait Streams: MapMode {}
+
+impl Streams for Strict {}
+impl Streams for Tolerant {}
 
 impl MapMode for Strict {
     type Output<O: Payload> = Vec<O>;
@@ -99,6 +160,24 @@ impl MapMode for Strict {
 
     fn finish<O: Payload>(results: Vec<Result<O, Error>>) -> Result<Vec<O>, Error> {
         results.into_iter().collect()
+    }
+
+    fn completion(&self) -> Completion {
+        Completion::tolerating(ToleratedFailures::Count(0))
+    }
+
+    type Finished<T: Payload> = T;
+
+    fn finished<T: Payload>(out: T, _reason: CompletionReason, _counts: Counts) -> T {
+        out
+    }
+
+    fn complete<O: Payload>(
+        outcomes: Vec<Outcome<O>>,
+        _reason: CompletionReason,
+        _counts: Counts,
+    ) -> Result<Vec<O>, Error> {
+        results(outcomes).collect()
     }
 }
 
@@ -136,5 +215,90 @@ impl MapMode for Tolerant {
 
     fn finish<O: Payload>(results: Vec<Result<O, Error>>) -> Result<Vec<Result<O, Error>>, Error> {
         Ok(results)
+    }
+
+    fn completion(&self) -> Completion {
+        Completion::tolerating(self.0)
+    }
+
+    type Finished<T: Payload> = T;
+
+    fn finished<T: Payload>(out: T, _reason: CompletionReason, _counts: Counts) -> T {
+        out
+    }
+
+    fn complete<O: Payload>(
+        outcomes: Vec<Outcome<O>>,
+        _reason: CompletionReason,
+        _counts: Counts,
+    ) -> Result<Vec<Result<O, Error>>, Error> {
+        Ok(results(outcomes).collect())
+    }
+}
+
+impl MapMode for Settle {
+    type Output<O: Payload> = Settled<Vec<Outcome<O>>>;
+
+    type Item<O: Payload> = Outcome<O>;
+
+    fn allowed(&self, total: usize) -> usize {
+        self.0.allowed(Some(total)).unwrap_or(usize::MAX)
+    }
+
+    fn limit(&self, total: Option<usize>) -> Option<usize> {
+        match total {
+            Some(total) => Some(self.allowed(total)),
+            None => self.0.allowed(None),
+        }
+    }
+
+    fn item<O: Payload>(result: Result<O, Error>) -> Result<Outcome<O>, Error> {
+        Ok(Outcome::from(result))
+    }
+
+    fn exceeded(&self, error: Error, _failures: usize, _total: usize, _map: &str) -> Error {
+        error
+    }
+
+    fn finish<O: Payload>(results: Vec<Result<O, Error>>) -> Result<Self::Output<O>, Error> {
+        let mut counts = Counts::new(Some(results.len()));
+        let outcomes = results
+            .into_iter()
+            .map(|result| {
+                counts.add(result.is_ok());
+                Outcome::from(result)
+            })
+            .collect();
+        Ok(Settled::new(
+            outcomes,
+            CompletionReason::AllCompleted,
+            counts,
+        ))
+    }
+
+    fn completion(&self) -> Completion {
+        self.0.clone()
+    }
+
+    fn settles(&self) -> bool {
+        true
+    }
+
+    fn skipped<O: Payload>() -> Option<Outcome<O>> {
+        Some(Outcome::Skipped)
+    }
+
+    type Finished<T: Payload> = Settled<T>;
+
+    fn finished<T: Payload>(out: T, reason: CompletionReason, counts: Counts) -> Settled<T> {
+        Settled::new(out, reason, counts)
+    }
+
+    fn complete<O: Payload>(
+        outcomes: Vec<Outcome<O>>,
+        reason: CompletionReason,
+        counts: Counts,
+    ) -> Result<Self::Output<O>, Error> {
+        Ok(Settled::new(outcomes, reason, counts))
     }
 }

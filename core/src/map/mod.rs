@@ -12,6 +12,12 @@
 //! than tolerated (with `States.ExceedToleratedFailureThreshold`), and its output
 //! becomes one `Result` per item.
 //!
+//! After [`settled`](Map::settled) the map never fails for its items: its output is a
+//! [`Settled`](crate::completion::Settled) batch of each item's outcome, why it
+//! completed and the counts, and [`min_successful`](Map::min_successful) and
+//! [`complete_when`](Map::complete_when) can end it early (see
+//! [`completion`](crate::completion)). Failures, tolerated or not, count in input order.
+//!
 //! Each item runs at the address `{map}/{index}`, below the map's own.
 //!
 //! # Maps at scale
@@ -64,16 +70,19 @@ use std::sync::Arc;
 
 use futures::StreamExt as _;
 
-pub use config::{MapMode, Strict, Tolerant, ToleratedFailures};
+pub(crate) use config::stops_any_map;
+pub use config::{MapMode, Settle, Streams, Strict, Tolerant, ToleratedFailures};
 pub use items::{Batched, Batches, FnReader, ItemReader, VecItems, read_items, vec_items};
 pub use par::{ParMap, par_map};
 pub use sink::{Collect, Collected, Fold, Sink, WriteResults, Written};
 pub use stream::MapItems;
 
+use crate::completion::Completion;
+use crate::completion::{CompletionReason, Counts, Outcome, Tally};
 use crate::context::Context;
 use crate::durable;
 use crate::error::Error;
-use crate::graph::{Describe, NodeKind};
+use crate::graph::{Describe, Node, NodeKind};
 use crate::history::{EventDetails, EventKind};
 use crate::step::Step;
 
@@ -82,7 +91,7 @@ pub fn map<S: Step>(step: S) -> Map<S> {
     Map {
         name: Cow::Borrowed("map"),
         step,
-        max_concurrency: 0,
+        max_concurrency: None,
         mode: Strict,
         item_names: None,
     }
@@ -94,7 +103,7 @@ pub fn map<S: Step>(step: S) -> Map<S> {
 pub struct Map<S, M = Strict> {
     name: Cow<'static, str>,
     step: S,
-    max_concurrency: usize,
+    max_concurrency: Option<usize>,
     mode: M,
     item_names: Option<ItemNames>,
 }
@@ -122,22 +131,23 @@ impl<S: Step, M: MapMode> Map<S, M> {
         }
     }
 
-    /// At most `limit` items run at once (ASL `MaxConcurrency`); 0, the default, means
-    /// no limit.
+    /// At most `limit` items run at once (ASL `MaxConcurrency`); without it, no limit.
+    /// A limit of 0 is refused when the workflow is built
+    /// ([`WorkflowError::InvalidSettings`](crate::WorkflowError::InvalidSettings)).
     pub fn max_concurrency(self, limit: usize) -> Self {
         Map {
-            max_concurrency: limit,
+            max_concurrency: Some(limit),
             ..self
         }
     }
 
-    /// Tolerates failed items; the output becomes one `Result` per item.
-    pub fn tolerate(self, failures: ToleratedFailures) -> Map<S, Tolerant> {
+    /// The same map in another mode.
+    fn with_mode<M2: MapMode>(self, mode: M2) -> Map<S, M2> {
         Map {
             name: self.name,
             step: self.step,
             max_concurrency: self.max_concurrency,
-            mode: Tolerant(failures),
+            mode,
             item_names: self.item_names,
         }
     }
@@ -171,6 +181,122 @@ impl<S: Step, M: MapMode> Map<S, M> {
     }
 }
 
+impl<S: Step> Map<S, Strict> {
+    /// Tolerates failed items; the output becomes one `Result` per item.
+    ///
+    /// Failures count in input order: the map fails with
+    /// `States.ExceedToleratedFailureThreshold` at the first item, in input order, past
+    /// the tolerance. A percentage over 100 or not a number is refused when the
+    /// workflow is built.
+    pub fn tolerate(self, failures: ToleratedFailures) -> Map<S, Tolerant> {
+        self.with_mode(Tolerant(failures))
+    }
+
+    /// The settled form: the map never fails for its items' failures; its output is a
+    /// [`Settled`](crate::completion::Settled) batch of each item's
+    /// [`Outcome`], why the map completed and the counts. Every failure is tolerated
+    /// unless `tolerate` says otherwise; [`min_successful`](Map::min_successful) and
+    /// [`complete_when`](Map::complete_when) end it early. The batch is recorded: a
+    /// resumed execution gets the same batch, and never starts an item the decision
+    /// skipped.
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    /// use waypost::completion::{CompletionReason, Outcome};
+    ///
+    /// #[step]
+    /// async fn check(x: u32) -> Result<u32, Error> {
+    ///     if x == 0 { return Err(Error::new("Zero", "zero")); }
+    ///     Ok(100 / x)
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let wf = Workflow::new("checks", 1, map(check).settled());
+    /// let batch = Runtime::new().run(&wf, vec![5, 0, 50]).await.unwrap();
+    /// assert_eq!(batch.reason(), CompletionReason::AllCompleted);
+    /// assert_eq!(batch.outcomes()[1].err().unwrap().name(), "Zero");
+    /// assert_eq!(batch.outcomes()[2], Outcome::Succeeded(2));
+    /// # }
+    /// ```
+    pub fn settled(self) -> Map<S, Settle> {
+        self.with_mode(Settle(Completion::new()))
+    }
+}
+
+impl<S: Step> Map<S, Tolerant> {
+    /// The settled form (see [`Map::settled`]), tolerating the failures tolerated so
+    /// far: exceeding them ends the map with
+    /// [`CompletionReason::ToleranceExceeded`] instead of failing it.
+    pub fn settled(self) -> Map<S, Settle> {
+        let failures = self.mode.0;
+        self.with_mode(Settle(Completion::tolerating(failures)))
+    }
+}
+
+impl<S: Step> Map<S, Settle> {
+    /// Tolerates at most `failures`: the item, in input order, past them ends the map
+    /// with [`CompletionReason::ToleranceExceeded`], the items after it skipped.
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    /// use waypost::completion::CompletionReason;
+    ///
+    /// #[step]
+    /// async fn check(x: u32) -> Result<u32, Error> {
+    ///     if x == 0 { return Err(Error::new("Zero", "zero")); }
+    ///     Ok(x)
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let wf = Workflow::new("checks", 1, map(check).settled().tolerate(ToleratedFailures::Count(1)));
+    /// let batch = Runtime::new().run(&wf, vec![0, 1, 0, 2]).await.unwrap();
+    /// assert_eq!(batch.reason(), CompletionReason::ToleranceExceeded);
+    /// assert_eq!((batch.counts().succeeded(), batch.counts().failed()), (1, 2));
+    /// assert!(batch.outcomes()[3].is_skipped());
+    /// # }
+    /// ```
+    pub fn tolerate(mut self, failures: ToleratedFailures) -> Self {
+        self.mode.0.tolerate(failures);
+        self
+    }
+
+    /// Completes once `count` items succeeded, in input order
+    /// ([`CompletionReason::MinSuccessfulReached`]): the items after that one are not
+    /// started (or cancelled). With fewer items than `count` every item runs and the
+    /// reason is [`CompletionReason::AllCompleted`]. A count of 0 is refused when the
+    /// workflow is built. See the [module](crate::completion) example.
+    pub fn min_successful(mut self, count: usize) -> Self {
+        self.mode.0.min_successful(count);
+        self
+    }
+
+    /// Completes once `predicate` holds for the counts, checked after each item in
+    /// input order ([`CompletionReason::PredicateMatched`]).
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    /// use waypost::completion::CompletionReason;
+    ///
+    /// #[step]
+    /// async fn double(x: u32) -> u32 { x * 2 }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let half = map(double).settled().complete_when(|c| 2 * c.settled() >= c.total().unwrap_or(0));
+    /// let wf = Workflow::new("half", 1, half.max_concurrency(1));
+    /// let batch = Runtime::new().run(&wf, vec![1, 2, 3, 4]).await.unwrap();
+    /// assert_eq!(batch.reason(), CompletionReason::PredicateMatched);
+    /// assert_eq!(batch.counts().settled(), 2);
+    /// # }
+    /// ```
+    pub fn complete_when(
+        mut self,
+        predicate: impl Fn(&Counts) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.mode.0.when(predicate);
+        self
+    }
+}
+
 impl<S: Step, M: MapMode> Step for Map<S, M> {
     type Input = Vec<S::Input>;
     type Output = M::Output<S::Output>;
@@ -181,19 +307,45 @@ impl<S: Step, M: MapMode> Step for Map<S, M> {
 
     async fn run(&self, cx: &Context, items: Vec<S::Input>) -> Result<Self::Output, Error> {
         let key = || cx.key(&self.name);
-        durable::container(cx, key, self.run_items(cx, items)).await
+        if !self.mode.settles() {
+            return durable::container(cx, key, self.run_items(cx, items)).await;
+        }
+        // The settled batch is the map's recorded output: a resumed execution takes it
+        // and starts no item.
+        let settled = format!("{}~settled", key());
+        if let Some(batch) = crate::task::replayed(cx, &settled) {
+            return batch;
+        }
+        let batch = durable::container(cx, key, self.run_items(cx, items)).await?;
+        let at = cx.address(&self.name);
+        durable::record_result(cx, settled, at.as_str(), Ok(batch)).await
     }
 
     fn describe(&self, graph: &mut Describe<'_>) {
+        let completion = self.mode.completion();
         let node = graph.container(NodeKind::Map, &self.name, |sink| {
             sink.branch("item", &self.step)
         });
-        node.detail("max_concurrency", self.max_concurrency);
+        node.detail("max_concurrency", self.max_concurrency.unwrap_or(0));
+        if self.mode.settles() {
+            node.detail("settled", true);
+        }
+        completion_details(node, &completion, self.mode.settles());
+        if self.max_concurrency == Some(0) {
+            node.detail(
+                crate::graph::INVALID,
+                "max concurrency is 0; it must be at least 1 (leave it out for no limit)",
+            );
+        }
+        if let Some(problem) = completion.problem(None) {
+            node.detail(crate::graph::INVALID, problem);
+        }
     }
 }
 
 impl<S: Step, M: MapMode> Map<S, M> {
-    /// Runs every item; fails once more items failed than tolerated.
+    /// Runs the items until the map completes: feeds their outcomes to the tally in
+    /// input order, and fails once more items failed than tolerated (unless settled).
     async fn run_items(
         &self,
         cx: &Context,
@@ -201,10 +353,13 @@ impl<S: Step, M: MapMode> Map<S, M> {
     ) -> Result<M::Output<S::Output>, Error> {
         let at = cx.address(&self.name);
         let total = items.len();
-        let allowed = self.mode.allowed(total);
+        let completion = self.mode.completion();
+        let mut tally = Tally::new(&completion, Some(total));
+        // Strict maps fail at the first failure to end, as Step Functions does.
+        let fail_fast = !self.mode.settles() && self.mode.allowed(total) == 0;
         let limit = match self.max_concurrency {
-            0 => total.max(1),
-            n => n,
+            None | Some(0) => total.max(1),
+            Some(n) => n,
         };
         let started = cx.host().now();
         cx.emit(
@@ -216,8 +371,9 @@ impl<S: Step, M: MapMode> Map<S, M> {
                 ..EventDetails::default()
             },
         );
-        let mut results: Vec<Option<Result<S::Output, Error>>> =
+        let mut finished: Vec<Option<Result<S::Output, Error>>> =
             std::iter::repeat_with(|| None).take(total).collect();
+        let mut outcomes: Vec<Outcome<S::Output>> = Vec::with_capacity(total);
         let mut names: Vec<Option<String>> = match &self.item_names {
             Some(ItemNames(name)) => items.iter().map(|item| name(item)).collect(),
             None => Vec::new(),
@@ -228,22 +384,26 @@ impl<S: Step, M: MapMode> Map<S, M> {
                 async move { (index, self.step.run(&item_cx, item).await) }
             })
             .buffer_unordered(limit);
-        let mut failures = 0;
-        while let Some((index, result)) = running.next().await {
+        let mut reason = tally.check();
+        let mut last_error = None;
+        while reason.is_none() {
+            let Some((index, result)) = running.next().await else {
+                break;
+            };
             if let Err(error) = &result {
+                // Dropping `running` cancels the items still in flight.
                 if config::stops_any_map(error) {
                     return Err(error.clone());
                 }
-                failures += 1;
-                if failures > allowed {
-                    // Dropping `running` cancels the items still in flight.
+                if fail_fast {
                     return Err(self
                         .mode
-                        .exceeded(error.clone(), failures, total, &self.name)
+                        .exceeded(error.clone(), 1, total, &self.name)
                         .at(at.as_str()));
                 }
             }
-            let outcome = EventDetails {
+            // The history says when each item ended, in the order they end.
+            let details = EventDetails {
                 item: names.get_mut(index).and_then(Option::take),
                 ..match &result {
                     Ok(_) => EventDetails::default(),
@@ -254,10 +414,25 @@ impl<S: Step, M: MapMode> Map<S, M> {
                 EventKind::MapItemFinished,
                 at.branch(index).as_str(),
                 None,
-                outcome,
+                details,
             );
-            results[index] = Some(result);
+            finished[index] = Some(result);
+            // Outcomes count in input order: a later item that ended first waits.
+            while reason.is_none()
+                && let Some(result) = finished.get_mut(outcomes.len()).and_then(Option::take)
+            {
+                reason = tally.feed(result.is_ok());
+                if let Err(error) = &result {
+                    last_error = Some(error.clone());
+                }
+                outcomes.push(Outcome::from(result));
+            }
         }
+        // The items after the decision are cancelled or never start.
+        drop(running);
+        let reason = reason.unwrap_or(CompletionReason::AllCompleted);
+        let counts = tally.counts();
+        outcomes.resize_with(total, || Outcome::Skipped);
         let took = cx.millis_since(started);
         cx.emit(
             EventKind::MapFinished,
@@ -265,15 +440,29 @@ impl<S: Step, M: MapMode> Map<S, M> {
             took,
             EventDetails {
                 items: Some(total as u64),
-                failed: Some(failures as u64),
+                failed: Some(counts.failed() as u64),
+                completion: self.mode.settles().then(|| reason.to_string()),
                 ..EventDetails::default()
             },
         );
-        M::finish(
-            results
-                .into_iter()
-                .map(|r| r.expect("every item finished"))
-                .collect(),
-        )
+        if reason == CompletionReason::ToleranceExceeded
+            && !self.mode.settles()
+            && let Some(error) = last_error
+        {
+            return Err(self
+                .mode
+                .exceeded(error, counts.failed(), total, &self.name)
+                .at(at.as_str()));
+        }
+        M::complete(outcomes, reason, counts)
+    }
+}
+
+/// The graph details of a map's completion settings (a strict map shows none).
+pub(crate) fn completion_details(node: &mut Node, completion: &Completion, settles: bool) {
+    for (key, value) in completion.details() {
+        if settles || key != "tolerated_failure_count" || value != "0" {
+            node.detail(key, value);
+        }
     }
 }

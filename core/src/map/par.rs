@@ -24,11 +24,12 @@ use futures::StreamExt as _;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 
-use super::config::{MapMode, Strict, Tolerant, ToleratedFailures, stops_any_map};
+use super::config::{MapMode, Settle, Strict, Tolerant, ToleratedFailures, stops_any_map};
 use super::items::{ItemReader, VecItems, vec_items};
 use super::progress::{self, CommitEvery, Progress};
 use super::sink::{Collect, Fold, Sink, WriteResults};
 use crate::address::Address;
+use crate::completion::{Completion, CompletionReason, Counts, Tally};
 use crate::context::{Context, Recorder, StepContext};
 use crate::durable;
 use crate::error::Error;
@@ -192,6 +193,71 @@ impl<S: SyncStep, R> ParMap<S, Strict, R, Collect> {
         let (reader, sink) = (Arc::clone(&self.reader), Arc::clone(&self.sink));
         self.rebuild(Tolerant(failures), reader, sink)
     }
+
+    /// The settled form: the map never fails for its items' failures; each item's
+    /// result becomes an [`Outcome`](crate::completion::Outcome), and the map's output
+    /// is a [`Settled`](crate::completion::Settled) batch of the sink's output (with
+    /// the default sink, every item's outcome in input order, those after the decision
+    /// [`Skipped`](crate::completion::Outcome::Skipped)), why it completed and the
+    /// counts. Every failure is tolerated unless `tolerate` says otherwise;
+    /// [`min_successful`](ParMap::min_successful) and
+    /// [`complete_when`](ParMap::complete_when) end it early.
+    ///
+    /// The decision is taken in input order and is durable: a resumed map restores the
+    /// committed results, reaches the same decision from their counts, and reads no item
+    /// after it. Skipped items go to a [`fold`](ParMap::fold) as `Skipped` but are not
+    /// handed to [`write_results`](ParMap::write_results).
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    /// use waypost::completion::{CompletionReason, Outcome};
+    ///
+    /// #[step]
+    /// fn root(x: i64) -> Result<i64, Error> {
+    ///     if x < 0 { return Err(Error::new("Negative", "no real root")); }
+    ///     Ok(x.isqrt())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let wf = Workflow::new("roots", 1, par_map(root).settled().min_successful(2));
+    /// let batch = Runtime::new().run(&wf, vec![-1, 16, 9, 4]).await.unwrap();
+    /// assert_eq!(batch.reason(), CompletionReason::MinSuccessfulReached);
+    /// assert_eq!(batch.outcomes()[1..3], [Outcome::Succeeded(4), Outcome::Succeeded(3)]);
+    /// assert_eq!(batch.outcomes()[3], Outcome::Skipped);
+    /// # }
+    /// ```
+    pub fn settled(self) -> ParMap<S, Settle, R, Collect> {
+        let (reader, sink) = (Arc::clone(&self.reader), Arc::clone(&self.sink));
+        self.rebuild(Settle(Completion::new()), reader, sink)
+    }
+}
+
+impl<S: SyncStep, R, K> ParMap<S, Settle, R, K> {
+    /// Tolerates at most `failures`: the item, in input order, past them ends the map
+    /// with [`CompletionReason::ToleranceExceeded`]. A percentage of a stream whose
+    /// length the reader does not know is checked at its end.
+    pub fn tolerate(mut self, failures: ToleratedFailures) -> Self {
+        self.mode.0.tolerate(failures);
+        self
+    }
+
+    /// Completes once `count` items succeeded, in input order
+    /// ([`CompletionReason::MinSuccessfulReached`]); with fewer items, every item runs
+    /// ([`CompletionReason::AllCompleted`]). 0 is refused when the workflow is built.
+    pub fn min_successful(mut self, count: usize) -> Self {
+        self.mode.0.min_successful(count);
+        self
+    }
+
+    /// Completes once `predicate` holds for the counts, checked after each item in
+    /// input order ([`CompletionReason::PredicateMatched`]).
+    pub fn complete_when(
+        mut self,
+        predicate: impl Fn(&Counts) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.mode.0.when(predicate);
+        self
+    }
 }
 
 impl<S, M, R, K> Step for ParMap<S, M, R, K>
@@ -202,13 +268,13 @@ where
     K: Sink<M::Item<S::Output>>,
 {
     type Input = R::Input;
-    type Output = K::Output;
+    type Output = M::Finished<K::Output>;
 
     fn name(&self) -> &str {
         &self.name
     }
 
-    async fn run(&self, cx: &Context, input: R::Input) -> Result<K::Output, Error> {
+    async fn run(&self, cx: &Context, input: R::Input) -> Result<Self::Output, Error> {
         let _busy = cx.busy();
         let key = || cx.key(&self.name);
         durable::container(cx, key, self.run_items(cx, input)).await
@@ -219,6 +285,14 @@ where
             sink.branch("item", &*self.step)
         });
         node.detail("executor", "cpu");
+        let completion = self.mode.completion();
+        super::completion_details(node, &completion, self.mode.settles());
+        if self.mode.settles() {
+            node.detail("settled", true);
+        }
+        if let Some(problem) = completion.problem(None) {
+            node.detail(crate::graph::INVALID, problem);
+        }
     }
 }
 
@@ -292,7 +366,11 @@ where
     R: ItemReader<Item = S::Input>,
     K: Sink<M::Item<S::Output>>,
 {
-    async fn run_items(&self, cx: &Context, input: R::Input) -> Result<K::Output, Error> {
+    async fn run_items(
+        &self,
+        cx: &Context,
+        input: R::Input,
+    ) -> Result<M::Finished<K::Output>, Error> {
         let at = cx.address(&self.name);
         let total = self.reader.len(&input);
         let limit = self.mode.limit(total);
@@ -313,12 +391,32 @@ where
             .unwrap_or_else(|panic| Err(Error::from_panic(&self.name, at.as_str(), panic.as_ref())))
             .map_err(|e| e.at(at.as_str()))?;
 
-        let mut failure = self
-            .drive(cx, &at, &prefix, items, (limit, total), &mut progress)
-            .await
-            .err();
+        // The settled form's decision, in input order: replayed from the committed
+        // counts, where an earlier run reached it, or taken while driving.
+        let completion = self.mode.completion();
+        let mut tally = Tally::resumed(&completion, total, progress.done, progress.failures);
+        let mut reason = self.mode.settles().then(|| tally.check()).flatten();
+        let mut failure = None;
+        if reason.is_none() {
+            match self
+                .drive(
+                    cx,
+                    &at,
+                    &prefix,
+                    items,
+                    (limit, total),
+                    &mut progress,
+                    &mut tally,
+                )
+                .await
+            {
+                Ok(decided) => reason = decided,
+                Err(error) => failure = Some(error),
+            }
+        }
         // A percentage of a stream's items is known only at its end.
         if failure.is_none()
+            && !self.mode.settles()
             && limit.is_none()
             && let Some(allowed) = self.mode.limit(Some(progress.done))
             && progress.failures > allowed
@@ -347,6 +445,7 @@ where
                 failure.get_or_insert(error);
             }
         }
+        let reason = reason.unwrap_or_else(|| tally.end());
         let took = cx.millis_since(started);
         cx.emit(
             EventKind::MapFinished,
@@ -355,13 +454,28 @@ where
             EventDetails {
                 items: Some(progress.done as u64),
                 failed: Some(progress.failures as u64),
+                completion: self.mode.settles().then(|| reason.to_string()),
                 ..EventDetails::default()
             },
         );
-        match failure {
-            Some(error) => Err(error.at(at.as_str())),
-            None => Ok(self.sink.finish(progress.state)),
+        if let Some(error) = failure {
+            return Err(error.at(at.as_str()));
         }
+        // The items after the decision, known only in memory (a resumed map reaches
+        // the same decision and skips them again).
+        if let (Some(total), Some(_)) = (total, M::skipped::<S::Output>()) {
+            for _ in progress.done..total {
+                if let Some(skipped) = M::skipped() {
+                    self.sink.push(&mut progress.state, skipped);
+                }
+            }
+        }
+        let counts = tally.counts();
+        Ok(M::finished(
+            self.sink.finish(progress.state),
+            reason,
+            counts,
+        ))
     }
 
     /// The sink and position restored from the committed batches.
@@ -370,7 +484,9 @@ where
     }
 
     /// Runs the items on the pool and hands their results to the sink in order,
-    /// committing batches on the way. Returns once nothing is left in flight.
+    /// committing batches on the way. Returns once nothing is left in flight: with the
+    /// settled form's decision, when it was taken before the items ran out.
+    #[allow(clippy::too_many_arguments, reason = "the driver's state, passed once")]
     async fn drive(
         &self,
         cx: &Context,
@@ -379,7 +495,8 @@ where
         items: R::Items,
         (limit, total): (Option<usize>, Option<usize>),
         progress: &mut Progress<K::State>,
-    ) -> Result<(), Error> {
+        tally: &mut Tally<'_>,
+    ) -> Result<Option<CompletionReason>, Error> {
         let source = Arc::new(Mutex::new(Source {
             items,
             next: progress.done,
@@ -395,6 +512,7 @@ where
         let fail_fast = limit == Some(0);
 
         let mut failure: Option<Error> = None;
+        let mut decided: Option<CompletionReason> = None;
         let mut waiting: BTreeMap<usize, Vec<Result<S::Output, Error>>> = BTreeMap::new();
         let mut first_read_error: Option<(usize, Error)> = None;
         let (mut in_flight, mut reserved, mut end) = (0, progress.done, false);
@@ -514,13 +632,23 @@ where
                 waiting.insert(group.first, group.results);
             }
             while failure.is_none()
+                && decided.is_none()
                 && let Some(results) = waiting.remove(&progress.done)
             {
                 for result in results {
-                    if let Err(error) = self.take(result, limit, total, progress) {
-                        failure = Some(error);
-                        stop.all();
-                        break;
+                    match self.take(result, limit, total, progress, tally) {
+                        Ok(None) => {}
+                        Ok(Some(reason)) => {
+                            // The items after this one are not read, or ignored.
+                            decided = Some(reason);
+                            stop.all();
+                            break;
+                        }
+                        Err(error) => {
+                            failure = Some(error);
+                            stop.all();
+                            break;
+                        }
                     }
                 }
             }
@@ -528,6 +656,9 @@ where
 
         if let Some(error) = failure {
             return Err(error);
+        }
+        if decided.is_some() {
+            return Ok(decided);
         }
         // The map stopped before its end, at a read error or a failed item that an
         // earlier group, stopped, kept the results from reaching: the first of them. (A
@@ -555,24 +686,26 @@ where
                 self.name, progress.done
             )));
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// Hands the next item's result to the sink, or says why the map fails.
+    /// Hands the next item's result to the sink, or says why the map fails; in the
+    /// settled form, whether the map completes with it.
     fn take(
         &self,
         result: Result<S::Output, Error>,
         limit: Option<usize>,
         total: Option<usize>,
         progress: &mut Progress<K::State>,
-    ) -> Result<(), Error> {
+        tally: &mut Tally<'_>,
+    ) -> Result<Option<CompletionReason>, Error> {
         if let Err(error) = &result {
             if stops_any_map(error) {
                 return Err(error.clone());
             }
             progress.failures += 1;
             progress.failed.push(progress.done);
-            if limit.is_some_and(|allowed| progress.failures > allowed) {
+            if !self.mode.settles() && limit.is_some_and(|allowed| progress.failures > allowed) {
                 let total = total.unwrap_or(progress.done + 1);
                 return Err(self.mode.exceeded(
                     error.clone(),
@@ -582,9 +715,10 @@ where
                 ));
             }
         }
+        let succeeded = result.is_ok();
         self.sink.push(&mut progress.state, M::item(result)?);
         progress.done += 1;
-        Ok(())
+        Ok(self.mode.settles().then(|| tally.feed(succeeded)).flatten())
     }
 
     /// Whether the sink holds a full batch: it is written before more items are read.

@@ -60,7 +60,7 @@ use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 
-use super::config::{MapMode, Strict, Tolerant, ToleratedFailures, stops_any_map};
+use super::config::{MapMode, Streams, Strict, Tolerant, ToleratedFailures, stops_any_map};
 use super::items::ItemReader;
 use super::progress::{self, CommitEvery, Progress};
 use super::sink::{Collect, Fold, Sink, WriteResults};
@@ -79,7 +79,7 @@ use crate::store::CheckpointKind;
 /// How many items a streaming map runs at once unless told.
 const DEFAULT_CONCURRENCY: usize = 64;
 
-impl<S: Step, M: MapMode> Map<S, M> {
+impl<S: Step, M: Streams> Map<S, M> {
     /// Reads the items from the map's input with `reader` (ASL's `ItemReader`) instead
     /// of taking a `Vec`, and streams them: the map's input becomes the reader's, items
     /// are read as room frees up, and the results are committed in batches rather than
@@ -118,10 +118,7 @@ impl<S: Step, M: MapMode> Map<S, M> {
         MapItems {
             name: self.name,
             step: self.step,
-            max_concurrency: match self.max_concurrency {
-                0 => DEFAULT_CONCURRENCY,
-                n => n,
-            },
+            max_concurrency: self.max_concurrency.unwrap_or(DEFAULT_CONCURRENCY),
             mode: self.mode,
             reader: Arc::new(reader),
             sink: Arc::new(Collect),
@@ -209,17 +206,11 @@ impl<S: Step, M: MapMode, R, K> MapItems<S, M, R, K> {
         }
     }
 
-    /// At most `limit` items run at once (ASL `MaxConcurrency`; default 64).
-    ///
-    /// # Panics
-    ///
-    /// When `limit` is 0: a stream cannot run all its items at once.
+    /// At most `limit` items run at once (ASL `MaxConcurrency`; default 64). A limit of
+    /// 0 is refused when the workflow is built
+    /// ([`WorkflowError::InvalidSettings`](crate::WorkflowError::InvalidSettings)): a
+    /// stream cannot run all its items at once.
     pub fn max_concurrency(self, limit: usize) -> Self {
-        assert!(
-            limit > 0,
-            "a streaming map runs at least one item at a time: max_concurrency(0) has no \
-             meaning over a stream of items"
-        );
         MapItems {
             max_concurrency: limit,
             ..self
@@ -344,6 +335,13 @@ where
         });
         node.detail("max_concurrency", self.max_concurrency);
         node.detail("items", "stream");
+        if self.max_concurrency == 0 {
+            node.detail(
+                crate::graph::INVALID,
+                "max concurrency is 0; a streaming map runs at least one item at a time \
+                 (leave it out for 64)",
+            );
+        }
     }
 }
 

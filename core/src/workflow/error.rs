@@ -43,6 +43,18 @@ pub enum WorkflowError {
         /// What is wrong with it.
         problem: NameProblem,
     },
+    /// A state's settings are invalid: a concurrency limit of 0, a tolerated failure
+    /// percentage over 100 or not a number, a min successful of 0 or over the number
+    /// of branches of a parallel.
+    #[non_exhaustive]
+    InvalidSettings {
+        /// The state's name.
+        name: String,
+        /// Its address.
+        address: Address,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 impl fmt::Display for WorkflowError {
@@ -82,6 +94,16 @@ impl fmt::Display for WorkflowError {
                      characters)"
                 )
             }
+            WorkflowError::InvalidSettings {
+                name,
+                address,
+                problem,
+            } => write!(
+                f,
+                "invalid settings of state {} at {}: {problem}",
+                shown(name),
+                shown_address(address)
+            ),
         }
     }
 }

@@ -60,8 +60,9 @@ impl<I: Payload, O: Payload> Workflow<I, O> {
     ///
     /// # Panics
     ///
-    /// When a name in the workflow breaks the rule of [`check_name`], with the message
-    /// of the [`WorkflowError`] that [`try_new`](Self::try_new) returns. Names are
+    /// When a name in the workflow breaks the rule of [`check_name`], or a state's
+    /// settings are invalid, with the message of the [`WorkflowError`] that
+    /// [`try_new`](Self::try_new) returns. Names are
     /// usually literals in the code, so a bad one is a bug found the first time the
     /// workflow is built, as with an invalid regex literal; use `try_new` for names that
     /// come from elsewhere.
@@ -90,6 +91,26 @@ impl<I: Payload, O: Payload> Workflow<I, O> {
     /// [`WorkflowError::InvalidName`] when the workflow's name or a name in its graph
     /// (a step name, a choice label, an error name of a fail state, retry policy or
     /// catch) breaks the rule of [`check_name`]: the first such name in flow order.
+    ///
+    /// [`WorkflowError::InvalidSettings`] when a state's settings are invalid: a
+    /// concurrency limit of 0 on a map or parallel, a tolerated failure percentage over
+    /// 100, negative or not a number, a min successful of 0 or over the branches of a
+    /// parallel (see [`completion`](crate::completion)). [`new`](Self::new) panics with
+    /// the same message:
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    ///
+    /// #[step]
+    /// async fn ping(x: u32) -> u32 { x }
+    ///
+    /// let error = Workflow::try_new("pings", 1, map(ping).max_concurrency(0)).unwrap_err();
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "invalid settings of state \"map\" at `0.map`: max concurrency is 0; it must be \
+    ///      at least 1 (leave it out for no limit)"
+    /// );
+    /// ```
     ///
     /// # Examples
     ///

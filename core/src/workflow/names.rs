@@ -2,7 +2,7 @@
 //! it is built.
 
 use crate::address::Address;
-use crate::graph::{Graph, Node, NodeKind};
+use crate::graph::{Graph, INVALID, Node, NodeKind};
 
 use super::error::{NameOf, NameProblem, WorkflowError};
 
@@ -97,6 +97,13 @@ fn check_states(states: &[Node]) -> Result<(), WorkflowError> {
     for node in states {
         let at = &node.address;
         check(NameOf::Step, &node.name, at)?;
+        if let Some((_, problem)) = node.details.iter().find(|(key, _)| key == INVALID) {
+            return Err(WorkflowError::InvalidSettings {
+                name: node.name.clone(),
+                address: at.clone(),
+                problem: problem.clone(),
+            });
+        }
         if node.kind == NodeKind::Fail
             && let Some((_, error)) = node.details.iter().find(|(key, _)| key == "error")
         {
