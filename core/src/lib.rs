@@ -14,6 +14,7 @@ pub mod callback;
 pub mod catch;
 pub mod choice;
 pub mod codec;
+pub mod condition;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod context;
@@ -54,6 +55,7 @@ pub use callback::{CallbackToken, WaitForCallback, wait_for_callback};
 pub use catch::Catch;
 pub use choice::{Choice, ChoiceStart, choice};
 pub use codec::Codec;
+pub use condition::{Check, WaitForCondition, WaitStrategy, wait_for_condition};
 pub use context::{Context, Host, Recorder, StepContext};
 pub use error::{Error, ErrorKind, NamedError};
 pub use fail::{Fail, FailWith, fail, fail_caught, fail_with};

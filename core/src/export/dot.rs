@@ -29,6 +29,7 @@ fn render(graph: &Graph, status: &dyn Fn(&Node) -> Option<StateStatus>) -> Strin
         let shape = match node.kind {
             NodeKind::Choice => "diamond",
             NodeKind::Parallel | NodeKind::Map | NodeKind::Group => "box3d",
+            NodeKind::Condition => "box3d",
             NodeKind::Wait => "hexagon",
             NodeKind::Pass => "parallelogram",
             NodeKind::Succeed => "doublecircle",
