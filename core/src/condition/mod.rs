@@ -210,7 +210,7 @@ where
         Err(Error::new(
             names::CONDITION_NOT_MET,
             format!(
-                "`{}` polled `{}` {max} times (its max attempts) and it never said done",
+                "`{}` made {max} polls (its max attempts) and its check `{}` never said done",
                 self.name,
                 self.check.name()
             ),

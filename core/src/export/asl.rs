@@ -128,10 +128,10 @@ fn add_condition(
     state.insert("Default".into(), names.of(delay).into());
     let check_name = check.first().map_or("", |n| names.of(n));
     Some(format!(
-        "wait for a condition: polls `{check_name}` until it says done, waiting {} between \
-         polls; after {} polls without done it fails with States.ConditionNotMet",
+        "wait for a condition: polls `{check_name}` until it says done, at most {} times, \
+         then fails with States.ConditionNotMet; between polls: {}",
+        detail("max_attempts").unwrap_or("max attempts"),
         detail("strategy").unwrap_or("as its strategy says"),
-        detail("max_attempts").unwrap_or("its max attempts"),
     ))
 }
 
@@ -190,7 +190,7 @@ fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, n
             state.insert("Type".into(), "Wait".into());
             state.insert("SecondsPath".into(), "$.delay_seconds".into());
             comments.push(format!(
-                "SecondsPath: the delay is {} in waypost",
+                "SecondsPath: the delay grows in waypost ({}), so ASL reads it from the input",
                 detail("delay").unwrap_or_default()
             ));
         }
