@@ -72,7 +72,7 @@ use crate::step::{Payload, Step};
 const DELAY: &str = "delay";
 
 /// The label of a condition's branch in its graph: one poll.
-pub const POLL: &str = "poll";
+const POLL: &str = "poll";
 
 /// What a check step says after one poll of a [`wait_for_condition`] state: done, with
 /// the final state, or not yet, with the state the next poll gets.
@@ -124,6 +124,27 @@ impl<T> Check<T> {
 ///
 /// `check` gets the state's input at the first poll, and then the state its previous
 /// poll returned; the state's output is the state of the poll that said done.
+///
+/// # Examples
+///
+/// A closure as the check: poll until the balance covers the price.
+///
+/// ```
+/// use std::time::Duration;
+/// use waypost::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let funded = step_fn("funded", |balance: u64| async move {
+///     // In real life: ask the bank. Here each look finds 40 more.
+///     let balance = balance + 40;
+///     Ok::<_, Error>(Check::done_if(balance >= 100, balance))
+/// });
+/// let wait = wait_for_condition(funded)
+///     .strategy(WaitStrategy::exponential(Duration::from_secs(1)).max_attempts(5));
+/// let wf = Workflow::new("top-up", 1, wait);
+/// assert_eq!(Runtime::new().run(&wf, 0).await.unwrap(), 120);
+/// # }
+/// ```
 pub fn wait_for_condition<S, T>(check: S) -> WaitForCondition<S>
 where
     S: Step<Input = T, Output = Check<T>>,
