@@ -25,6 +25,15 @@ use waypost::{
 #[path = "support/export.rs"]
 mod support;
 
+static_assertions::assert_impl_all!(
+    waypost::WaitForCondition<is_ready>: Step, Send, Sync, std::fmt::Debug
+);
+static_assertions::assert_impl_all!(
+    WaitStrategy: Send, Sync, Copy, Default, PartialEq, std::fmt::Debug, std::fmt::Display,
+    serde::Serialize
+);
+static_assertions::assert_impl_all!(Check<u32>: Send, Sync, Clone, std::fmt::Debug, serde::Serialize);
+
 /// A host whose wall clock follows tokio's (paused) clock, so that recorded deadlines
 /// and virtual time agree to the millisecond.
 #[derive(Debug)]
