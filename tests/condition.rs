@@ -73,6 +73,13 @@ fn ms(time: SystemTime) -> u64 {
     u64::try_from(time.duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }
 
+/// A delay's recorded deadline (ms since the Unix epoch): the delay's output, in the
+/// default codec.
+fn recorded_deadline(kind: CheckpointKind, payload: &[u8]) -> u64 {
+    assert_eq!(kind, CheckpointKind::Output, "kept by a redrive");
+    waypost::codec::decode(&waypost::BincodeCodec, payload, "a deadline").unwrap()
+}
+
 fn runtime(store: &Arc<dyn Store>, host: &Arc<PausedClockHost>) -> Runtime {
     Runtime::builder()
         .shared_store(Arc::clone(store))
@@ -376,8 +383,8 @@ async fn a_resumed_execution_keeps_its_polls_and_its_jittered_deadline() {
             .await
             .unwrap()
             .iter()
-            .find(|c| c.kind == CheckpointKind::Deadline && c.key == key)
-            .map(|c| u64::from_le_bytes(c.payload[..].try_into().unwrap()))
+            .find(|c| c.key == key)
+            .map(|c| recorded_deadline(c.kind, &c.payload))
     };
     {
         let seen = Arc::clone(&polls.seen);
@@ -408,6 +415,33 @@ async fn a_resumed_execution_keeps_its_polls_and_its_jittered_deadline() {
     assert_eq!(
         deadline(Arc::clone(&store), "0.until/2/1.delay").await,
         Some(second)
+    );
+}
+
+/// A redrive after a failed poll keeps the polls that finished and the delays between
+/// them: it polls again at once, from the last state, instead of waiting every delay
+/// again.
+#[tokio::test(start_paused = true)]
+async fn a_redrive_polls_on_from_the_last_state_without_waiting_again() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let host = PausedClockHost::new();
+    let polls = Polls::new(4, &host).failing(2, "Broken", 1);
+    let wf = until(
+        &polls,
+        WaitStrategy::fixed(Duration::from_secs(10)).max_attempts(10),
+    );
+    let runtime = runtime(&store, &host);
+    let error = runtime.start(&wf, "d", 0).await.unwrap_err();
+    assert!(error.to_string().contains("Broken"), "{error}");
+    assert_eq!(polls.states(), [0, 1, 2]);
+
+    let redriven = tokio::time::Instant::now();
+    assert_eq!(runtime.redrive(&wf, "d").await.unwrap(), 4);
+    assert_eq!(polls.states(), [0, 1, 2, 2, 3], "the failed poll, then one more");
+    assert_eq!(
+        redriven.elapsed(),
+        Duration::from_secs(10),
+        "one delay: the two before the failure are not waited again"
     );
 }
 
@@ -554,8 +588,8 @@ async fn delay_deadline(store: &SqliteStore, n: u32) -> Option<u64> {
     let checkpoints = store.checkpoints(EXECUTION).await.ok()?;
     checkpoints
         .iter()
-        .find(|c| c.kind == CheckpointKind::Deadline && c.key == key)
-        .map(|c| u64::from_le_bytes(c.payload[..].try_into().unwrap()))
+        .find(|c| c.key == key)
+        .map(|c| recorded_deadline(c.kind, &c.payload))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,10 @@
 //! - Each delay is a durable timer: its deadline (jitter included, drawn once) is
 //!   recorded when it starts, so a resumed execution waits only what is left, and a
 //!   [`Worker`](https://docs.rs/waypost) parks the execution (no lease) while it waits.
+//! - A redrive after a failed check keeps the polls that finished and the delays
+//!   between them: it polls again at once, with the state of the last poll that
+//!   finished. (After `States.ConditionNotMet` every poll finished: a redrive fails the
+//!   same way; retry the state to poll anew.)
 //! - When the last poll allowed does not say done, the state fails with
 //!   `States.ConditionNotMet` ([`names::CONDITION_NOT_MET`]), saying how many polls
 //!   ran. A check that fails fails the state with its error: retry the check
@@ -58,6 +62,7 @@ pub use strategy::WaitStrategy;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -262,18 +267,25 @@ where
     T: Payload,
 {
     /// The durable timer after poll `poll`, at the position `cx` (after the poll's
-    /// check): the deadline an earlier run recorded, or a fresh one, jitter drawn now.
+    /// check): until the deadline an earlier run recorded, or a fresh one, jitter drawn
+    /// now and recorded before the wait begins.
+    ///
+    /// The deadline is recorded as the delay's output (the deadline in ms since the
+    /// Unix epoch, in the execution's codec), not as a `Deadline` checkpoint: a redrive
+    /// keeps the polls that finished, and so the delays between them, where it would
+    /// set a `Deadline` aside and wait each delay again.
     async fn delay(&self, cx: &Context, poll: u32) -> Result<(), Error> {
         let key = cx.key(DELAY);
         let address = cx.address(DELAY);
         let now = durable::millis(cx.host().now());
-        let deadline = match durable::recorded_deadline(cx, &key)? {
-            Some(recorded) => recorded,
-            None => {
-                let delay = self.strategy.jittered_delay_after(poll);
-                now.saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
-            }
+        let recorded = match crate::task::replayed::<u64>(cx, &key) {
+            Some(deadline) => Some(deadline?),
+            None => None,
         };
+        let deadline = recorded.unwrap_or_else(|| {
+            let delay = self.strategy.jittered_delay_after(poll);
+            now.saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
+        });
         cx.emit(
             EventKind::TimerStarted,
             address.as_str(),
@@ -283,7 +295,18 @@ where
                 ..EventDetails::default()
             },
         );
-        durable::durable_sleep_until(cx, key, deadline).await?;
+        if recorded.is_none() {
+            durable::record_result(cx, key, address.as_str(), Ok(deadline)).await?;
+        }
+        let remaining = deadline.saturating_sub(durable::millis(cx.host().now()));
+        if remaining > 0 {
+            // Only waiting: a worker may park the execution until the deadline.
+            let _timer = cx
+                .recorder()
+                .and_then(|r| r.activity())
+                .map(|a| a.timer(deadline));
+            cx.sleep(Duration::from_millis(remaining)).await;
+        }
         cx.emit(
             EventKind::TimerFired,
             address.as_str(),
