@@ -95,9 +95,12 @@ struct Polls {
     done_at: u32,
     host: Arc<PausedClockHost>,
     seen: Arc<Mutex<Vec<(u32, u64)>>>,
-    /// Fails with this error name when it gets this state, `times` times.
-    fail: Arc<Mutex<Option<(u32, &'static str, u32)>>>,
+    fail: Arc<Mutex<Option<Failure>>>,
 }
+
+/// Fail with this error name (1) when the check gets this state (0), this many times
+/// (2).
+type Failure = (u32, &'static str, u32);
 
 impl Polls {
     fn new(done_at: u32, host: &Arc<PausedClockHost>) -> Self {
@@ -119,7 +122,11 @@ impl Polls {
         step_fn("check", move |looks: u32| {
             let polls = polls.clone();
             async move {
-                polls.seen.lock().unwrap().push((looks, polls.host.now_ms()));
+                polls
+                    .seen
+                    .lock()
+                    .unwrap()
+                    .push((looks, polls.host.now_ms()));
                 let mut fail = polls.fail.lock().unwrap();
                 if let Some((on, name, times)) = fail.as_mut()
                     && *on == looks
@@ -172,7 +179,11 @@ async fn fixed_delays_poll_until_done_carrying_the_state_in_exact_virtual_time()
     let started = tokio::time::Instant::now();
     assert_eq!(runtime(&store, &host).start(&wf, "f", 0).await.unwrap(), 4);
     assert_eq!(started.elapsed(), Duration::from_secs(30), "three delays");
-    assert_eq!(polls.states(), [0, 1, 2, 3], "each poll got the last one's state");
+    assert_eq!(
+        polls.states(),
+        [0, 1, 2, 3],
+        "each poll got the last one's state"
+    );
     assert_eq!(polls.seconds_from(start), [0.0, 10.0, 20.0, 30.0]);
 }
 
@@ -244,7 +255,10 @@ async fn each_poll_and_each_delay_is_in_the_history() {
         .iter()
         .find(|e| e.kind == EventKind::ConditionPolled)
         .unwrap();
-    assert_eq!((polled.details.poll, polled.details.done), (Some(1), Some(false)));
+    assert_eq!(
+        (polled.details.poll, polled.details.done),
+        (Some(1), Some(false))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -276,12 +290,10 @@ async fn too_many_polls_fail_by_name_saying_how_many_ran_and_can_be_caught() {
     let wf = Workflow::new(
         "caught",
         1,
-        wait_for_condition(polls.step())
-            .strategy(strategy)
-            .catch(
-                ["States.ConditionNotMet"],
-                pass("gave_up", |(_input, _error): (u32, Error)| 0),
-            ),
+        wait_for_condition(polls.step()).strategy(strategy).catch(
+            ["States.ConditionNotMet"],
+            pass("gave_up", |(_input, _error): (u32, Error)| 0),
+        ),
     );
     assert_eq!(runtime(&store, &host).start(&wf, "c", 7).await.unwrap(), 0);
     assert_eq!(polls.states(), [7, 8, 9]);
@@ -333,7 +345,10 @@ async fn a_failing_check_is_retried_per_poll_or_with_the_whole_state_and_caught(
             }),
         ),
     );
-    assert_eq!(runtime(&store, &host).start(&wf, "k", 0).await.unwrap(), 100);
+    assert_eq!(
+        runtime(&store, &host).start(&wf, "k", 0).await.unwrap(),
+        100
+    );
     assert_eq!(polls.states(), [0, 1]);
     let polls = Polls::new(3, &host).failing(1, "Broken", 1);
     let error = runtime(&store, &host)
@@ -437,7 +452,11 @@ async fn a_redrive_polls_on_from_the_last_state_without_waiting_again() {
 
     let redriven = tokio::time::Instant::now();
     assert_eq!(runtime.redrive(&wf, "d").await.unwrap(), 4);
-    assert_eq!(polls.states(), [0, 1, 2, 2, 3], "the failed poll, then one more");
+    assert_eq!(
+        polls.states(),
+        [0, 1, 2, 2, 3],
+        "the failed poll, then one more"
+    );
     assert_eq!(
         redriven.elapsed(),
         Duration::from_secs(10),
@@ -626,7 +645,10 @@ async fn a_sigkill_between_polls_resumes_from_the_last_checkpointed_state() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&second.stderr)
     );
-    assert!(stdout.contains("OUTPUT done after [1, 2, 3, 4]"), "{stdout}");
+    assert!(
+        stdout.contains("OUTPUT done after [1, 2, 3, 4]"),
+        "{stdout}"
+    );
     assert_eq!(
         lines(),
         [
@@ -780,4 +802,45 @@ fn a_condition_that_ends_the_workflow_ends_through_a_succeed_state_in_asl() {
         .as_str()
         .unwrap();
     assert_eq!(asl["States"][done]["Type"], "Succeed");
+}
+
+#[test]
+fn a_condition_with_a_retry_or_catch_is_its_loop_inside_a_parallel_in_asl() {
+    let policy = RetryPolicy::builder().max_attempts(2).build();
+    let wf = Workflow::new(
+        "guarded",
+        1,
+        submit
+            .then(
+                wait_for_condition(is_ready)
+                    .named("until_ready")
+                    .strategy(WaitStrategy::fixed(Duration::from_secs(5)))
+                    .retry(policy)
+                    .catch(
+                        ["States.ConditionNotMet"],
+                        pass("gave_up", |(x, _e): (u32, Error)| x),
+                    ),
+            )
+            .then(fetch),
+    );
+    let asl = export::asl(wf.graph());
+    support::check_asl(&asl);
+    let states = &asl["States"];
+    assert_eq!(states["submit"]["Next"], "until_ready");
+    let outer = &states["until_ready"];
+    assert_eq!(outer["Type"], "Parallel");
+    assert_eq!(outer["Retry"][0]["MaxAttempts"], 1);
+    assert_eq!(outer["Catch"][0]["Next"], "gave_up");
+    assert_eq!(outer["Next"], "fetch");
+    let inner = &outer["Branches"][0];
+    assert_eq!(inner["StartAt"], "is_ready");
+    assert_eq!(inner["States"]["is_ready"]["Next"], "until_ready done?");
+    let choice = &inner["States"]["until_ready done?"];
+    assert_eq!(choice["Type"], "Choice");
+    assert_eq!(choice["Default"], "delay");
+    assert_eq!(
+        inner["States"][choice["Choices"][0]["Next"].as_str().unwrap()]["Type"],
+        "Succeed"
+    );
+    assert!(choice.get("Retry").is_none());
 }

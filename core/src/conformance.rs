@@ -933,6 +933,8 @@ pub async fn an_event_with_every_field_round_trips(store: &dyn Store) {
             owner: Some("host/4026531836:12:ab".to_owned()),
             previous_owner: Some("host/4026531836:11:cd".to_owned()),
             recoveries: Some(u32::MAX),
+            poll: Some(u32::MAX),
+            done: Some(true),
             detail: Some("Timeout: no answer in 5s\nretrying in 2s — \"quoted\"".to_owned()),
         },
     };

@@ -312,7 +312,9 @@ pub(crate) fn summary(kind: EventKind, d: &EventDetails) -> String {
             }
         }
         EventKind::ConditionPolled => {
-            let poll = d.poll.map_or_else(|| "poll".to_owned(), |n| format!("poll {n}"));
+            let poll = d
+                .poll
+                .map_or_else(|| "poll".to_owned(), |n| format!("poll {n}"));
             parts.push(match d.done {
                 Some(true) => format!("{poll}: done"),
                 Some(false) => format!("{poll}: not done"),

@@ -203,7 +203,10 @@ where
         if let Some(problem) = self.strategy.problem() {
             return Err(Error::terminal(
                 names::RUNTIME,
-                format!("the wait strategy of `{}` at `{address}` {problem}", self.name),
+                format!(
+                    "the wait strategy of `{}` at `{address}` {problem}",
+                    self.name
+                ),
             ));
         }
         let max = self.strategy.attempt_limit();

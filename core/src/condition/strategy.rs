@@ -269,10 +269,7 @@ mod tests {
             .collect();
         assert_eq!(delays, [100, 200, 400, 700, 700, 700]);
         // No overflow however many polls.
-        assert_eq!(
-            strategy.delay_after(u32::MAX),
-            Duration::from_millis(700)
-        );
+        assert_eq!(strategy.delay_after(u32::MAX), Duration::from_millis(700));
         let uncapped = WaitStrategy::exponential(Duration::from_secs(1)).rate(10.0);
         assert_eq!(uncapped.delay_after(4), Duration::from_secs(1000));
         assert_eq!(uncapped.delay_after(1000), Duration::MAX);

@@ -74,19 +74,33 @@ fn entry<'a>(sequence: &'a [Node], after: Option<&'a str>, names: &'a Names) -> 
 /// condition (whose own state is the `Choice` after its check) the check's first state.
 fn target<'a>(node: &'a Node, names: &'a Names) -> &'a str {
     match (node.kind, node.branches.first()) {
-        (NodeKind::Condition, Some(poll)) if poll.states.len() > 1 => {
+        (NodeKind::Condition, Some(poll)) if poll.states.len() > 1 && !decorated(node) => {
             target(&poll.states[0], names)
         }
         _ => names.of(node),
     }
 }
 
-/// A condition's loop: its check's states, going on to the `Choice` named after the
-/// condition (`state`, filled here), whose `Default` is the `Wait` between polls, which
-/// goes back to the check. Returns the comment that says what ASL cannot: the wait
-/// strategy and the most polls.
+/// Whether `node` has a retry, a catch or a timeout.
+fn decorated(node: &Node) -> bool {
+    !node.retry.is_empty() || !node.catch.is_empty() || node.timeout.is_some()
+}
+
+/// `name`, or `name` with dots added until no state of the graph or of `states` has it.
+fn fresh(mut name: String, names: &Names, states: &Map<String, Value>) -> String {
+    while names.taken(&name) || states.contains_key(&name) {
+        name.push('.');
+    }
+    name
+}
+
+/// A condition's loop: its check's states, going on to the `Choice` named `choice`
+/// (`state`, filled here), whose `Default` is the `Wait` between polls, which goes back
+/// to the check. Returns the comment that says what ASL cannot: the wait strategy and
+/// the most polls.
 fn add_condition(
     node: &Node,
+    choice: &str,
     next: Option<&str>,
     state: &mut Map<String, Value>,
     states: &mut Map<String, Value>,
@@ -99,7 +113,6 @@ fn add_condition(
             .map(|(_, v)| v.as_str())
     };
     let (delay, check) = node.branches.first()?.states.split_last()?;
-    let choice = names.of(node);
     add_sequence(check, Some(choice), states, names);
     let poll = entry(check, Some(choice), names);
     add_state(delay, poll, states, names);
@@ -108,10 +121,7 @@ fn add_condition(
     let done = match next {
         Some(next) => next.to_owned(),
         None => {
-            let mut name = format!("{choice} done");
-            while names.taken(&name) || states.contains_key(&name) {
-                name.push('.');
-            }
+            let name = fresh(format!("{} done", names.of(node)), names, states);
             states.insert(name.clone(), json!({ "Type": "Succeed" }));
             name
         }
@@ -194,8 +204,38 @@ fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, n
                 detail("delay").unwrap_or_default()
             ));
         }
+        // A `Choice` takes no `Retry`, `Catch` or `TimeoutSeconds`: a condition that
+        // has them is its loop in a one-branch `Parallel`, which does.
+        NodeKind::Condition if decorated(node) => {
+            state.insert("Type".into(), "Parallel".into());
+            let mut loop_states = Map::new();
+            let mut choice = Map::new();
+            let name = fresh(format!("{} done?", names.of(node)), names, &loop_states);
+            comments.extend(add_condition(
+                node,
+                &name,
+                None,
+                &mut choice,
+                &mut loop_states,
+                names,
+            ));
+            loop_states.insert(name.clone(), Value::Object(choice));
+            let check = node.branches.first().map_or(&[][..], |b| &b.states[..]);
+            let start = check.first().map_or(name.as_str(), |n| target(n, names));
+            state.insert(
+                "Branches".into(),
+                json!([{ "StartAt": start, "States": loop_states }]),
+            );
+        }
         NodeKind::Condition => {
-            comments.extend(add_condition(node, next, &mut state, states, names));
+            comments.extend(add_condition(
+                node,
+                names.of(node),
+                next,
+                &mut state,
+                states,
+                names,
+            ));
             ends_flow = true;
         }
         NodeKind::Wait => {
