@@ -251,6 +251,30 @@ async fn each_poll_and_each_delay_is_in_the_history() {
         pairs(&[("0.until/1/1.delay", "1.5s"), ("0.until/2/1.delay", "1.5s")])
     );
     assert_eq!(of(EventKind::TimerFired).len(), 2);
+
+    // The CLI's and console's read model maps each poll onto the graph's states.
+    let graph = wf.graph();
+    let addresses = waypost::inspect::Addresses::of(graph);
+    assert_eq!(
+        addresses.normalize("0.until/3/0.check"),
+        "0.until/poll/0.check"
+    );
+    assert_eq!(addresses.name_of("0.until/2/1.delay"), "delay");
+    let record = runtime.execution("h").await.unwrap();
+    let states = waypost::inspect::States::of(graph, &record, &history);
+    let statuses: Vec<(&str, export::StateStatus)> = graph
+        .nodes()
+        .iter()
+        .map(|n| (n.name.as_str(), states.status(n)))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("until", export::StateStatus::Succeeded),
+            ("check", export::StateStatus::Succeeded),
+            ("delay", export::StateStatus::Succeeded),
+        ]
+    );
     let polled = history
         .iter()
         .find(|e| e.kind == EventKind::ConditionPolled)
