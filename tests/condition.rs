@@ -511,7 +511,7 @@ async fn a_worker_parks_the_execution_between_polls_and_resumes_it() {
         1,
         wait_for_condition(check)
             .named("until")
-            .strategy(WaitStrategy::fixed(Duration::from_secs(1)).max_attempts(5)),
+            .strategy(WaitStrategy::fixed(Duration::from_secs(2)).max_attempts(5)),
     );
     let runtime = Runtime::builder().shared_store(Arc::clone(&store)).build();
     let handle = runtime.submit(&wf, "p", 0).await.unwrap();
@@ -867,4 +867,74 @@ fn a_condition_with_a_retry_or_catch_is_its_loop_inside_a_parallel_in_asl() {
         "Succeed"
     );
     assert!(choice.get("Retry").is_none());
+}
+
+/// A check of several states, whose first is itself a wait for a condition: each
+/// export still flows from the start to the end, and the delay after the check's
+/// states has the address the run gives it.
+#[tokio::test(start_paused = true)]
+async fn a_check_of_several_states_and_nested_conditions_run_and_draw() {
+    let inner = wait_for_condition(is_ready)
+        .named("inner")
+        .strategy(WaitStrategy::fixed(Duration::from_secs(1)).max_attempts(3));
+    let decide = step_fn("decide", |x: u32| async move {
+        Ok::<_, Error>(Check::done_if(x >= 2, x + 1))
+    });
+    let wf = Workflow::new(
+        "nested",
+        1,
+        submit
+            .then(
+                wait_for_condition(inner.then(decide))
+                    .named("outer")
+                    .strategy(WaitStrategy::fixed(Duration::from_secs(5)).max_attempts(5)),
+            )
+            .then(fetch),
+    );
+    let graph = wf.graph();
+    support::check_exports(
+        &export::mermaid(graph),
+        &export::dot(graph),
+        &export::asl(graph),
+    );
+    let addresses: Vec<&str> = graph.nodes().iter().map(|n| n.address.as_str()).collect();
+    assert_eq!(
+        addresses,
+        [
+            "0.submit",
+            "1.outer",
+            "1.outer/poll/0.inner",
+            "1.outer/poll/0.inner/poll/0.is_ready",
+            "1.outer/poll/0.inner/poll/1.delay",
+            "1.outer/poll/1.decide",
+            "1.outer/poll/2.delay",
+            "2.fetch",
+        ]
+    );
+    let asl = export::asl(graph);
+    assert_eq!(
+        asl["States"]["submit"]["Next"], "is_ready",
+        "into the innermost check"
+    );
+    assert_eq!(
+        asl["States"]["delay (1.outer/poll/2.delay)"]["Next"],
+        "is_ready"
+    );
+
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let host = PausedClockHost::new();
+    let runtime = runtime(&store, &host);
+    let started = tokio::time::Instant::now();
+    // 1 is ready at once: the outer check says done on its second poll.
+    assert_eq!(runtime.start(&wf, "n", 1).await.unwrap(), 3);
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    let delays: Vec<String> = runtime
+        .history("n")
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EventKind::TimerStarted)
+        .map(|e| e.address.clone())
+        .collect();
+    assert_eq!(delays, ["1.outer/1/2.delay"]);
 }
