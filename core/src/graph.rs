@@ -453,7 +453,9 @@ impl Graph {
         &self.flat
     }
 
-    /// The flow edges between [`nodes`](Self::nodes).
+    /// The flow edges between [`nodes`](Self::nodes). They go forward, except in a
+    /// wait for a condition ([`NodeKind::Condition`]), whose wait goes back to its check
+    /// (`poll again`).
     pub fn edges(&self) -> &[Edge] {
         &self.edges
     }
