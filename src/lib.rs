@@ -118,6 +118,7 @@ pub mod prelude {
         pass, read_items, step_fn, succeed, sync_step_fn, vec_items, wait, wait_for_callback,
         wait_until, wait_until_input,
     };
+    pub use crate::{Check, WaitStrategy, wait_for_condition};
 }
 
 /// The README's examples, compiled and run as doctests so that they stay true.

@@ -934,6 +934,8 @@ pub async fn an_event_with_every_field_round_trips(store: &dyn Store) {
             previous_owner: Some("host/4026531836:11:cd".to_owned()),
             recoveries: Some(u32::MAX),
             completion: Some("min successful reached".to_owned()),
+            poll: Some(u32::MAX),
+            done: Some(true),
             detail: Some("Timeout: no answer in 5s\nretrying in 2s — \"quoted\"".to_owned()),
         },
     };

@@ -53,6 +53,10 @@ pub mod names {
     /// An at-most-once step was interrupted after it started (a crash) and before its
     /// result was recorded, so it was not run again.
     pub const STEP_INTERRUPTED: &str = "States.StepInterrupted";
+    /// A [`wait_for_condition`](crate::condition::wait_for_condition) state made as many
+    /// polls as its wait strategy allows and its check never said done; the message
+    /// says how many polls ran.
+    pub const CONDITION_NOT_MET: &str = "States.ConditionNotMet";
 }
 
 /// What kind of failure an [`Error`] stands for.

@@ -42,6 +42,11 @@ pub enum NodeKind {
     /// Several states that share one retry, catch or timeout (drawn as a one-branch
     /// `Parallel` in ASL).
     Group,
+    /// Polls a check until it says done, with a durable wait between polls
+    /// ([`wait_for_condition`](crate::condition::wait_for_condition)): one branch
+    /// holding the check's states and then the `Wait` between polls, drawn with a loop
+    /// back from the wait to the check (in ASL: `Task`, `Choice` and `Wait`).
+    Condition,
 }
 
 /// A retry policy attached to a state, as data.
@@ -350,6 +355,17 @@ impl BranchSink<'_> {
             states,
         });
     }
+
+    /// Describes the branch labelled `label` (its address segment) with `describe`,
+    /// which adds its states in order.
+    pub fn sequence(&mut self, label: &str, describe: impl FnOnce(&mut Describe<'_>)) {
+        let mut states = Vec::new();
+        describe(&mut Describe::new(self.at.branch(label), &mut states));
+        self.branches.push(Branch {
+            label: label.to_owned(),
+            states,
+        });
+    }
 }
 
 /// One flow edge of a [`Graph`]: from node to node, with an optional label (a choice
@@ -442,7 +458,9 @@ impl Graph {
         &self.flat
     }
 
-    /// The flow edges between [`nodes`](Self::nodes).
+    /// The flow edges between [`nodes`](Self::nodes). They go forward, except in a
+    /// wait for a condition ([`NodeKind::Condition`]), whose wait goes back to its check
+    /// (`poll again`).
     pub fn edges(&self) -> &[Edge] {
         &self.edges
     }
@@ -492,7 +510,41 @@ fn flatten(
         // from whichever branch ran, a parallel's, map's or group's once all are done. A
         // fail state goes on only through its catches.
         let mut node_exits = Vec::new();
-        for branch in &node.branches {
+        // A condition polls its check, and goes on from the check when it says done,
+        // or through the wait (its branch's last state) back to the check.
+        let looped = match (node.kind, &node.branches[..]) {
+            (NodeKind::Condition, [poll]) => poll.states.split_last(),
+            _ => None,
+        };
+        if let Some((delay, check)) = looped {
+            let (first, ends) = flatten(check, flat, edges);
+            let (wait, _) = flatten(std::slice::from_ref(delay), flat, edges);
+            match (first, wait) {
+                (Some(first), Some(wait)) => {
+                    let label = |text: &str| Some(text.to_owned());
+                    edges.push(Edge {
+                        from: index,
+                        to: first,
+                        label: Some(node.branches[0].label.clone()),
+                    });
+                    for &end in &ends {
+                        edges.push(Edge {
+                            from: end,
+                            to: wait,
+                            label: label("not done"),
+                        });
+                    }
+                    edges.push(Edge {
+                        from: wait,
+                        to: first,
+                        label: label("poll again"),
+                    });
+                    node_exits.extend(ends);
+                }
+                _ => node_exits.push(index),
+            }
+        }
+        for branch in node.branches.iter().filter(|_| looped.is_none()) {
             let (first, ends) = flatten(&branch.states, flat, edges);
             match first {
                 Some(first) => {

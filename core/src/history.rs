@@ -78,11 +78,15 @@ pub enum EventKind {
     /// A message sent to a callback state was refused (its output did not decode as
     /// the state's output type); the state goes on waiting.
     CallbackRefused,
+    /// A [`wait_for_condition`](crate::condition::wait_for_condition) state's check
+    /// finished a poll (`poll`: its number, from 1; `done`: whether it said done). At
+    /// the poll's address, `{state}/{poll}`.
+    ConditionPolled,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 26] = [
+    pub const ALL: [EventKind; 27] = [
         EventKind::ExecutionStarted,
         EventKind::ExecutionResumed,
         EventKind::ExecutionRedriven,
@@ -109,6 +113,7 @@ impl EventKind {
         EventKind::ExecutionUnpaused,
         EventKind::ChildExecutionStarted,
         EventKind::ChildExecutionFinished,
+        EventKind::ConditionPolled,
     ];
 
     /// The stored name, such as `StepSucceeded`.
@@ -140,6 +145,7 @@ impl EventKind {
             EventKind::ExecutionUnpaused => "ExecutionUnpaused",
             EventKind::ChildExecutionStarted => "ChildExecutionStarted",
             EventKind::ChildExecutionFinished => "ChildExecutionFinished",
+            EventKind::ConditionPolled => "ConditionPolled",
         }
     }
 
@@ -308,6 +314,16 @@ pub(crate) fn summary(kind: EventKind, d: &EventDetails) -> String {
                 parts.push(format!("completed: {reason}"));
             }
         }
+        EventKind::ConditionPolled => {
+            let poll = d
+                .poll
+                .map_or_else(|| "poll".to_owned(), |n| format!("poll {n}"));
+            parts.push(match d.done {
+                Some(true) => format!("{poll}: done"),
+                Some(false) => format!("{poll}: not done"),
+                None => poll,
+            });
+        }
         _ => {
             if let (Some(workflow), Some(version)) = (&d.workflow, d.version) {
                 parts.push(format!("workflow `{workflow}` v{version}"));
@@ -420,6 +436,13 @@ pub struct EventDetails {
     /// tolerance exceeded` or `predicate matched`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion: Option<String>,
+    /// The number of a poll of a wait-for-condition state, from 1 (`ConditionPolled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<u32>,
+    /// Whether a wait-for-condition state's check said done at that poll
+    /// (`ConditionPolled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done: Option<bool>,
     /// The free text of an event stored before details had fields (by a store of
     /// schema version 4 or older), kept as it was; `None` for every newer event.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -667,6 +690,28 @@ mod tests {
                 "stored by v4",
             ),
             (event(EventKind::StepSucceeded, EventDetails::default()), ""),
+            (
+                event(
+                    EventKind::ConditionPolled,
+                    EventDetails {
+                        poll: Some(3),
+                        done: Some(false),
+                        ..EventDetails::default()
+                    },
+                ),
+                "poll 3: not done",
+            ),
+            (
+                event(
+                    EventKind::ConditionPolled,
+                    EventDetails {
+                        poll: Some(4),
+                        done: Some(true),
+                        ..EventDetails::default()
+                    },
+                ),
+                "poll 4: done",
+            ),
         ];
         for (event, summary) in cases {
             assert_eq!(event.summary(), summary, "{:?}", event.kind);

@@ -15,6 +15,7 @@ pub mod catch;
 pub mod choice;
 pub mod codec;
 pub mod completion;
+pub mod condition;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod context;
@@ -56,6 +57,7 @@ pub use catch::Catch;
 pub use choice::{Choice, ChoiceStart, choice};
 pub use codec::Codec;
 pub use completion::{CompletionReason, Counts, Outcome, Settled};
+pub use condition::{Check, WaitForCondition, WaitStrategy, wait_for_condition};
 pub use context::{Context, Host, Recorder, StepContext};
 pub use error::{Error, ErrorKind, NamedError};
 pub use fail::{Fail, FailWith, fail, fail_caught, fail_with};

@@ -135,7 +135,11 @@ fn check_machine(machine: &Value, at: &str, all: &mut BTreeMap<String, String>) 
         assert_whole(name, state, "TimeoutSeconds", 1);
         if kind == "Wait" {
             assert_whole(name, state, "Seconds", 0);
-            assert!(state["Seconds"].is_u64(), "wait `{name}` has no `Seconds`");
+            // A growing delay (a condition's backoff) is read from the input.
+            assert!(
+                state["Seconds"].is_u64() != state["SecondsPath"].is_string(),
+                "wait `{name}` has no `Seconds` or `SecondsPath`, or both"
+            );
         }
         for (i, branch) in array(state, "Branches").iter().enumerate() {
             check_machine(branch, &format!("branch {i} of `{name}`"), all);

@@ -329,6 +329,7 @@ pub(super) fn kind_name(kind: NodeKind) -> &'static str {
         NodeKind::Succeed => "Succeed",
         NodeKind::Fail => "Fail",
         NodeKind::Group => "Group",
+        NodeKind::Condition => "Condition",
         _ => "State",
     }
 }

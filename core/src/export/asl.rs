@@ -48,7 +48,7 @@ pub fn asl(graph: &Graph) -> Value {
 fn machine(sequence: &[Node], names: &Names) -> Value {
     let mut states = Map::new();
     add_sequence(sequence, None, &mut states, names);
-    let start = sequence.first().map_or("", |node| names.of(node));
+    let start = sequence.first().map_or("", |node| target(node, names));
     json!({ "StartAt": start, "States": states })
 }
 
@@ -60,14 +60,89 @@ fn add_sequence(
     names: &Names,
 ) {
     for (i, node) in sequence.iter().enumerate() {
-        let next = sequence.get(i + 1).map(|n| names.of(n)).or(after);
+        let next = sequence.get(i + 1).map(|n| target(n, names)).or(after);
         add_state(node, next, states, names);
     }
 }
 
 /// The first state of `sequence`, or `after` when it is empty.
 fn entry<'a>(sequence: &'a [Node], after: Option<&'a str>, names: &'a Names) -> Option<&'a str> {
-    sequence.first().map(|n| names.of(n)).or(after)
+    sequence.first().map(|n| target(n, names)).or(after)
+}
+
+/// The state control goes to when it enters `node`: the state itself, or for a
+/// condition (whose own state is the `Choice` after its check) the check's first state.
+fn target<'a>(node: &'a Node, names: &'a Names) -> &'a str {
+    match (node.kind, node.branches.first()) {
+        (NodeKind::Condition, Some(poll)) if poll.states.len() > 1 && !decorated(node) => {
+            target(&poll.states[0], names)
+        }
+        _ => names.of(node),
+    }
+}
+
+/// Whether `node` has a retry, a catch or a timeout.
+fn decorated(node: &Node) -> bool {
+    !node.retry.is_empty() || !node.catch.is_empty() || node.timeout.is_some()
+}
+
+/// `name`, or `name` with dots added until no state of the graph or of `states` has it.
+fn fresh(mut name: String, names: &Names, states: &Map<String, Value>) -> String {
+    while names.taken(&name) || states.contains_key(&name) {
+        name.push('.');
+    }
+    name
+}
+
+/// A condition's loop: its check's states, going on to the `Choice` named `choice`
+/// (`state`, filled here), whose `Default` is the `Wait` between polls, which goes back
+/// to the check. Returns the comment that says what ASL cannot: the wait strategy and
+/// the most polls.
+fn add_condition(
+    node: &Node,
+    choice: &str,
+    next: Option<&str>,
+    state: &mut Map<String, Value>,
+    states: &mut Map<String, Value>,
+    names: &Names,
+) -> Option<String> {
+    let detail = |key: &str| {
+        node.details
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let (delay, check) = node.branches.first()?.states.split_last()?;
+    add_sequence(check, Some(choice), states, names);
+    let poll = entry(check, Some(choice), names);
+    add_state(delay, poll, states, names);
+    // A choice cannot end the machine: when nothing follows, a rule goes to a
+    // `Succeed` state of its own.
+    let done = match next {
+        Some(next) => next.to_owned(),
+        None => {
+            let name = fresh(format!("{} done", names.of(node)), names, states);
+            states.insert(name.clone(), json!({ "Type": "Succeed" }));
+            name
+        }
+    };
+    state.insert("Type".into(), "Choice".into());
+    state.insert(
+        "Choices".into(),
+        json!([{
+            "Comment": "the check said done (`Check::Done`)",
+            "Condition": "{% rust: the check returned `Check::Done` %}",
+            "Next": done,
+        }]),
+    );
+    state.insert("Default".into(), names.of(delay).into());
+    let check_name = check.first().map_or("", |n| names.of(n));
+    Some(format!(
+        "wait for a condition: polls `{check_name}` until it says done, at most {} times, \
+         then fails with States.ConditionNotMet; between polls: {}",
+        detail("max_attempts").unwrap_or("max attempts"),
+        detail("strategy").unwrap_or("as its strategy says"),
+    ))
 }
 
 fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, names: &Names) {
@@ -119,6 +194,49 @@ fn add_state(node: &Node, next: Option<&str>, states: &mut Map<String, Value>, n
                 }
                 None => {}
             }
+        }
+        // The growing delay of a condition's backoff: no one number of seconds.
+        NodeKind::Wait if detail("delay").is_some() => {
+            state.insert("Type".into(), "Wait".into());
+            state.insert("SecondsPath".into(), "$.delay_seconds".into());
+            comments.push(format!(
+                "SecondsPath: the delay grows in waypost ({}), so ASL reads it from the input",
+                detail("delay").unwrap_or_default()
+            ));
+        }
+        // A `Choice` takes no `Retry`, `Catch` or `TimeoutSeconds`: a condition that
+        // has them is its loop in a one-branch `Parallel`, which does.
+        NodeKind::Condition if decorated(node) => {
+            state.insert("Type".into(), "Parallel".into());
+            let mut loop_states = Map::new();
+            let mut choice = Map::new();
+            let name = fresh(format!("{} done?", names.of(node)), names, &loop_states);
+            comments.extend(add_condition(
+                node,
+                &name,
+                None,
+                &mut choice,
+                &mut loop_states,
+                names,
+            ));
+            loop_states.insert(name.clone(), Value::Object(choice));
+            let check = node.branches.first().map_or(&[][..], |b| &b.states[..]);
+            let start = check.first().map_or(name.as_str(), |n| target(n, names));
+            state.insert(
+                "Branches".into(),
+                json!([{ "StartAt": start, "States": loop_states }]),
+            );
+        }
+        NodeKind::Condition => {
+            comments.extend(add_condition(
+                node,
+                names.of(node),
+                next,
+                &mut state,
+                states,
+                names,
+            ));
+            ends_flow = true;
         }
         NodeKind::Wait => {
             state.insert("Type".into(), "Wait".into());

@@ -28,7 +28,7 @@ fn render(graph: &Graph, status: &dyn Fn(&Node) -> Option<StateStatus>) -> Strin
     for (i, node) in graph.nodes().iter().enumerate() {
         let shape = match node.kind {
             NodeKind::Choice => "diamond",
-            NodeKind::Parallel | NodeKind::Map | NodeKind::Group => "box3d",
+            NodeKind::Parallel | NodeKind::Map | NodeKind::Group | NodeKind::Condition => "box3d",
             NodeKind::Wait => "hexagon",
             NodeKind::Pass => "parallelogram",
             NodeKind::Succeed => "doublecircle",

@@ -7,7 +7,8 @@ use crate::graph::{Graph, Node, NodeKind};
 
 /// The graph as a Mermaid `flowchart TD`: `start` and `end` as rounded boxes, tasks as
 /// boxes, choices as diamonds, parallels, maps and groups as subroutines, waits as
-/// stadiums, passes as parallelograms, succeed and fail as circles; edges carry choice
+/// stadiums, passes as parallelograms, succeed and fail as circles, a wait for a
+/// condition as a subroutine (its wait loops back to its check); edges carry choice
 /// labels, branch indices and caught error names.
 ///
 /// Node ids are generated (`n0`, `n1`, … in the order of [`Graph::nodes`], and `start`
@@ -36,7 +37,9 @@ fn render(graph: &Graph, status: &dyn Fn(&Node) -> Option<StateStatus>) -> Strin
         };
         let (open, close) = match node.kind {
             NodeKind::Choice => ("{", "}"),
-            NodeKind::Parallel | NodeKind::Map | NodeKind::Group => ("[[", "]]"),
+            NodeKind::Parallel | NodeKind::Map | NodeKind::Group | NodeKind::Condition => {
+                ("[[", "]]")
+            }
             NodeKind::Wait => ("([", "])"),
             NodeKind::Pass => ("[/", "/]"),
             NodeKind::Succeed | NodeKind::Fail => ("((", "))"),

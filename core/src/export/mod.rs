@@ -303,6 +303,11 @@ impl Names {
         Names { names, positions }
     }
 
+    /// Whether a state of the graph has the name `name`.
+    pub(crate) fn taken(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
+
     /// The name of the state at `position` in [`Graph::nodes`].
     pub(crate) fn at(&self, position: usize) -> &str {
         &self.names[position]

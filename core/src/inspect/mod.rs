@@ -331,7 +331,8 @@ impl Addresses {
         let mut maps = HashMap::new();
         let mut names = HashMap::new();
         for node in graph.nodes() {
-            if node.kind == NodeKind::Map
+            // A condition's polls are numbered like map items (`{state}/{poll}/…`).
+            if matches!(node.kind, NodeKind::Map | NodeKind::Condition)
                 && let Some(branch) = node.branches.first()
             {
                 maps.insert(node.address.to_string(), branch.label.clone());
