@@ -409,8 +409,13 @@ fn env(name: &str) -> String {
 }
 
 #[step]
-async fn one(x: u32) -> u32 {
-    x + 1
+async fn one(cx: &StepContext, x: u32) -> Result<u32, Error> {
+    // A failed first attempt: the resumed process replays it and its retry, and
+    // reports neither.
+    if cx.attempt() == 1 {
+        return Err(Error::new("Flaky", "first attempts fail"));
+    }
+    Ok(x + 1)
 }
 
 #[step]
@@ -442,7 +447,11 @@ async fn hooks_child() {
             sink: Sink::File(env("WAYPOST_HOOKS_LOG").into()),
         })
         .build();
-    let wf = Workflow::new("steps", 1, one.then(two).then(three));
+    let retry = RetryPolicy::builder()
+        .max_attempts(2)
+        .interval(Duration::ZERO)
+        .build();
+    let wf = Workflow::new("steps", 1, one.retry(retry).then(two).then(three));
     let output = runtime.start(&wf, EXECUTION, 0).await.unwrap();
     runtime.flush_hooks().await;
     println!("OUTPUT {output}");
@@ -490,8 +499,11 @@ async fn after_a_sigkill_the_resuming_process_reports_a_recovery_and_only_what_i
             "execution_started",
             "state_started one 1",
             "attempt_started one 1",
-            "attempt_succeeded one 1",
-            "state_finished one 1",
+            "attempt_failed one 1 Flaky",
+            "retry_scheduled one 1 Flaky",
+            "attempt_started one 2",
+            "attempt_succeeded one 2",
+            "state_finished one 2",
             "state_started two 1",
             "attempt_started two 1",
         ],

@@ -391,7 +391,9 @@ impl Recorder for StoreRecorder {
             event.details.run = Some(run).filter(|&run| run > 1);
         }
         let keeps = history.level.keeps(event.kind);
-        if !keeps && self.hooked.is_none() {
+        // An event the history does not keep is not in the stored history either, to
+        // tell a replay by: while the run is catching up from its journal, it is one.
+        if !keeps && (self.hooked.is_none() || self.catching_up.load(Ordering::Relaxed)) {
             return;
         }
         let run = event.details.run.unwrap_or(1);
