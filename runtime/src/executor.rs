@@ -252,7 +252,11 @@ async fn execute<I: Payload, O: Payload>(
             ..EventDetails::default()
         };
         let at_ms = millis(SystemTime::now());
-        recorder.hook_event(execution_event(EventKind::ExecutionRecovered, at_ms, details));
+        recorder.hook_event(execution_event(
+            EventKind::ExecutionRecovered,
+            at_ms,
+            details,
+        ));
     }
     cx.with_attempt(number).emit(kind, "", None, details);
     let span = tracing::info_span!("execution", execution_id = %id, workflow = %workflow.name());
@@ -394,7 +398,11 @@ async fn finish<O: Payload>(
     };
     match output {
         Ok(bytes) => {
-            let event = execution_event(EventKind::ExecutionSucceeded, at_ms, EventDetails::default());
+            let event = execution_event(
+                EventKind::ExecutionSucceeded,
+                at_ms,
+                EventDetails::default(),
+            );
             let mut writes = ended(&event);
             writes.push(Write::Status {
                 status: ExecutionStatus::Succeeded,
@@ -422,7 +430,11 @@ async fn finish<O: Payload>(
             })
         }
         Err(error) => {
-            let event = execution_event(EventKind::ExecutionFailed, at_ms, EventDetails::error(&error));
+            let event = execution_event(
+                EventKind::ExecutionFailed,
+                at_ms,
+                EventDetails::error(&error),
+            );
             let mut writes = ended(&event);
             writes.push(Write::Status {
                 status: ExecutionStatus::Failed,

@@ -420,5 +420,4 @@ impl Recorder for StoreRecorder {
         }
         history.pending.push(event);
     }
-
 }

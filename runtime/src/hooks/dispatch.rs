@@ -287,8 +287,7 @@ impl Tasks {
         }
         // The failures whose state this event ended were reported by `calls`.
         if event.kind == EventKind::StepStarted {
-            self.failed
-                .remove(&(Arc::clone(id), event.address.clone()));
+            self.failed.remove(&(Arc::clone(id), event.address.clone()));
         }
         if let Some(at) = erred_at(event)
             && event.kind != EventKind::StepFailed
