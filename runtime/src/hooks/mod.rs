@@ -18,7 +18,7 @@
 //! [`execution_recovered`](Hook::execution_recovered) when it was taken over from a
 //! process that stopped without finishing it (it crashed, or lost its lease), then
 //! [`execution_started`](Hook::execution_started) with
-//! [`EventKind::ExecutionResumed`](waypost_core::EventKind::ExecutionResumed); the
+//! [`EventKind::ExecutionResumed`]; the
 //! steps it really runs again report their events as usual. Executions without a store
 //! ([`Runtime::run`](crate::Runtime::run)) call hooks too.
 //!
