@@ -60,11 +60,18 @@ impl Hooks {
         }
         let (queue, received) = sync_channel(QUEUE_CAPACITY);
         let names = hooks.iter().map(|hook| hook.name().to_owned()).collect();
-        let subscriber = tracing::dispatcher::get_default(Clone::clone);
+        // The subscriber in force here (a test's scoped one), if any; otherwise the
+        // global default of when a warning is logged (it may be set after `build`).
+        let subscriber = tracing::dispatcher::get_default(|current| {
+            (!current.is::<tracing::subscriber::NoSubscriber>()).then(|| current.clone())
+        });
         std::thread::Builder::new()
             .name("waypost-hooks".to_owned())
-            .spawn(move || {
-                tracing::dispatcher::with_default(&subscriber, || deliver(&received, &hooks));
+            .spawn(move || match subscriber {
+                Some(subscriber) => {
+                    tracing::dispatcher::with_default(&subscriber, || deliver(&received, &hooks));
+                }
+                None => deliver(&received, &hooks),
             })
             .expect("the hook thread starts");
         Some(Arc::new(Hooks {

@@ -32,8 +32,9 @@
 //! queue (per runtime) that a thread of its own (`waypost-hooks`) takes them from and
 //! calls the hooks with: a slow hook delays later hook calls, never the execution. A
 //! hook that returns an error or panics is logged (a `tracing` warning naming the hook,
-//! the event and the execution; the thread runs with the `tracing` subscriber that was
-//! the default when the runtime was built) and the other hooks and later events go on.
+//! the event and the execution, to the `tracing` subscriber that was the default where
+//! the runtime was built, or else the global default) and the other hooks and later
+//! events go on.
 //! The queue holds [`QUEUE_CAPACITY`] events: when hooks fall that far behind, new
 //! events are dropped rather than making the execution wait — counted by
 //! [`Runtime::hook_events_dropped`](crate::Runtime::hook_events_dropped) and logged
