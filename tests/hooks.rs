@@ -400,6 +400,67 @@ async fn a_blocked_hook_does_not_delay_the_execution() {
     }
 }
 
+#[tokio::test]
+async fn a_resume_reports_no_replayed_event_even_when_the_history_keeps_none() {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let runtime = Runtime::builder()
+        .store(MemoryStore::new())
+        .config(
+            RuntimeConfig::builder()
+                .history(waypost::HistoryLevel::Off)
+                .build(),
+        )
+        .hook(Recording::new("", &log))
+        .build();
+    let (hold, reached) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicU32::new(0)));
+    let gate = {
+        let (hold, reached) = (Arc::clone(&hold), Arc::clone(&reached));
+        step_fn("gate", move |x: u32| {
+            let (hold, reached) = (Arc::clone(&hold), Arc::clone(&reached));
+            async move {
+                reached.fetch_add(1, Ordering::SeqCst);
+                if hold.load(Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+                Ok::<_, Error>(x)
+            }
+        })
+    };
+    let retry = RetryPolicy::builder()
+        .max_attempts(2)
+        .interval(Duration::ZERO)
+        .build();
+    let wf = Workflow::new("gated", 1, flaky.retry(retry).then(gate));
+    // Interrupted (the run dropped) inside `gate`, after `flaky`'s retry.
+    tokio::select! {
+        _ = runtime.start(&wf, "g-1", 1) => panic!("the execution finished before `gate`"),
+        () = async {
+            while reached.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        } => {}
+    }
+    runtime.flush_hooks().await;
+    assert!(taken(&log).contains(&"retry_scheduled flaky 1 Flaky".to_owned()));
+
+    hold.store(false, Ordering::SeqCst);
+    assert_eq!(runtime.resume(&wf, "g-1").await.unwrap(), 2);
+    runtime.flush_hooks().await;
+    assert_eq!(
+        taken(&log),
+        [
+            "execution_started replaying",
+            "state_started gate 1",
+            "attempt_started gate 1",
+            "attempt_succeeded gate 1",
+            "state_finished gate 1",
+            "execution_finished",
+        ],
+        "the replayed retry of `flaky` is not reported again"
+    );
+}
+
 // --- Across a real process kill ---------------------------------------------------
 
 const EXECUTION: &str = "steps-1";

@@ -22,6 +22,13 @@
 //! steps it really runs again report their events as usual. Executions without a store
 //! ([`Runtime::run`](crate::Runtime::run)) call hooks too.
 //!
+//! At a [`HistoryLevel`](waypost_core::HistoryLevel) below `All` the history does not
+//! hold the events it drops, so a replay of those is told by the run instead: an
+//! event the history drops is not reported while the run is still catching up (see
+//! [`HookEvent::replaying`]). That is exact for a sequence; in parallel branches that
+//! catch up at different times, a dropped-kind event (a retry's `retry_scheduled`)
+//! replayed by one branch after another already ran new work may be reported again.
+//!
 //! Events are handed to hooks as they happen, before they are durable: a process that
 //! crashes before it stores an event (and the checkpoint it goes with) runs that work
 //! again when it resumes, and reports it again — it happened again.
