@@ -103,10 +103,19 @@ pub trait Recorder: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// Receives every event of an execution that runs without a [`Recorder`] (in memory,
+/// where nothing is replayed, so every event is new): how a runtime hands them to its
+/// lifecycle hooks. A durable execution's events go to its recorder instead.
+pub trait Observer: Send + Sync + fmt::Debug + 'static {
+    /// Called on the execution's task for each event as it happens: keep it short.
+    fn event(&self, event: Event);
+}
+
 struct Shared {
     host: Arc<dyn Host>,
     execution_id: Arc<str>,
     recorder: Option<Arc<dyn Recorder>>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 /// The position of the step about to run, and the runtime's services.
@@ -146,6 +155,7 @@ impl Context {
                 host,
                 execution_id: execution_id.into(),
                 recorder,
+                observer: None,
             }),
             parent: Address::root(),
             slot: 0,
@@ -154,6 +164,20 @@ impl Context {
             timeouts: 0,
             beats: None,
         }
+    }
+
+    /// The context of a workflow's root step for an execution without a store, whose
+    /// events all go to `observer`.
+    pub fn with_observer(
+        host: Arc<dyn Host>,
+        execution_id: impl Into<Arc<str>>,
+        observer: Arc<dyn Observer>,
+    ) -> Self {
+        let mut cx = Self::with_recorder(host, execution_id, None);
+        if let Some(shared) = Arc::get_mut(&mut cx.shared) {
+            shared.observer = Some(observer);
+        }
+        cx
     }
 
     /// The recorder of a durable execution.
@@ -238,6 +262,7 @@ impl Context {
                 host: Arc::clone(&self.shared.host),
                 execution_id: Arc::clone(&self.shared.execution_id),
                 recorder: Some(wrap(recorder)),
+                observer: self.shared.observer.clone(),
             }),
             ..self.clone()
         }
@@ -288,7 +313,8 @@ impl Context {
             details = %crate::history::summary(kind, &details),
             "{kind}"
         );
-        if let Some(recorder) = self.recorder() {
+        let (recorder, observer) = (self.recorder(), self.shared.observer.as_deref());
+        if recorder.is_some() || observer.is_some() {
             // Inside nested retries, `#n` for each outer attempt follows the address (as
             // in checkpoint keys): an outer retry's second attempt runs the inner steps
             // again, and their events are new ones, not replays of the first attempt's.
@@ -296,7 +322,7 @@ impl Context {
                 .attempt_key
                 .as_deref()
                 .and_then(|key| key.rfind('#').filter(|&i| i > 0).map(|i| &key[..i]));
-            recorder.event(Event {
+            let event = Event {
                 seq: 0,
                 at_ms: crate::durable::millis(self.host().now()),
                 kind,
@@ -307,7 +333,12 @@ impl Context {
                 attempt: self.attempt,
                 duration_ms,
                 details,
-            });
+            };
+            match (recorder, observer) {
+                (Some(recorder), _) => recorder.event(event),
+                (None, Some(observer)) => observer.event(event),
+                (None, None) => {}
+            }
         }
     }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use waypost_core::{Host, Store};
 
 use crate::config::RuntimeConfig;
+use crate::hooks::{Hook, Hooks};
 use crate::host::TokioHost;
 use crate::liveness::process_id;
 use crate::runtime::{Inner, Runtime};
@@ -17,6 +18,19 @@ pub struct RuntimeBuilder {
     host: Option<Arc<dyn Host>>,
     store: Option<Arc<dyn Store>>,
     config: RuntimeConfig,
+    hooks: Registered,
+}
+
+/// The hooks registered so far, in order.
+#[derive(Default)]
+struct Registered(Vec<Arc<dyn Hook>>);
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|hook| hook.name()))
+            .finish()
+    }
 }
 
 impl RuntimeBuilder {
@@ -44,6 +58,28 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Calls `hook` at the lifecycle events of this runtime's executions, after the
+    /// hooks registered before it; see [`hooks`](crate::hooks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    /// use waypost::hooks::{Hook, HookEvent, HookResult};
+    ///
+    /// struct Quiet;
+    /// impl Hook for Quiet {
+    ///     fn execution_finished(&self, _: &HookEvent<'_>) -> HookResult { Ok(()) }
+    /// }
+    ///
+    /// let runtime = Runtime::builder().hook(Quiet).build();
+    /// assert!(format!("{runtime:?}").contains("Quiet"));
+    /// ```
+    pub fn hook(mut self, hook: impl Hook) -> Self {
+        self.hooks.0.push(Arc::new(hook));
+        self
+    }
+
     /// The runtime.
     pub fn build(self) -> Runtime {
         Runtime {
@@ -53,6 +89,7 @@ impl RuntimeBuilder {
                 config: self.config,
                 process: process_id(),
                 running: Mutex::new(HashMap::new()),
+                hooks: Hooks::start(self.hooks.0),
             }),
         }
     }

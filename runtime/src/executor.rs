@@ -165,6 +165,7 @@ async fn execute<I: Payload, O: Payload>(
         }
     };
     let token = lease.token;
+    let recovered_from = lease.recovered_from;
     // The status read above may be stale: another owner may have finished or cancelled
     // the execution before this one took the lease. Read it again, with what the run
     // replays, in one snapshot.
@@ -177,7 +178,7 @@ async fn execute<I: Payload, O: Payload>(
         store.release_lease(&id, &token).await?;
         return outcome_of(&record).map(encoded);
     }
-    if let Some(previous_owner) = &lease.recovered_from {
+    if let Some(previous_owner) = &recovered_from {
         tracing::warn!(
             execution_id = %id,
             %previous_owner,
@@ -225,6 +226,7 @@ async fn execute<I: Payload, O: Payload>(
         .chain(this_run);
     let recorder = Arc::new(StoreRecorder::new(
         &id,
+        (workflow.name(), workflow.version()),
         runtime.clone(),
         park_over.is_some(),
         lease.token().clone(),
@@ -242,6 +244,20 @@ async fn execute<I: Payload, O: Payload>(
         version: Some(workflow.version()),
         ..EventDetails::default()
     };
+    if let Some(previous_owner) = recovered_from {
+        // The store recorded the takeover in the history; the hooks hear of it here.
+        let details = EventDetails {
+            previous_owner: Some(previous_owner),
+            recoveries: Some(record.recoveries),
+            ..EventDetails::default()
+        };
+        let at_ms = millis(SystemTime::now());
+        recorder.hook_event(execution_event(
+            EventKind::ExecutionRecovered,
+            at_ms,
+            details,
+        ));
+    }
     cx.with_attempt(number).emit(kind, "", None, details);
     let span = tracing::info_span!("execution", execution_id = %id, workflow = %workflow.name());
     let run = Box::pin(workflow.root().run(&cx, input).instrument(span));
@@ -375,16 +391,19 @@ async fn finish<O: Payload>(
         }
         Err(error) => Err(error.clone()),
     };
-    let ended = |kind: EventKind, details: EventDetails| {
+    let ended = |event: &Event| {
         let mut writes = recorder.take_events();
-        writes.push(Write::Event(Box::new(execution_event(
-            kind, at_ms, details,
-        ))));
+        writes.push(Write::Event(Box::new(event.clone())));
         writes
     };
     match output {
         Ok(bytes) => {
-            let mut writes = ended(EventKind::ExecutionSucceeded, EventDetails::default());
+            let event = execution_event(
+                EventKind::ExecutionSucceeded,
+                at_ms,
+                EventDetails::default(),
+            );
+            let mut writes = ended(&event);
             writes.push(Write::Status {
                 status: ExecutionStatus::Succeeded,
                 output: Some(bytes.clone()),
@@ -395,6 +414,7 @@ async fn finish<O: Payload>(
             crash::reach("finish-start");
             store.commit(id, Fence::Lease(token), writes).await?;
             crash::reach("finish-end");
+            recorder.hook_event(event);
             Ok(Arc::new(bytes))
         }
         // A runtime failure (the store, a checkpoint that does not decode) is not the
@@ -410,7 +430,12 @@ async fn finish<O: Payload>(
             })
         }
         Err(error) => {
-            let mut writes = ended(EventKind::ExecutionFailed, EventDetails::error(&error));
+            let event = execution_event(
+                EventKind::ExecutionFailed,
+                at_ms,
+                EventDetails::error(&error),
+            );
+            let mut writes = ended(&event);
             writes.push(Write::Status {
                 status: ExecutionStatus::Failed,
                 output: None,
@@ -421,6 +446,7 @@ async fn finish<O: Payload>(
             crash::reach("finish-start");
             store.commit(id, Fence::Lease(token), writes).await?;
             crash::reach("finish-end");
+            recorder.hook_event(event);
             Err(RunError::Failed {
                 id: id.to_owned(),
                 error,
@@ -449,12 +475,13 @@ async fn park(runtime: &Runtime, record: &ExecutionRecord, token: &LeaseToken) -
     )
     .into_terminal();
     let at_ms = millis(SystemTime::now());
+    let event = execution_event(
+        EventKind::ExecutionFailed,
+        at_ms,
+        EventDetails::error(&error),
+    );
     let writes = vec![
-        Write::Event(Box::new(execution_event(
-            EventKind::ExecutionFailed,
-            at_ms,
-            EventDetails::error(&error),
-        ))),
+        Write::Event(Box::new(event.clone())),
         Write::Status {
             status: ExecutionStatus::Failed,
             output: None,
@@ -465,10 +492,13 @@ async fn park(runtime: &Runtime, record: &ExecutionRecord, token: &LeaseToken) -
     ];
     tracing::error!(execution_id = %id, recoveries = record.recoveries, limit, "execution parked as failed");
     match store.commit(id, Fence::Lease(token), writes).await {
-        Ok(()) => Err(RunError::Failed {
-            id: id.clone(),
-            error,
-        }),
+        Ok(()) => {
+            runtime.hook_record_event(record, event);
+            Err(RunError::Failed {
+                id: id.clone(),
+                error,
+            })
+        }
         // Cancelled or finished by another process meanwhile: that outcome stands.
         Err(StoreError::NotRunning { .. }) => outcome_of(&store.execution(id).await?),
         Err(error) => Err(error.into()),

@@ -23,6 +23,7 @@ mod crash;
 mod error;
 mod executor;
 mod handle;
+pub mod hooks;
 mod host;
 mod ids;
 mod lease;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::config::RuntimeConfig;
+use crate::hooks::ExecutionInfo;
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use waypost_core::activity::Activity;
@@ -36,6 +37,11 @@ pub(crate) struct StoreRecorder {
     /// Whether the last pause request the journal holds pauses the execution: kept up
     /// to date by every read of new checkpoints, so a step starting reads one flag.
     paused: Arc<AtomicBool>,
+    /// What the lifecycle hooks are told of the execution, when the runtime has hooks.
+    hooked: Option<Arc<ExecutionInfo>>,
+    /// Whether the run is still catching up from the journal: it resumed with
+    /// checkpoints, and no replay has yet come to a key the journal does not hold.
+    catching_up: AtomicBool,
 }
 
 /// How often a running execution looks for pause requests (as its steps start), and
@@ -71,11 +77,13 @@ fn is_step_run(kind: EventKind) -> bool {
 }
 
 impl StoreRecorder {
-    /// The recorder of the execution `id` run by `runtime` (a `worker`'s run or not)
-    /// under the lease `token`, replaying `journal`; `stored` are the events its
-    /// history holds already.
+    /// The recorder of the execution `id` of `workflow` (name and version) run by
+    /// `runtime` (a `worker`'s run or not) under the lease `token`, replaying `journal`;
+    /// `stored` are the events its history holds already.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new<'a>(
         id: &str,
+        workflow: (&str, u32),
         runtime: crate::runtime::Runtime,
         worker: bool,
         token: LeaseToken,
@@ -96,7 +104,16 @@ impl StoreRecorder {
                 *last = (*last).max(run);
             }
         }
+        let hooked = runtime.inner.hooks.as_ref().map(|_| {
+            Arc::new(ExecutionInfo {
+                id: Arc::from(id),
+                workflow: workflow.0.to_owned(),
+                version: workflow.1,
+            })
+        });
         Ok(StoreRecorder {
+            hooked,
+            catching_up: AtomicBool::new(!journal.is_empty()),
             id: Arc::from(id),
             token: Arc::new(token),
             activity: Activity::default(),
@@ -217,6 +234,15 @@ impl StoreRecorder {
     pub(crate) fn activity_now(&self) -> &Activity {
         &self.activity
     }
+
+    /// Hands an event that does not go through [`Recorder::event`] (the execution's
+    /// recovery and end, written by the runtime itself) to the hooks.
+    pub(crate) fn hook_event(&self, event: Event) {
+        if let Some(execution) = &self.hooked {
+            let replaying = self.catching_up.load(Ordering::Relaxed);
+            self.runtime.hook_event(execution, event, replaying);
+        }
+    }
 }
 
 impl Recorder for StoreRecorder {
@@ -234,7 +260,11 @@ impl Recorder for StoreRecorder {
 
     fn replay(&self, key: &str) -> Option<Entry> {
         let journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
-        journal.get(key).cloned()
+        let entry = journal.get(key).cloned();
+        if entry.is_none() && self.hooked.is_some() {
+            self.catching_up.store(false, Ordering::Relaxed);
+        }
+        entry
     }
 
     fn record(
@@ -360,19 +390,34 @@ impl Recorder for StoreRecorder {
             };
             event.details.run = Some(run).filter(|&run| run > 1);
         }
-        if !history.level.keeps(event.kind) {
+        let keeps = history.level.keeps(event.kind);
+        // An event the history does not keep is not in the stored history either, to
+        // tell a replay by: while the run is catching up from its journal, it is one.
+        if !keeps && (self.hooked.is_none() || self.catching_up.load(Ordering::Relaxed)) {
             return;
         }
         let run = event.details.run.unwrap_or(1);
         let message = event.details.message;
-        if history.seen.insert((
+        let new = history.seen.insert((
             event.kind,
             event.address.clone(),
             event.attempt,
             run,
             message,
-        )) {
-            history.pending.push(event);
+        ));
+        if !new {
+            return;
         }
+        // A new event, not a replay: the hooks hear of it (in order: still under the
+        // lock), and the history keeps it if its level says so.
+        if let Some(execution) = &self.hooked {
+            let replaying = self.catching_up.load(Ordering::Relaxed);
+            if !keeps {
+                self.runtime.hook_event(execution, event, replaying);
+                return;
+            }
+            self.runtime.hook_event(execution, event.clone(), replaying);
+        }
+        history.pending.push(event);
     }
 }

@@ -24,6 +24,7 @@ use crate::crash;
 use crate::error::RunError;
 use crate::executor::{Start, execution_event};
 use crate::handle::ExecutionHandle;
+use crate::hooks::{ExecutionInfo, HookObserver, Hooks};
 use crate::ids::{millis, new_execution_id};
 use crate::outcome::{Encoded, check_workflow, decode_output, outcome_of, same_encoded_input};
 
@@ -43,6 +44,8 @@ pub(crate) struct Inner {
     /// Weak, so that a run whose every caller went away is dropped (and its lease
     /// released) rather than kept alive by this map.
     pub(crate) running: Mutex<HashMap<String, RunningExecution>>,
+    /// The lifecycle hooks' queue, when hooks are registered.
+    pub(crate) hooks: Option<Arc<Hooks>>,
 }
 
 /// Runs workflows: in memory with [`run`](Runtime::run), or durably over a store with
@@ -75,6 +78,7 @@ impl fmt::Debug for Runtime {
             .field("store", &self.inner.store)
             .field("config", &self.inner.config)
             .field("process", &self.inner.process)
+            .field("hooks", &self.inner.hooks)
             .finish_non_exhaustive()
     }
 }
@@ -112,11 +116,75 @@ impl Runtime {
         workflow: &Workflow<I, O>,
         input: I,
     ) -> Result<O, Error> {
-        let cx = Context::new(
+        let id = new_execution_id(workflow.name());
+        let Some(hooks) = &self.inner.hooks else {
+            let cx = Context::new(Arc::clone(&self.inner.host), id);
+            return workflow.root().run(&cx, input).await;
+        };
+        // Without a store nothing is replayed: every event goes to the hooks.
+        let execution = Arc::new(ExecutionInfo {
+            id: Arc::from(id),
+            workflow: workflow.name().to_owned(),
+            version: workflow.version(),
+        });
+        let observer = Arc::new(HookObserver {
+            hooks: Arc::clone(hooks),
+            execution: Arc::clone(&execution),
+        });
+        let cx = Context::with_observer(
             Arc::clone(&self.inner.host),
-            new_execution_id(workflow.name()),
+            Arc::clone(&execution.id),
+            observer,
         );
-        workflow.root().run(&cx, input).await
+        let details = EventDetails {
+            workflow: Some(workflow.name().to_owned()),
+            version: Some(workflow.version()),
+            ..EventDetails::default()
+        };
+        cx.emit(EventKind::ExecutionStarted, "", None, details);
+        let result = workflow.root().run(&cx, input).await;
+        let (kind, details) = match &result {
+            Ok(_) => (EventKind::ExecutionSucceeded, EventDetails::default()),
+            Err(error) => (EventKind::ExecutionFailed, EventDetails::error(error)),
+        };
+        let at_ms = millis(self.inner.host.now());
+        hooks.send(&execution, execution_event(kind, at_ms, details), false);
+        result
+    }
+
+    /// Waits until the [lifecycle hooks](crate::hooks) have been called with every
+    /// event of this runtime's executions so far (at once when there are none): hooks
+    /// run on a thread of their own, after the events.
+    pub async fn flush_hooks(&self) {
+        if let Some(hooks) = &self.inner.hooks {
+            hooks.flush().await;
+        }
+    }
+
+    /// How many events the [lifecycle hooks](crate::hooks) missed because they fell
+    /// [`QUEUE_CAPACITY`](crate::hooks::QUEUE_CAPACITY) events behind.
+    pub fn hook_events_dropped(&self) -> u64 {
+        self.inner.hooks.as_ref().map_or(0, |hooks| hooks.dropped())
+    }
+
+    /// Hands an event of the execution of `record` that no run reports (its cancel, its
+    /// parking) to the hooks, if any.
+    pub(crate) fn hook_record_event(&self, record: &ExecutionRecord, event: Event) {
+        if self.inner.hooks.is_some() {
+            let execution = Arc::new(ExecutionInfo {
+                id: Arc::from(record.id.as_str()),
+                workflow: record.workflow.clone(),
+                version: record.version,
+            });
+            self.hook_event(&execution, event, false);
+        }
+    }
+
+    /// Hands an event of the durable execution `execution` to the hooks, if any.
+    pub(crate) fn hook_event(&self, execution: &Arc<ExecutionInfo>, event: Event, replaying: bool) {
+        if let Some(hooks) = &self.inner.hooks {
+            hooks.send(execution, event, replaying);
+        }
     }
 
     /// Starts the execution `id` of `workflow` on `input`, durably, and returns its
@@ -456,6 +524,7 @@ impl Runtime {
             millis(SystemTime::now()),
             EventDetails::error(&error),
         );
+        let hooked = event.clone();
         let write = Write::Status {
             status: ExecutionStatus::Cancelled,
             output: None,
@@ -482,6 +551,7 @@ impl Runtime {
             }
             Err(error) => return Err(error.into()),
         }
+        self.hook_record_event(&record, hooked);
         {
             let running = self
                 .inner
