@@ -54,6 +54,7 @@ pub use callback::{CallbackToken, WaitForCallback, wait_for_callback};
 pub use catch::Catch;
 pub use choice::{Choice, ChoiceStart, choice};
 pub use codec::Codec;
+pub use codec::per_state::WithCodec;
 pub use context::{Context, Host, Recorder, StepContext};
 pub use error::{Error, ErrorKind, NamedError};
 pub use fail::{Fail, FailWith, fail, fail_caught, fail_with};
