@@ -53,8 +53,14 @@ fn changed_workflows_allowed(store: MemoryStore) -> Runtime {
 
 #[tokio::test]
 async fn a_json_state_in_a_bincode_workflow_stores_json_for_that_state_only() {
-    let first = step_fn("summarize", |x: u32| async move { Ok::<_, Error>(summary(x)) });
-    let second = step_fn("count", |s: Summary| async move { Ok::<_, Error>(s.orders + 1) });
+    let first = step_fn(
+        "summarize",
+        |x: u32| async move { Ok::<_, Error>(summary(x)) },
+    );
+    let second = step_fn(
+        "count",
+        |s: Summary| async move { Ok::<_, Error>(s.orders + 1) },
+    );
     let wf = Workflow::new("report", 1, first.codec(JsonCodec).then(second));
     let store = MemoryStore::new();
     let runtime = Runtime::builder().store(store.clone()).build();
@@ -77,7 +83,10 @@ async fn a_json_state_in_a_bincode_workflow_stores_json_for_that_state_only() {
 }
 
 /// A step that fails the first time it runs in this test and succeeds after.
-fn fails_once(name: &'static str, failed: Arc<AtomicBool>) -> impl Step<Input = Blob, Output = usize> + use<> {
+fn fails_once(
+    name: &'static str,
+    failed: Arc<AtomicBool>,
+) -> impl Step<Input = Blob, Output = usize> + use<> {
     step_fn(name, move |blob: Blob| {
         let failed = Arc::clone(&failed);
         async move {
@@ -98,7 +107,9 @@ async fn the_raw_codec_stores_an_8_mib_blob_as_it_is_and_replays_it() {
         step_fn("render", move |seed: u8| {
             runs.fetch_add(1, Ordering::SeqCst);
             async move {
-                let bytes = (0..SIZE).map(|i| (i as u8).wrapping_mul(seed)).collect::<Vec<u8>>();
+                let bytes = (0..SIZE)
+                    .map(|i| (i as u8).wrapping_mul(seed))
+                    .collect::<Vec<u8>>();
                 Ok::<_, Error>(Blob::from(bytes))
             }
         })
@@ -107,7 +118,8 @@ async fn the_raw_codec_stores_an_8_mib_blob_as_it_is_and_replays_it() {
     let wf = Workflow::new(
         "pdf",
         1,
-        make.codec(RawBytes).then(fails_once("size", Arc::clone(&failed))),
+        make.codec(RawBytes)
+            .then(fails_once("size", Arc::clone(&failed))),
     );
     let store = MemoryStore::new();
     let runtime = Runtime::builder().store(store.clone()).build();
@@ -116,7 +128,11 @@ async fn the_raw_codec_stores_an_8_mib_blob_as_it_is_and_replays_it() {
 
     let stored = checkpoints(&store, "pdf-1").await;
     let output = find(&stored, "0.render").unwrap();
-    assert_eq!(output.payload.len(), SIZE, "exactly the bytes, no length prefix");
+    assert_eq!(
+        output.payload.len(),
+        SIZE,
+        "exactly the bytes, no length prefix"
+    );
     assert!(
         output
             .payload
@@ -129,12 +145,19 @@ async fn the_raw_codec_stores_an_8_mib_blob_as_it_is_and_replays_it() {
     // The redrive replays the blob from its raw checkpoint.
     let redriven = runtime.redrive(&wf, "pdf-1").await.unwrap();
     assert_eq!(redriven, SIZE);
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "the blob was replayed, not made again");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the blob was replayed, not made again"
+    );
 }
 
 #[tokio::test]
 async fn the_raw_codec_refuses_a_value_that_is_not_bytes_with_a_clear_error() {
-    let numbers = step_fn("numbers", |x: u32| async move { Ok::<_, Error>(vec![x; 3]) });
+    let numbers = step_fn(
+        "numbers",
+        |x: u32| async move { Ok::<_, Error>(vec![x; 3]) },
+    );
     let wf = Workflow::new("numbers", 1, numbers.codec(RawBytes));
     let store = MemoryStore::new();
     let runtime = Runtime::builder().store(store.clone()).build();
@@ -153,7 +176,10 @@ async fn the_raw_codec_refuses_a_value_that_is_not_bytes_with_a_clear_error() {
     );
     // Nothing undecodable was written; the failure is in the workflow's codec.
     let stored = checkpoints(&store, "n-1").await;
-    assert_eq!(find(&stored, "0.numbers").unwrap().kind, CheckpointKind::Failure);
+    assert_eq!(
+        find(&stored, "0.numbers").unwrap().kind,
+        CheckpointKind::Failure
+    );
     assert!(find(&stored, "0.numbers~codec").is_none());
 }
 
@@ -212,7 +238,10 @@ async fn a_codec_of_ones_own_writes_the_state_and_reads_it_back_on_replay() {
         find(&stored, "0.summarize").unwrap().payload,
         br#"}"sredro 5":"eton",5:"sredro"{"#
     );
-    assert_eq!(find(&stored, "0.summarize~codec").unwrap().payload, b"backwards");
+    assert_eq!(
+        find(&stored, "0.summarize~codec").unwrap().payload,
+        b"backwards"
+    );
     assert_eq!(runtime.redrive(&wf, "r-1").await.unwrap(), 5);
     assert_eq!(runs.load(Ordering::SeqCst), 1, "replayed through the codec");
 }
@@ -236,7 +265,9 @@ fn first() -> impl Step<Input = u32, Output = u32> {
 }
 
 fn boom() -> impl Step<Input = u32, Output = u32> {
-    step_fn("second", |_: u32| async move { Err::<u32, _>(Error::new("Boom", "no")) })
+    step_fn("second", |_: u32| async move {
+        Err::<u32, _>(Error::new("Boom", "no"))
+    })
 }
 
 fn fine() -> impl Step<Input = u32, Output = u32> {
@@ -341,7 +372,10 @@ async fn inside_a_retry_each_attempt_uses_the_states_codec() {
     assert_eq!(find(&stored, "0.flaky#2").unwrap().payload, b"40");
     assert_eq!(find(&stored, "0.flaky#2~codec").unwrap().payload, b"json");
     // The failed attempt's error is in the workflow's codec, with no codec record.
-    assert_eq!(find(&stored, "0.flaky#1").unwrap().kind, CheckpointKind::Failure);
+    assert_eq!(
+        find(&stored, "0.flaky#1").unwrap().kind,
+        CheckpointKind::Failure
+    );
     assert!(find(&stored, "0.flaky#1~codec").is_none());
 }
 
@@ -356,14 +390,20 @@ async fn states_inside_a_map_with_a_codec_keep_the_workflows_codec() {
     );
     let store = MemoryStore::new();
     let runtime = Runtime::builder().store(store.clone()).build();
-    assert_eq!(runtime.start(&wf, "m-1", vec![1, 2]).await.unwrap(), [6, 12]);
+    assert_eq!(
+        runtime.start(&wf, "m-1", vec![1, 2]).await.unwrap(),
+        [6, 12]
+    );
     let stored = checkpoints(&store, "m-1").await;
     // bincode's varint 4, no record of a codec: the map's codec is not handed down.
     assert_eq!(find(&stored, "0.map/1/0.double").unwrap().payload, [4]);
     assert!(find(&stored, "0.map/1/0.double~codec").is_none());
     // A state inside with its own override has it.
     assert_eq!(find(&stored, "0.map/1/1.triple").unwrap().payload, b"12");
-    assert_eq!(find(&stored, "0.map/1/1.triple~codec").unwrap().payload, b"json");
+    assert_eq!(
+        find(&stored, "0.map/1/1.triple~codec").unwrap().payload,
+        b"json"
+    );
 }
 
 // ---- across a real SIGKILL ----
@@ -449,7 +489,11 @@ async fn after_a_sigkill_the_json_state_is_replayed_from_its_json_checkpoint() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(runs(dir.path()), ["summarize", "publish"], "killed inside `publish`");
+    assert_eq!(
+        runs(dir.path()),
+        ["summarize", "publish"],
+        "killed inside `publish`"
+    );
     first.kill().unwrap();
     first.wait().unwrap();
 

@@ -321,7 +321,11 @@ impl ExecutionData {
             };
         }
         // A state with its own codec recorded its name beside its output.
-        let codec_key = format!("{}{}", checkpoint.key, waypost_core::codec::per_state::CODEC_SUFFIX);
+        let codec_key = format!(
+            "{}{}",
+            checkpoint.key,
+            waypost_core::codec::per_state::CODEC_SUFFIX
+        );
         let codec = self
             .checkpoints
             .iter()

@@ -589,11 +589,16 @@ async fn bincode_payloads_are_decoded_once_the_workflow_is_registered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_with_its_own_codec_is_shown_in_that_codec() {
     let fx = Fixture::empty();
-    let note = step_fn("note", |x: u32| async move { Ok::<_, Error>(format!("{x} orders")) });
+    let note = step_fn("note", |x: u32| async move {
+        Ok::<_, Error>(format!("{x} orders"))
+    });
     let blob = step_fn("blob", |s: String| async move {
         Ok::<_, Error>(waypost::Blob::from(s.into_bytes()))
     });
-    let size = step_fn("size", |b: waypost::Blob| async move { Ok::<_, Error>(b.len()) });
+    let size = step_fn(
+        "size",
+        |b: waypost::Blob| async move { Ok::<_, Error>(b.len()) },
+    );
     let wf = Workflow::new(
         "notes",
         1,

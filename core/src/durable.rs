@@ -37,7 +37,11 @@ pub(crate) fn replayed_result<O: Payload>(
 
 /// The codec the output at `key` is written with: the state's own when it overrides
 /// the execution's, and whether it does.
-fn output_codec<'a>(recorder: &'a dyn Recorder, cx: &'a Context, key: &str) -> (&'a dyn Codec, bool) {
+fn output_codec<'a>(
+    recorder: &'a dyn Recorder,
+    cx: &'a Context,
+    key: &str,
+) -> (&'a dyn Codec, bool) {
     match cx.codec_override() {
         Some(over) if over.applies(key) => (&*over.codec, true),
         _ => (recorder.codec(), false),

@@ -125,7 +125,10 @@ pub trait StepExt: Step {
     where
         Self: Sized,
     {
-        assert_step::<Self::Input, Self::Output, _>(WithCodec::new(self, std::sync::Arc::new(codec)))
+        assert_step::<Self::Input, Self::Output, _>(WithCodec::new(
+            self,
+            std::sync::Arc::new(codec),
+        ))
     }
 
     /// Erases the type of this step (one allocation and a virtual call per run).

@@ -142,9 +142,9 @@ impl Codec for RawBytes {
         bytes: &[u8],
         visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), String>,
     ) -> Result<(), String> {
-        visit(&mut <dyn erased_serde::Deserializer<'_>>::erase(raw::Decoder {
-            bytes,
-        }))
+        visit(&mut <dyn erased_serde::Deserializer<'_>>::erase(
+            raw::Decoder { bytes },
+        ))
     }
 }
 
@@ -560,7 +560,10 @@ mod tests {
         assert_eq!(decode::<Blob>(&RawBytes, &bytes, "blob").unwrap(), blob);
         let empty = encode(&RawBytes, &Blob::default(), "blob").unwrap();
         assert!(empty.is_empty());
-        assert_eq!(decode::<Blob>(&RawBytes, &[], "blob").unwrap(), Blob::default());
+        assert_eq!(
+            decode::<Blob>(&RawBytes, &[], "blob").unwrap(),
+            Blob::default()
+        );
     }
 
     #[test]
@@ -580,12 +583,20 @@ mod tests {
             "{error}"
         );
         let error = encode(&RawBytes, &vec![1_u8, 2], "v").unwrap_err();
-        assert!(error.message().contains("wrap it in a `waypost::Blob`"), "{error}");
+        assert!(
+            error.message().contains("wrap it in a `waypost::Blob`"),
+            "{error}"
+        );
         assert!(encode(&RawBytes, &"text", "s").is_err());
         assert!(encode(&RawBytes, &7_u32, "n").is_err());
         // Bytes decode only into a byte string.
         let error = decode::<u32>(&RawBytes, &[1, 2], "checkpoint `0.a`").unwrap_err();
-        assert!(error.message().starts_with("cannot decode checkpoint `0.a` (2 bytes of raw)"), "{error}");
+        assert!(
+            error
+                .message()
+                .starts_with("cannot decode checkpoint `0.a` (2 bytes of raw)"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -593,7 +604,12 @@ mod tests {
         let blob = Blob::from(vec![7; 100]);
         for codec in codecs() {
             let bytes = encode(&*codec, &blob, "blob").unwrap();
-            assert_eq!(decode::<Blob>(&*codec, &bytes, "blob").unwrap(), blob, "{}", codec.name());
+            assert_eq!(
+                decode::<Blob>(&*codec, &bytes, "blob").unwrap(),
+                blob,
+                "{}",
+                codec.name()
+            );
         }
     }
 
