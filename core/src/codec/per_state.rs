@@ -16,7 +16,7 @@
 //!
 //! What the override does not cover:
 //!
-//! - the state's failure: an [`Error`](crate::Error) is stored with the workflow's
+//! - the state's failure: an [`Error`] is stored with the workflow's
 //!   codec (a raw-bytes codec cannot store one), and shown in the history anyway;
 //! - states nested inside it (the items of a map, the branches of a parallel): they
 //!   keep the workflow's codec unless they have their own override. A container has no
