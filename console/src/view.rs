@@ -257,7 +257,17 @@ impl ExecutionData {
         bytes: &[u8],
         typed: impl FnOnce(&dyn waypost_core::Codec, &[u8]) -> Option<Result<Value, String>>,
     ) -> PayloadView {
-        let codec = &self.record.codec;
+        self.payload_in(&self.record.codec, bytes, typed)
+    }
+
+    /// `bytes` written by the codec named `codec` shown: JSON as it is, a raw byte
+    /// string by its size, other codecs decoded by `typed` when it can.
+    fn payload_in(
+        &self,
+        codec: &str,
+        bytes: &[u8],
+        typed: impl FnOnce(&dyn waypost_core::Codec, &[u8]) -> Option<Result<Value, String>>,
+    ) -> PayloadView {
         let decoded = if bytes.len() > MAX_DECODED {
             Some(Err(format!(
                 "not decoded: over the {} MiB the console decodes",
@@ -265,6 +275,8 @@ impl ExecutionData {
             )))
         } else if codec == "json" {
             Some(serde_json::from_slice::<Value>(bytes).map_err(|e| format!("invalid JSON: {e}")))
+        } else if codec == "raw" {
+            Some(Err("a raw byte string, shown by its size".to_owned()))
         } else {
             match codec_named(codec) {
                 Some(found) => typed(&*found, bytes),
@@ -283,7 +295,7 @@ impl ExecutionData {
             ),
         };
         PayloadView {
-            codec: codec.clone(),
+            codec: codec.to_owned(),
             bytes: bytes.len(),
             value,
             problem,
@@ -308,7 +320,19 @@ impl ExecutionData {
                 )),
             };
         }
-        self.payload(&checkpoint.payload, |codec, bytes| {
+        // A state with its own codec recorded its name beside its output.
+        let codec_key = format!(
+            "{}{}",
+            checkpoint.key,
+            waypost_core::codec::per_state::CODEC_SUFFIX
+        );
+        let codec = self
+            .checkpoints
+            .iter()
+            .find(|c| c.key == codec_key && c.kind == CheckpointKind::Decision)
+            .and_then(|c| std::str::from_utf8(&c.payload).ok())
+            .unwrap_or(&self.record.codec);
+        self.payload_in(codec, &checkpoint.payload, |codec, bytes| {
             output_type.map(|t| {
                 let mut value = Err("nothing decoded".to_owned());
                 t.decode_with(codec, bytes, &mut |v| {

@@ -584,6 +584,49 @@ async fn bincode_payloads_are_decoded_once_the_workflow_is_registered() {
     assert!(data.contains("3000"), "{data}");
 }
 
+/// A state with its own codec (`step.codec(JsonCodec)`) in a bincode workflow shows its
+/// output as JSON, without the workflow registered; a raw blob by its size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_with_its_own_codec_is_shown_in_that_codec() {
+    let fx = Fixture::empty();
+    let note = step_fn("note", |x: u32| async move {
+        Ok::<_, Error>(format!("{x} orders"))
+    });
+    let blob = step_fn("blob", |s: String| async move {
+        Ok::<_, Error>(waypost::Blob::from(s.into_bytes()))
+    });
+    let size = step_fn(
+        "size",
+        |b: waypost::Blob| async move { Ok::<_, Error>(b.len()) },
+    );
+    let wf = Workflow::new(
+        "notes",
+        1,
+        note.codec(JsonCodec)
+            .then(blob.codec(waypost::RawBytes))
+            .then(size),
+    );
+    fx.runtime.start(&wf, "notes-1", 12).await.unwrap();
+    let api = get(&fx.router(), "/api/executions/notes-1").await.json();
+    let state = |address: &str| {
+        api["states"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["address"] == address)
+            .unwrap_or_else(|| panic!("no state {address} in {api}"))
+            .clone()
+    };
+    let note = state("0.note");
+    assert_eq!(note["output"]["codec"], "json", "{note}");
+    assert_eq!(note["output"]["value"], "12 orders", "{note}");
+    let blob = state("1.blob");
+    assert_eq!(blob["output"]["codec"], "raw", "{blob}");
+    assert_eq!(blob["output"]["bytes"], 9, "{blob}");
+    assert!(blob["output"].get("value").is_none(), "{blob}");
+    assert_eq!(state("2.size")["output"]["codec"], "bincode");
+}
+
 /// `/api/executions/{id}/history` gives every event in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_gives_the_history_in_order() {

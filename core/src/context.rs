@@ -135,6 +135,10 @@ pub struct Context {
     timeouts: u32,
     /// Where heartbeats go while a heartbeat timeout watches this position.
     beats: Option<Arc<crate::heartbeat::Beats>>,
+    /// The codec a state at this position stores its output with instead of the
+    /// execution's ([`StepExt::codec`](crate::StepExt::codec)); not handed to nested
+    /// sequences.
+    codec: Option<Arc<crate::codec::per_state::Override>>,
 }
 
 impl Context {
@@ -163,6 +167,7 @@ impl Context {
             attempt_key: None,
             timeouts: 0,
             beats: None,
+            codec: None,
         }
     }
 
@@ -233,6 +238,7 @@ impl Context {
         Context {
             slot: self.slot + offset,
             timeouts: 0,
+            codec: None,
             ..self.clone()
         }
     }
@@ -243,6 +249,7 @@ impl Context {
             parent,
             slot: 0,
             timeouts: 0,
+            codec: None,
             ..self.clone()
         }
     }
@@ -266,6 +273,20 @@ impl Context {
             }),
             ..self.clone()
         }
+    }
+
+    /// The same position, where the state at `address` stores its output with its own
+    /// codec.
+    pub(crate) fn with_codec(&self, codec: Arc<crate::codec::per_state::Override>) -> Self {
+        Context {
+            codec: Some(codec),
+            ..self.clone()
+        }
+    }
+
+    /// The codec override in force at this position, if any.
+    pub(crate) fn codec_override(&self) -> Option<&crate::codec::per_state::Override> {
+        self.codec.as_deref()
     }
 
     /// The same position, one timeout layer deeper, and the index of that layer.

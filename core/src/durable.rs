@@ -6,7 +6,8 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::codec::{decode, encode, encode_checked};
+use crate::codec::per_state::{self, CODEC_SUFFIX};
+use crate::codec::{Codec, decode, encode, encode_checked};
 use crate::context::{Context, Recorder};
 use crate::error::Error;
 use crate::replay::Entry;
@@ -14,6 +15,9 @@ use crate::step::Payload;
 use crate::store::CheckpointKind;
 
 /// What a replayed task checkpoint says: the step's output or its error.
+///
+/// An output is decoded with the codec it was stored with, which must be the state's
+/// codec now (see [`per_state`](crate::codec::per_state)).
 pub(crate) fn replayed_result<O: Payload>(
     recorder: &dyn Recorder,
     cx: &Context,
@@ -22,7 +26,7 @@ pub(crate) fn replayed_result<O: Payload>(
 ) -> Result<O, Error> {
     let what = || format!("checkpoint `{key}` of execution `{}`", cx.execution_id());
     match entry.kind {
-        CheckpointKind::Output => decode(recorder.codec(), &entry.payload, &what()),
+        CheckpointKind::Output => decode(replay_codec(recorder, cx, key)?, &entry.payload, &what()),
         CheckpointKind::Failure => Err(decode::<Error>(recorder.codec(), &entry.payload, &what())?),
         other => Err(Error::runtime(format!(
             "{} holds a {other:?} where a step result was expected; was the workflow changed?",
@@ -31,13 +35,87 @@ pub(crate) fn replayed_result<O: Payload>(
     }
 }
 
+/// The codec the output at `key` is written with: the state's own when it overrides
+/// the execution's, and whether it does.
+fn output_codec<'a>(
+    recorder: &'a dyn Recorder,
+    cx: &'a Context,
+    key: &str,
+) -> (&'a dyn Codec, bool) {
+    match cx.codec_override() {
+        Some(over) if over.applies(key) => (&*over.codec, true),
+        _ => (recorder.codec(), false),
+    }
+}
+
+/// The codec to decode the stored output at `key` with: the state's codec, once the
+/// name recorded beside the output (`{key}~codec`; none: the execution's codec) says
+/// that it was written with that codec.
+///
+/// # Errors
+///
+/// A runtime error naming the state, the stored codec and the expected one when they
+/// differ (the state's codec changed since the output was stored), or when the record
+/// of the codec cannot be read.
+fn replay_codec<'a>(
+    recorder: &'a dyn Recorder,
+    cx: &'a Context,
+    key: &str,
+) -> Result<&'a dyn Codec, Error> {
+    let (expected, overridden) = output_codec(recorder, cx, key);
+    let codec_key = format!("{key}{CODEC_SUFFIX}");
+    let recorded = recorder.replay(&codec_key);
+    // Nothing to check for a state that never had its own codec.
+    if recorded.is_none() && !overridden {
+        return Ok(expected);
+    }
+    let address = per_state::strip_attempts(key);
+    let stored = match &recorded {
+        None => recorder.codec().name(),
+        Some(entry) => match (entry.kind, std::str::from_utf8(&entry.payload)) {
+            (CheckpointKind::Decision, Ok(name)) => name,
+            _ => {
+                return Err(Error::runtime(format!(
+                    "checkpoint `{codec_key}` of execution `{}` should name the codec of the \
+                     output of state `{address}`, but holds a {:?} of {} bytes that is not one",
+                    cx.execution_id(),
+                    entry.kind,
+                    entry.payload.len()
+                )));
+            }
+        },
+    };
+    if stored == expected.name() {
+        return Ok(expected);
+    }
+    let describe = |name: &str, own: bool| {
+        if own {
+            format!("`{name}` (its own codec)")
+        } else {
+            format!("`{name}` (the execution's codec)")
+        }
+    };
+    Err(Error::runtime(format!(
+        "the output of state `{address}` in execution `{}` was stored with codec {}, but the \
+         state now stores its output with codec {}; its codec changed since the checkpoint \
+         was written: run the execution with the workflow that wrote it",
+        cx.execution_id(),
+        describe(stored, recorded.is_some()),
+        describe(expected.name(), overridden),
+    )))
+}
+
 /// A checkpoint to record: key, kind, payload.
 pub(crate) type Record = (String, CheckpointKind, Vec<u8>);
 
-/// Encodes a task's result as the checkpoint to record at `key`, and hands the result
+/// Encodes a task's result as the checkpoints to record at `key`, and hands the result
 /// back. An output its codec cannot store (it would not read back) becomes the task's
 /// failure, a [`DATA_ENCODING_FAILED`](crate::error::names::DATA_ENCODING_FAILED)
 /// error at `address`, which is recorded instead: nothing undecodable is committed.
+///
+/// An output is written with the state's own codec when it has one, the name of that
+/// codec beside it (`{key}~codec`, in the same write); a failure always with the
+/// execution's codec.
 ///
 /// # Errors
 ///
@@ -48,12 +126,11 @@ pub(crate) fn result_record<O: Payload>(
     key: String,
     address: &str,
     result: Result<O, Error>,
-) -> Result<(Record, Result<O, Error>), Error> {
+) -> Result<(Vec<Record>, Result<O, Error>), Error> {
     let what = format!("checkpoint `{key}` of execution `{}`", cx.execution_id());
-    let codec = recorder.codec();
-    let failed = |error: Error, key: String| -> Result<(Record, Result<O, Error>), Error> {
-        let payload = encode(codec, &error, &what)?;
-        Ok(((key, CheckpointKind::Failure, payload), Err(error)))
+    let failed = |error: Error, key: String| -> Result<(Vec<Record>, Result<O, Error>), Error> {
+        let payload = encode(recorder.codec(), &error, &what)?;
+        Ok((vec![(key, CheckpointKind::Failure, payload)], Err(error)))
     };
     match result {
         Ok(output) => {
@@ -61,8 +138,20 @@ pub(crate) fn result_record<O: Payload>(
                 "the output of step `{address}` in execution `{}`",
                 cx.execution_id()
             );
+            let (codec, overridden) = output_codec(recorder, cx, &key);
             match encode_checked(codec, &output, &stored) {
-                Ok(payload) => Ok(((key, CheckpointKind::Output, payload), Ok(output))),
+                Ok(payload) => {
+                    let mut records = Vec::with_capacity(2);
+                    if overridden {
+                        records.push((
+                            format!("{key}{CODEC_SUFFIX}"),
+                            CheckpointKind::Decision,
+                            codec.name().as_bytes().to_vec(),
+                        ));
+                    }
+                    records.push((key, CheckpointKind::Output, payload));
+                    Ok((records, Ok(output)))
+                }
                 Err(error) => failed(error.at(address), key),
             }
         }
@@ -81,8 +170,8 @@ pub(crate) async fn record_result<O: Payload>(
     let Some(recorder) = cx.recorder() else {
         return result;
     };
-    let (record, result) = result_record(recorder, cx, key, address, result)?;
-    recorder.record(vec![record]).await?;
+    let (records, result) = result_record(recorder, cx, key, address, result)?;
+    recorder.record(records).await?;
     result
 }
 
@@ -110,8 +199,9 @@ pub(crate) async fn container<O>(
         // A runtime failure is not the container's outcome: nothing to record.
         Err(error) if error.kind() != crate::ErrorKind::Runtime => {
             let address = error.address().unwrap_or_default().to_owned();
-            let (record, _) = result_record::<()>(recorder, cx, key, &address, Err(error.clone()))?;
-            recorder.record(vec![record]).await?;
+            let (records, _) =
+                result_record::<()>(recorder, cx, key, &address, Err(error.clone()))?;
+            recorder.record(records).await?;
             Err(error)
         }
         other => other,

@@ -56,6 +56,7 @@ pub use callback::{CallbackToken, WaitForCallback, wait_for_callback};
 pub use catch::Catch;
 pub use choice::{Choice, ChoiceStart, choice};
 pub use codec::Codec;
+pub use codec::per_state::WithCodec;
 pub use completion::{CompletionReason, Counts, Outcome, Settled};
 pub use condition::{Check, WaitForCondition, WaitStrategy, wait_for_condition};
 pub use context::{Context, Host, Recorder, StepContext};

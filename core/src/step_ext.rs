@@ -9,6 +9,8 @@ use std::time::Duration;
 use crate::at_most_once::AtMostOnce;
 use crate::boxed::BoxStep;
 use crate::catch::Catch;
+use crate::codec::Codec;
+use crate::codec::per_state::WithCodec;
 use crate::error::Error;
 use crate::heartbeat::HeartbeatTimeout;
 use crate::retry::{Retry, RetryPolicy};
@@ -98,6 +100,35 @@ pub trait StepExt: Step {
         Self: Sized,
     {
         assert_step::<Self::Input, Self::Output, _>(AtMostOnce::new(self))
+    }
+
+    /// Stores this state's output with `codec` instead of the workflow's: JSON for an
+    /// output people read, the runtime's `RawBytes` for a large blob, or a [`Codec`] of
+    /// your own. The codec's name is recorded beside the output, and a resumed execution
+    /// whose state now has another codec fails with an error naming both rather than
+    /// decode the output wrongly. States nested inside this one keep the workflow's
+    /// codec. See [`per_state`](crate::codec::per_state).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use waypost::prelude::*;
+    /// use waypost::JsonCodec;
+    ///
+    /// #[step]
+    /// async fn total(x: u32) -> u32 { x + 1 }
+    ///
+    /// let wf = Workflow::new("total", 1, total.codec(JsonCodec));
+    /// assert_eq!(wf.graph().nodes()[0].details, [("codec".to_string(), "json".to_string())]);
+    /// ```
+    fn codec(self, codec: impl Codec) -> WithCodec<Self>
+    where
+        Self: Sized,
+    {
+        assert_step::<Self::Input, Self::Output, _>(WithCodec::new(
+            self,
+            std::sync::Arc::new(codec),
+        ))
     }
 
     /// Erases the type of this step (one allocation and a virtual call per run).

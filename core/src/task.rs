@@ -88,9 +88,9 @@ where
     let (record, result) = match key {
         Some((key, None)) => {
             let recorder = cx.recorder().expect("a key implies a recorder");
-            let (record, result) =
+            let (records, result) =
                 durable::result_record(recorder, cx, key, address.as_str(), result)?;
-            (Some(record), result)
+            (Some(records), result)
         }
         _ => (None, result),
     };
@@ -108,8 +108,8 @@ where
             EventDetails::error(error),
         ),
     }
-    if let (Some(record), Some(recorder)) = (record, cx.recorder()) {
-        recorder.record(vec![record]).await?;
+    if let (Some(records), Some(recorder)) = (record, cx.recorder()) {
+        recorder.record(records).await?;
     }
     result
 }

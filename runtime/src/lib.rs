@@ -37,7 +37,7 @@ mod worker;
 
 pub use builder::RuntimeBuilder;
 pub use child::{Child, child};
-pub use codec::{BincodeCodec, JsonCodec, codec_named};
+pub use codec::{BincodeCodec, Blob, JsonCodec, RawBytes, codec_named};
 pub use config::RuntimeConfig;
 pub use error::RunError;
 pub use handle::ExecutionHandle;

@@ -2,9 +2,11 @@
 //!
 //! A codec is chosen per workflow, so the trait is dyn-compatible: values cross it as
 //! `erased_serde` trait objects. [`encode`] and [`decode`] are the typed entry points.
-//! The runtime ships bincode (the default) and JSON codecs.
+//! The runtime ships bincode (the default), JSON and raw-bytes codecs. One state may
+//! store its output with another codec than its workflow's: see [`per_state`].
 
 mod depth;
+pub mod per_state;
 
 use std::fmt;
 

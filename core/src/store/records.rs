@@ -60,11 +60,14 @@ impl fmt::Display for ExecutionStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum CheckpointKind {
-    /// A step's output, encoded with the execution's codec.
+    /// A step's output, encoded with the execution's codec (or the state's own, named
+    /// by a `{key}~codec` [`Decision`](Self::Decision) beside it).
     Output,
     /// A step's error (an [`Error`] encoded with the codec): the step finished failing.
     Failure,
-    /// The label of the branch a choice took (UTF-8).
+    /// The label of the branch a choice took (UTF-8). Also the name of the codec a
+    /// state with its own codec wrote its output with (`{key}~codec`, UTF-8; see
+    /// [`per_state`](crate::codec::per_state)).
     Decision,
     /// A durable timer's deadline: milliseconds since the Unix epoch, 8 bytes
     /// little-endian. Also when an [at-most-once](crate::at_most_once) step started
