@@ -9,7 +9,7 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use waypost::prelude::*;
 use waypost::store::{Checkpoint, CheckpointKind, Store as _};
 use waypost::{Blob, Codec, JsonCodec, MemoryStore, RawBytes, RuntimeConfig, SqliteStore};
+
+#[path = "support/process.rs"]
+mod process;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Summary {
@@ -411,13 +414,7 @@ async fn states_inside_a_map_with_a_codec_keep_the_workflows_codec() {
 const EXECUTION: &str = "report-1";
 
 fn log(line: &str) {
-    let path = std::env::var("WAYPOST_CODEC_LOG").expect("WAYPOST_CODEC_LOG");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    writeln!(file, "{line}").unwrap();
+    process::log_to("WAYPOST_CODEC_LOG", line);
 }
 
 #[step]
@@ -458,13 +455,10 @@ async fn codec_child() {
 }
 
 fn child(dir: &Path, slow: bool) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let mut command = process::child("codec_child");
     command
-        .args(["--ignored", "--exact", "codec_child", "--nocapture"])
         .env("WAYPOST_CODEC_STORE", dir.join("report.db"))
-        .env("WAYPOST_CODEC_LOG", dir.join("runs.log"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("WAYPOST_CODEC_LOG", dir.join("runs.log"));
     if slow {
         command.env("WAYPOST_CODEC_SLOW", "1");
     }
@@ -483,19 +477,13 @@ fn runs(dir: &Path) -> Vec<String> {
 async fn after_a_sigkill_the_json_state_is_replayed_from_its_json_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let mut first = child(dir.path(), true).spawn().unwrap();
-    for _ in 0..1000 {
-        if runs(dir.path()).len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    process::until("`publish` to start", async || runs(dir.path()).len() >= 2).await;
     assert_eq!(
         runs(dir.path()),
         ["summarize", "publish"],
         "killed inside `publish`"
     );
-    first.kill().unwrap();
-    first.wait().unwrap();
+    process::sigkill(&mut first);
 
     // The JSON state's output was committed before the kill, as JSON.
     let store = SqliteStore::open(dir.path().join("report.db")).unwrap();
@@ -507,13 +495,7 @@ async fn after_a_sigkill_the_json_state_is_replayed_from_its_json_checkpoint() {
     assert_eq!(find(&stored, "0.summarize~codec").unwrap().payload, b"json");
     drop(store);
 
-    let second = child(dir.path(), false).output().unwrap();
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&second.stdout);
+    let stdout = process::finish(&mut child(dir.path(), false));
     assert!(stdout.contains("OUTPUT published 21 orders"), "{stdout}");
     assert_eq!(
         runs(dir.path()),

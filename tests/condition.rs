@@ -22,6 +22,8 @@ use waypost::{
     WorkerOptions, export,
 };
 
+#[path = "support/process.rs"]
+mod process;
 #[path = "support/export.rs"]
 mod support;
 
@@ -561,13 +563,7 @@ async fn a_worker_parks_the_execution_between_polls_and_resumes_it() {
 const EXECUTION: &str = "job-1";
 
 fn log(line: &str) {
-    let path = std::env::var("WAYPOST_CONDITION_LOG").expect("WAYPOST_CONDITION_LOG");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    writeln!(file, "{line}").unwrap();
+    process::log_to("WAYPOST_CONDITION_LOG", line);
 }
 
 /// The state is the list of polls made so far; done at the fourth.
@@ -615,13 +611,10 @@ async fn condition_child() {
 }
 
 fn child(dir: &Path) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let mut command = process::child("condition_child");
     command
-        .args(["--ignored", "--exact", "condition_child", "--nocapture"])
         .env("WAYPOST_CONDITION_STORE", dir.join("job.db"))
-        .env("WAYPOST_CONDITION_LOG", dir.join("polls.log"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("WAYPOST_CONDITION_LOG", dir.join("polls.log"));
     command
 }
 
@@ -658,17 +651,10 @@ async fn a_sigkill_between_polls_resumes_from_the_last_checkpointed_state() {
         assert!(first.try_wait().unwrap().is_none(), "the child ended early");
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    first.kill().unwrap();
-    first.wait().unwrap();
+    process::sigkill(&mut first);
     assert_eq!(lines(), ["poll 1 saw []", "poll 2 saw [1]"]);
 
-    let second = child(dir.path()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&second.stdout);
-    assert!(
-        second.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    let stdout = process::finish(&mut child(dir.path()));
     assert!(
         stdout.contains("OUTPUT done after [1, 2, 3, 4]"),
         "{stdout}"

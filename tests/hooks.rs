@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,6 +16,9 @@ use std::time::Duration;
 use waypost::hooks::{Hook, HookEvent, HookResult};
 use waypost::prelude::*;
 use waypost::{MemoryStore, RuntimeConfig, SqliteStore};
+
+#[path = "support/process.rs"]
+mod process;
 
 /// One line per hook call: `method state attempt [error] [replaying]`.
 fn line(method: &str, event: &HookEvent<'_>) -> String {
@@ -519,13 +522,10 @@ async fn hooks_child() {
 }
 
 fn child(dir: &Path, log: &str, slow: bool) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let mut command = process::child("hooks_child");
     command
-        .args(["--ignored", "--exact", "hooks_child", "--nocapture"])
         .env("WAYPOST_HOOKS_STORE", dir.join("steps.db"))
-        .env("WAYPOST_HOOKS_LOG", dir.join(log))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("WAYPOST_HOOKS_LOG", dir.join(log));
     if slow {
         command.env("WAYPOST_HOOKS_SLOW", "1");
     }
@@ -546,14 +546,11 @@ async fn after_a_sigkill_the_resuming_process_reports_a_recovery_and_only_what_i
     let first_log = dir.path().join("first.log");
     let mut first = child(dir.path(), "first.log", true).spawn().unwrap();
     let killed_inside_two = "attempt_started two 1".to_owned();
-    for _ in 0..3000 {
-        if lines(&first_log).contains(&killed_inside_two) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    first.kill().unwrap(); // SIGKILL
-    first.wait().unwrap();
+    process::until("`two` to start", async || {
+        lines(&first_log).contains(&killed_inside_two)
+    })
+    .await;
+    process::sigkill(&mut first);
     assert_eq!(
         lines(&first_log),
         [
@@ -571,13 +568,8 @@ async fn after_a_sigkill_the_resuming_process_reports_a_recovery_and_only_what_i
         "the first process was killed inside `two`"
     );
 
-    let second = child(dir.path(), "second.log", false).output().unwrap();
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
-    assert!(String::from_utf8_lossy(&second.stdout).contains("OUTPUT 6"));
+    let stdout = process::finish(&mut child(dir.path(), "second.log", false));
+    assert!(stdout.contains("OUTPUT 6"), "{stdout}");
     assert_eq!(
         lines(&dir.path().join("second.log")),
         [

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -17,6 +17,9 @@ use std::time::Duration;
 use waypost::prelude::*;
 use waypost::store::CheckpointKind;
 use waypost::{EventKind, MemoryStore, RuntimeConfig, SqliteStore, Store};
+
+#[path = "support/process.rs"]
+mod process;
 
 /// The items `1..=n` of the map's input `n`, made on the fly.
 fn count_to() -> impl ItemReader<Input = u64, Item = u64> {
@@ -679,13 +682,10 @@ async fn stream_child() {
 }
 
 fn child(dir: &Path) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let mut command = process::child("stream_child");
     command
-        .args(["--ignored", "--exact", "stream_child", "--nocapture"])
         .env("WAYPOST_STREAM_STORE", dir.join("stream.db"))
-        .env("WAYPOST_STREAM_LOG", dir.join("items.log"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("WAYPOST_STREAM_LOG", dir.join("items.log"));
     command
 }
 
@@ -725,14 +725,11 @@ async fn a_map_killed_mid_stream_resumes_from_its_last_batch() {
     let dir = tempfile::tempdir().unwrap();
     let mut first = child(dir.path()).spawn().unwrap();
     // Kill it once a few batches are committed, long before its end.
-    let mut waited = 0;
-    while item_runs(dir.path()).len() < 4 * COMMIT_EVERY || committed(dir.path()).await.0 == 0 {
-        assert!(waited < 6_000, "the first child made no progress");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        waited += 1;
-    }
-    first.kill().unwrap();
-    first.wait().unwrap();
+    process::until("a few committed batches", async || {
+        item_runs(dir.path()).len() >= 4 * COMMIT_EVERY && committed(dir.path()).await.0 > 0
+    })
+    .await;
+    process::sigkill(&mut first);
 
     let (upto, keys) = committed(dir.path()).await;
     assert!(upto > 0, "a batch was committed before the kill");
@@ -748,13 +745,7 @@ async fn a_map_killed_mid_stream_resumes_from_its_last_batch() {
     );
     let before = item_runs(dir.path());
 
-    let second = child(dir.path()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&second.stdout);
-    assert!(
-        second.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    let stdout = process::finish(&mut child(dir.path()));
     let expected_sum = 3 * ITEMS * (ITEMS + 1) / 2;
     assert!(
         stdout.contains(&format!("OUTPUT {expected_sum} {ITEMS}")),

@@ -8,22 +8,18 @@
 //!
 //! The process test re-runs this binary as a child (`--ignored --exact settled_child`).
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use waypost::completion::{CompletionReason, Outcome, Settled};
 use waypost::prelude::*;
 use waypost::{RuntimeConfig, SqliteStore};
 
+#[path = "support/process.rs"]
+mod process;
+
 fn log(line: &str) {
-    let path = std::env::var("WAYPOST_SETTLED_LOG").expect("WAYPOST_SETTLED_LOG");
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    writeln!(file, "{line}").unwrap();
+    process::log_to("WAYPOST_SETTLED_LOG", line);
 }
 
 /// Items whose index is odd and below 4 fail; item 3 stalls in the first process
@@ -88,27 +84,19 @@ async fn settled_child() {
 /// A child process of this binary running `settled_child` on the store and log in
 /// `dir`, with `stall` (an environment variable) set if given.
 fn child(dir: &std::path::Path, stall: Option<&str>) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let mut command = process::child("settled_child");
     command
-        .args(["--ignored", "--exact", "settled_child", "--nocapture"])
         .env("WAYPOST_SETTLED_STORE", dir.join("settled.db"))
-        .env("WAYPOST_SETTLED_LOG", dir.join("settled.log"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("WAYPOST_SETTLED_LOG", dir.join("settled.log"));
     if let Some(stall) = stall {
         command.env(stall, "1");
     }
     command
 }
 
-/// The batch a child printed.
-fn printed(run: &std::process::Output) -> String {
-    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
-    assert!(
-        run.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+/// The batch a child printed, running it to its end.
+fn printed(child: &mut Command) -> String {
+    let stdout = process::finish(child);
     stdout
         .lines()
         .find_map(|line| line.strip_prefix("OUTPUT "))
@@ -135,16 +123,8 @@ fn assert_decided(batch: &Batch) {
 
 /// Waits until the log holds `line`.
 async fn wait_for(log: &std::path::Path, line: &str) {
-    for _ in 0..1000 {
-        if std::fs::read_to_string(log)
-            .unwrap_or_default()
-            .contains(line)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("`{line}` never logged");
+    let logged = || std::fs::read_to_string(log).unwrap_or_default().contains(line);
+    process::until(&format!("`{line}` in the log"), async || logged()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,11 +136,10 @@ async fn a_settled_batch_recorded_before_a_kill_is_replayed_without_running_an_i
         .spawn()
         .unwrap();
     wait_for(&log_path, "after ran").await;
-    first.kill().unwrap();
-    first.wait().unwrap();
+    process::sigkill(&mut first);
     let before = lines();
 
-    let resumed = printed(&child(dir.path(), None).output().unwrap());
+    let resumed = printed(&mut child(dir.path(), None));
     assert_decided(&serde_json::from_str(&resumed).unwrap());
     let log = lines();
     assert_eq!(
@@ -182,8 +161,7 @@ async fn a_resumed_settled_map_keeps_its_decision_and_never_starts_a_skipped_ite
         .spawn()
         .unwrap();
     wait_for(&log_path, "start 3").await;
-    first.kill().unwrap();
-    first.wait().unwrap();
+    process::sigkill(&mut first);
     let before = lines();
     assert_eq!(
         (before.contains("end 2"), before.contains("end 3")),
@@ -191,7 +169,7 @@ async fn a_resumed_settled_map_keeps_its_decision_and_never_starts_a_skipped_ite
         "killed with items 0 to 2 finished and item 3 running: {before}"
     );
 
-    let resumed = printed(&child(dir.path(), None).output().unwrap());
+    let resumed = printed(&mut child(dir.path(), None));
     assert_decided(&serde_json::from_str(&resumed).unwrap());
 
     let log = lines();
@@ -218,7 +196,7 @@ async fn a_resumed_settled_map_keeps_its_decision_and_never_starts_a_skipped_ite
     }
 
     // The finished execution gives the identical batch, and runs nothing.
-    let again = printed(&child(dir.path(), None).output().unwrap());
+    let again = printed(&mut child(dir.path(), None));
     assert_eq!(again, resumed);
     assert_eq!(lines(), log, "nothing ran again");
 }

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// How long [`until`] waits for a child to get somewhere.
-const PATIENCE: Duration = Duration::from_secs(20);
+const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A command that runs the ignored test `name` of this binary, its output piped; add
 /// the child's environment to it.
@@ -21,8 +21,8 @@ pub(crate) fn child(name: &str) -> Command {
     command
 }
 
-/// Waits until `ready` says so, checking every 10 ms; panics naming `what` after
-/// 20 seconds.
+/// Waits until `ready` says so, checking every 10 ms; panics naming `what` after a
+/// minute.
 pub(crate) async fn until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
     let start = tokio::time::Instant::now();
     while !ready().await {
