@@ -7,7 +7,6 @@
 //! re-runs its own `#[ignore]` test `codec_child` as a child process) the JSON state is
 //! replayed from its JSON checkpoint, not run again.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;

@@ -8,9 +8,8 @@
 //! between polls; a second child polls on from the last checkpointed state.
 //! And the exports: snapshots of Mermaid, DOT and ASL, each parsed and its flow checked.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

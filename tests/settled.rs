@@ -123,7 +123,11 @@ fn assert_decided(batch: &Batch) {
 
 /// Waits until the log holds `line`.
 async fn wait_for(log: &std::path::Path, line: &str) {
-    let logged = || std::fs::read_to_string(log).unwrap_or_default().contains(line);
+    let logged = || {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains(line)
+    };
     process::until(&format!("`{line}` in the log"), async || logged()).await;
 }
 
