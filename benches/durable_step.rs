@@ -1,8 +1,10 @@
 //! A durable sequential step: an execution of 100 trivial steps on `SqliteStore` with
 //! fsync on every commit, against its floor in the same group — 100 writes of the same
 //! checkpoint-sized bytes to a file, each followed by `fdatasync`. The ratio says how
-//! close a durable step is to one fsync. The same steps made at most once (a start
-//! record before each body) show what that costs.
+//! close a durable step is to one fsync. The same rows written by SQLite alone (the
+//! store's layout, and a one-row-per-commit log) show how much of the gap is SQLite's
+//! and how much waypost's. The same steps made at most once (a start record before each
+//! body) show what that costs.
 //!
 //! `cargo bench --bench durable_step`
 
@@ -14,6 +16,8 @@ use waypost::SqliteStore;
 use waypost::prelude::*;
 
 mod common;
+
+use common::layout::{self, Layout};
 
 fn durable_step(c: &mut Criterion) {
     let tokio = common::tokio_runtime();
@@ -36,6 +40,35 @@ fn durable_step(c: &mut Criterion) {
             }
         });
     });
+    // What SQLite alone takes for the same commits: the rows of 100 steps, one
+    // transaction (one fsync) each, in the store's layout and in a one-row-per-commit log.
+    let mut n = 0u64;
+    for layout in [Layout::Rows, Layout::Log, Layout::Append] {
+        let conn = layout::open(&dir.path().join(format!("{layout:?}.db")), layout);
+        common::transaction(&conn, || layout::create(&conn, &["e0".to_owned()]));
+        let mut hundred = || {
+            for _ in 0..100 {
+                n += 1;
+                common::transaction(&conn, || layout::step(&conn, layout, "e0", n));
+            }
+        };
+        let written = layout::written_bytes();
+        hundred();
+        eprintln!(
+            "durable_step: SQLite alone, {layout:?} layout: {} bytes written per step",
+            (layout::written_bytes() - written) / 100
+        );
+        let name = format!("SQLite alone: 100 steps' rows, {layout:?} layout");
+        group.bench_function(name, |b| b.iter(&mut hundred));
+    }
+    let written = layout::written_bytes();
+    tokio
+        .block_on(runtime.start(&wf, "first".to_owned(), 0))
+        .unwrap();
+    eprintln!(
+        "durable_step: SqliteStore: {} bytes written per step",
+        (layout::written_bytes() - written) / 100
+    );
     group.bench_function("100 durable steps (SqliteStore, fsync)", |b| {
         b.iter(|| {
             next += 1;

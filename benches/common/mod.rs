@@ -5,6 +5,8 @@
 
 use waypost::prelude::*;
 
+pub(crate) mod layout;
+
 /// A trivial async step: the work is nothing, so the bench measures waypost.
 #[step]
 pub(crate) async fn add_one(x: u64) -> u64 {
@@ -18,6 +20,17 @@ pub(crate) fn sequence(name: &'static str, len: usize) -> Workflow<u64, u64> {
         chain = chain.then(add_one).boxed();
     }
     Workflow::new(name, 1, chain)
+}
+
+/// Runs `write` in one `BEGIN IMMEDIATE … COMMIT` transaction, as the store's writer
+/// does (the two statements prepared once).
+pub(crate) fn transaction(conn: &rusqlite::Connection, write: impl FnOnce()) {
+    conn.prepare_cached("BEGIN IMMEDIATE")
+        .unwrap()
+        .execute([])
+        .unwrap();
+    write();
+    conn.prepare_cached("COMMIT").unwrap().execute([]).unwrap();
 }
 
 /// A multi-threaded tokio runtime with one worker per core of the 2-core bench

@@ -358,13 +358,22 @@ fn take(
 /// What a commit that moved an execution from `before` to `record.status` tells the
 /// subscribers: finished, or runnable again (a redrive).
 pub(crate) fn notice_of(record: &ExecutionRecord, before: ExecutionStatus) -> Option<Notice> {
-    if before == ExecutionStatus::Running && record.status.is_finished() {
-        Some(Notice::Finished {
-            id: record.id.clone(),
-        })
-    } else if before != ExecutionStatus::Running && record.status == ExecutionStatus::Running {
+    notice_between(&record.id, &record.workflow, before, record.status)
+}
+
+/// What a commit that moved execution `id` (of `workflow`) from `before` to `after`
+/// tells the subscribers: finished, or runnable again (a redrive).
+pub(crate) fn notice_between(
+    id: &str,
+    workflow: &str,
+    before: ExecutionStatus,
+    after: ExecutionStatus,
+) -> Option<Notice> {
+    if before == ExecutionStatus::Running && after.is_finished() {
+        Some(Notice::Finished { id: id.to_owned() })
+    } else if before != ExecutionStatus::Running && after == ExecutionStatus::Running {
         Some(Notice::Runnable {
-            workflow: record.workflow.clone(),
+            workflow: workflow.to_owned(),
         })
     } else {
         None

@@ -45,18 +45,25 @@ pub(super) fn load_execution(
     }
 }
 
-/// Whether an execution with this id exists.
-pub(super) fn execution_exists(conn: &Connection, id: &str) -> Result<bool, OpError> {
-    let mut stmt = conn.prepare_cached("SELECT 1 FROM executions WHERE id = ?1")?;
-    Ok(stmt.exists([id])?)
+/// What a commit checks before it writes: an execution's status, lease and workflow.
+#[derive(Debug)]
+pub(super) struct FenceRow {
+    pub(super) status: ExecutionStatus,
+    pub(super) lease_epoch: u64,
+    /// Who holds the lease, if anyone.
+    pub(super) holder: Option<String>,
+    pub(super) workflow: String,
 }
 
-/// The status of the execution with this id, if any.
-pub(super) fn execution_status(
-    conn: &Connection,
-    id: &str,
-) -> Result<Option<ExecutionStatus>, OpError> {
-    let mut stmt = conn.prepare_cached("SELECT status FROM executions WHERE id = ?1")?;
+/// The [`FenceRow`] of the execution with this id, if any: one indexed lookup that
+/// reads none of the execution's large columns (input, output, graph), which a commit
+/// does not need and which cost most of its reading time when it loaded the whole row.
+pub(super) fn load_fence(conn: &Connection, id: &str) -> Result<Option<FenceRow>, OpError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, lease_epoch, workflow, \
+         (SELECT owner FROM leases WHERE execution_id = executions.id) \
+         FROM executions WHERE id = ?1",
+    )?;
     let mut rows = stmt.query([id])?;
     let Some(row) = rows.next()? else {
         return Ok(None);
@@ -65,7 +72,18 @@ pub(super) fn execution_status(
     let text: String = cell.get(0, "status")?;
     let status = ExecutionStatus::parse(&text)
         .ok_or_else(|| cell.corrupt("status", format!("`{text}` is not a status")))?;
-    Ok(Some(status))
+    Ok(Some(FenceRow {
+        status,
+        lease_epoch: cell.int(1, "lease_epoch")?,
+        workflow: cell.get(2, "workflow")?,
+        holder: cell.get(3, "leases.owner")?,
+    }))
+}
+
+/// Whether an execution with this id exists.
+pub(super) fn execution_exists(conn: &Connection, id: &str) -> Result<bool, OpError> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM executions WHERE id = ?1")?;
+    Ok(stmt.exists([id])?)
 }
 
 /// The executions matching `filter`, newest first (by `created_ms`, then by id, both

@@ -6,8 +6,10 @@
 //! that are already queued, and runs the whole group in one `BEGIN IMMEDIATE`
 //! transaction, each request inside its own `SAVEPOINT`: a request that fails (a
 //! conflict, an unknown execution, ...) is rolled back alone and answered with its
-//! error, the others commit together — one fsync for the group. Answers to successful
-//! requests are sent only after `COMMIT` returns, so a resolved future means durable.
+//! error, the others commit together — one fsync for the group. A request alone in its
+//! transaction needs no savepoint: if it fails, the transaction is rolled back. Answers
+//! to successful requests are sent only after `COMMIT` returns, so a resolved future
+//! means durable.
 //!
 //! If SQLite aborts the whole transaction mid-group (it may on a full disk or an I/O
 //! error), the request that hit the error gets it, and the requests applied before it,
@@ -38,7 +40,7 @@ use waypost_core::store::{
 use super::error::{OpError, duplicate, sql_error};
 use super::rows;
 use crate::liveness::owner_is_dead;
-use crate::store::memory::notice_of;
+use crate::store::memory::notice_between;
 
 /// One kind of write the writer thread runs.
 pub(super) trait Operation: Send + 'static {
@@ -321,7 +323,12 @@ impl Thread {
         let mut applied: Vec<Box<dyn Applied>> = Vec::with_capacity(count);
         let mut jobs = jobs.into_iter();
         while let Some(job) = jobs.next() {
-            match self.in_savepoint(job) {
+            let applied_one = if count == 1 {
+                self.alone(job)
+            } else {
+                self.in_savepoint(job)
+            };
+            match applied_one {
                 Ok(done) => applied.push(done),
                 Err(Refused {
                     job,
@@ -379,6 +386,17 @@ impl Thread {
             }
         }
         Vec::new()
+    }
+
+    /// Applies `job`, the only request of its transaction, without a savepoint (two
+    /// statements less on the path of a lone durable step): on failure the whole
+    /// transaction is rolled back, which holds nothing else.
+    fn alone(&self, job: Box<dyn Job>) -> Result<Box<dyn Applied>, Refused> {
+        job.apply(&self.conn).map_err(|(job, error)| Refused {
+            job,
+            error,
+            aborted: true,
+        })
     }
 
     /// Applies `job` inside its own savepoint; on failure, rolls the savepoint back.
@@ -512,15 +530,20 @@ impl Operation for Commit {
         // Read inside the transaction, which holds the file's write lock: no other
         // process can change the status or the lease between these checks and the
         // writes below.
-        let Some(record) = rows::load_execution(conn, id)? else {
+        let Some(row) = rows::load_fence(conn, id)? else {
             return Err(StoreError::NotFound { id: id.clone() }.into());
         };
         let fence = self.token.as_ref().map_or(Fence::Unleased, Fence::Lease);
-        let holder = record.lease.as_ref().map(|l| l.owner.as_str());
-        check_fence(id, fence, record.lease_epoch, holder)?;
-        let before = record.status;
+        check_fence(id, fence, row.lease_epoch, row.holder.as_deref())?;
+        let before = row.status;
+        let mut after = before;
         // Refuses writes to an execution that is not running, before writing anything.
         let order = batch_order(id, before, &self.writes)?;
+        // The store numbers checkpoints and events (after the execution's last ones; the
+        // incoming `seq` is ignored): each table's last number is read once per commit,
+        // by the first row written to it.
+        let mut checkpoint_seq = Sequence::new(LAST_CHECKPOINT);
+        let mut event_seq = Sequence::new(LAST_EVENT);
         // Whether the batch wrote an event row yet.
         let mut wrote_event = false;
         // Whether the batch wrote a checkpoint row and no event row yet (a crash point).
@@ -528,24 +551,24 @@ impl Operation for Commit {
         for write in order.into_iter().map(|index| &self.writes[index]) {
             match write {
                 Write::Checkpoint(checkpoint) => {
-                    // The store numbers checkpoints (the next after the execution's
-                    // last, found in the same statement); the incoming `seq` is ignored.
+                    let seq = checkpoint_seq.peek(conn, id)?;
                     let inserted = conn
                         .prepare_cached(
                             "INSERT INTO checkpoints \
                              (execution_id, seq, key, kind, payload, checksum) \
-                             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM checkpoints \
-                                          WHERE execution_id = ?1), ?2, ?3, ?4, ?5) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                              ON CONFLICT (execution_id, key) DO NOTHING",
                         )?
                         .execute(rusqlite::params![
                             id,
+                            seq,
                             checkpoint.key,
                             checkpoint.kind.code(),
                             checkpoint.payload,
                             checkpoint.checksum,
                         ])?;
                     if inserted == 1 {
+                        checkpoint_seq.take();
                         checkpoint_before_event |= !wrote_event;
                         continue;
                     }
@@ -577,7 +600,9 @@ impl Operation for Commit {
                     if std::mem::take(&mut checkpoint_before_event) {
                         crate::crash::reach("between-checkpoint-and-event");
                     }
-                    insert_event(conn, id, event)?;
+                    let seq = event_seq.peek(conn, id)?;
+                    insert_event(conn, id, seq, event)?;
+                    event_seq.take();
                     wrote_event = true;
                 }
                 Write::Status {
@@ -613,6 +638,7 @@ impl Operation for Commit {
                             .as_deref()
                             .map(|o| i64::from(waypost_core::replay::checksum(o))),
                     ])?;
+                    after = *status;
                 }
                 Write::Park { wake_at_ms } => {
                     conn.prepare_cached("UPDATE executions SET wake_at_ms = ?2 WHERE id = ?1")?
@@ -629,17 +655,7 @@ impl Operation for Commit {
                 }
             }
         }
-        let after = match rows::execution_status(conn, id)? {
-            Some(status) => status,
-            None => before,
-        };
-        Ok(notice_of(
-            &ExecutionRecord {
-                status: after,
-                ..record
-            },
-            before,
-        ))
+        Ok(notice_between(id, &row.workflow, before, after))
     }
 
     fn describe(&self) -> String {
@@ -652,10 +668,51 @@ impl Operation for Commit {
     }
 }
 
-/// Appends `event` to the history of execution `id`. The store numbers events, like
-/// checkpoints (the next after the execution's last, found in the same statement); the
-/// incoming `seq` is ignored.
-fn insert_event(conn: &Connection, id: &str, event: &Event) -> Result<(), OpError> {
+/// The highest checkpoint number of an execution (0 for none).
+const LAST_CHECKPOINT: &str =
+    "SELECT COALESCE(MAX(seq), 0) FROM checkpoints WHERE execution_id = ?1";
+
+/// The highest event number of an execution (0 for none).
+const LAST_EVENT: &str = "SELECT COALESCE(MAX(seq), 0) FROM events WHERE execution_id = ?1";
+
+/// The next number of a table's rows for one execution, read from the table the first
+/// time it is needed and counted up from there.
+struct Sequence {
+    last: &'static str,
+    next: Option<i64>,
+}
+
+impl Sequence {
+    /// Numbers rows after what `last` (a query of the highest number, given the
+    /// execution's id) reads.
+    fn new(last: &'static str) -> Sequence {
+        Sequence { last, next: None }
+    }
+
+    /// The number the next row gets.
+    fn peek(&mut self, conn: &Connection, id: &str) -> Result<i64, OpError> {
+        match self.next {
+            Some(next) => Ok(next),
+            None => {
+                let last: i64 = conn
+                    .prepare_cached(self.last)?
+                    .query_row([id], |row| row.get(0))?;
+                self.next = Some(last + 1);
+                Ok(last + 1)
+            }
+        }
+    }
+
+    /// The row numbered by [`peek`](Self::peek) was written.
+    fn take(&mut self) {
+        if let Some(next) = &mut self.next {
+            *next += 1;
+        }
+    }
+}
+
+/// Appends `event` to the history of execution `id`, as number `seq`.
+fn insert_event(conn: &Connection, id: &str, seq: i64, event: &Event) -> Result<(), OpError> {
     let details = if event.details.is_empty() {
         None
     } else {
@@ -671,11 +728,11 @@ fn insert_event(conn: &Connection, id: &str, event: &Event) -> Result<(), OpErro
     conn.prepare_cached(
         "INSERT INTO events \
          (execution_id, seq, at_ms, kind, address, attempt, duration_ms, details) \
-         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events \
-                      WHERE execution_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(rusqlite::params![
         id,
+        seq,
         sql_int(event.at_ms, "at_ms")?,
         event.kind.as_str(),
         event.address,
@@ -758,7 +815,13 @@ fn take_lease(
             )?
             .query_row([id], |row| row.get(0))?;
         let recoveries = u32::try_from(recoveries).unwrap_or(u32::MAX);
-        insert_event(conn, id, &recovery_event(owner, &from, recoveries, now))?;
+        let seq = Sequence::new(LAST_EVENT).peek(conn, id)?;
+        insert_event(
+            conn,
+            id,
+            seq,
+            &recovery_event(owner, &from, recoveries, now),
+        )?;
         recovered_from = Some(from);
     }
     let expires_ms = expiry_ms(now, ttl);
