@@ -1,5 +1,6 @@
 //! [`Address`]: the stable position of a step in a workflow.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 
@@ -35,11 +36,28 @@ impl Address {
     }
 
     fn join(&self, segment: fmt::Arguments<'_>) -> Self {
-        if self.0.is_empty() {
-            Address(Arc::from(segment.to_string()))
-        } else {
-            Address(Arc::from(format!("{}/{segment}", self.0)))
+        // Written into a buffer the thread keeps, then copied once into the `Arc`: one
+        // allocation per address (a map makes one per item) instead of a growing
+        // `String` and its copy. A segment whose `Display` makes an address itself
+        // finds the buffer taken and gets a buffer of its own.
+        thread_local! {
+            static BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
         }
+        let write = |text: &mut String| {
+            text.clear();
+            if !self.0.is_empty() {
+                text.push_str(&self.0);
+                text.push('/');
+            }
+            // Writing to a `String` fails only if a `Display` impl does; what it wrote
+            // is kept, as `format!` would panic instead.
+            let _ = fmt::Write::write_fmt(text, segment);
+            Address(Arc::from(text.as_str()))
+        };
+        BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut text) => write(&mut text),
+            Err(_) => write(&mut String::new()),
+        })
     }
 
     /// The text form.

@@ -66,6 +66,13 @@ pub trait Recorder: Send + Sync + fmt::Debug + 'static {
     /// as are that run's `StepSucceeded` or `StepFailed`.
     fn event(&self, event: Event);
 
+    /// Whether [`event`](Recorder::event) keeps anything. A recorder that drops every
+    /// event says `false`, and then no event is built for it (no clock read, no address
+    /// copied: the per-item cost of a streaming map). `true` by default.
+    fn keeps_events(&self) -> bool {
+        true
+    }
+
     /// How many times the execution was redriven; 0 until the first redrive.
     fn generation(&self) -> u32;
 
@@ -334,8 +341,8 @@ impl Context {
             details = %crate::history::summary(kind, &details),
             "{kind}"
         );
-        let (recorder, observer) = (self.recorder(), self.shared.observer.as_deref());
-        if recorder.is_some() || observer.is_some() {
+        if self.keeps_events() {
+            let (recorder, observer) = (self.recorder(), self.shared.observer.as_deref());
             // Inside nested retries, `#n` for each outer attempt follows the address (as
             // in checkpoint keys): an outer retry's second attempt runs the inner steps
             // again, and their events are new ones, not replays of the first attempt's.
@@ -360,6 +367,15 @@ impl Context {
                 (None, Some(observer)) => observer.event(event),
                 (None, None) => {}
             }
+        }
+    }
+
+    /// Whether an event emitted here goes anywhere: to a recorder that keeps events, or
+    /// (with no recorder) to an observer.
+    pub(crate) fn keeps_events(&self) -> bool {
+        match (self.recorder(), &self.shared.observer) {
+            (Some(recorder), _) => recorder.keeps_events(),
+            (None, observer) => observer.is_some(),
         }
     }
 

@@ -66,7 +66,9 @@ where
     }
     // In flight until its result is recorded: an execution running a step is busy.
     let _busy = cx.busy();
-    let started = cx.host().now();
+    // Timed for its events and the debug log only: no clock read when neither listens.
+    let started =
+        (cx.keeps_events() || tracing::enabled!(tracing::Level::DEBUG)).then(|| cx.host().now());
     cx.emit(
         EventKind::StepStarted,
         address.as_str(),
@@ -83,7 +85,7 @@ where
         Ok(result) => result.map_err(|e| e.at(address.as_str())),
         Err(payload) => Err(Error::from_panic(name, address.as_str(), payload.as_ref())),
     };
-    let took = cx.millis_since(started);
+    let took = started.and_then(|started| cx.millis_since(started));
     // Encoded before the events: an output that cannot be stored fails the step.
     let (record, result) = match key {
         Some((key, None)) => {

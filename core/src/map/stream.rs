@@ -767,6 +767,10 @@ impl Recorder for ItemRecorder {
 
     fn event(&self, _event: Event) {}
 
+    fn keeps_events(&self) -> bool {
+        false
+    }
+
     fn generation(&self) -> u32 {
         self.execution.generation()
     }
