@@ -4,12 +4,12 @@
 //! [`Operation`] sent to the thread `waypost-sqlite-writer`, which owns the writing
 //! connection. The thread blocks for a first request, drains up to `max_batch - 1` more
 //! that are already queued, and runs the whole group in one `BEGIN IMMEDIATE`
-//! transaction, each request inside its own `SAVEPOINT`: a request that fails (a
-//! conflict, an unknown execution, ...) is rolled back alone and answered with its
-//! error, the others commit together — one fsync for the group. A request alone in its
-//! transaction needs no savepoint: if it fails, the transaction is rolled back. Answers
-//! to successful requests are sent only after `COMMIT` returns, so a resolved future
-//! means durable.
+//! transaction — one fsync for the group. Requests rarely fail, so a group first runs
+//! without savepoints; if one fails (a conflict, an unknown execution, ...), the
+//! transaction is rolled back and the group runs again with each request inside its
+//! own `SAVEPOINT`, so that the failing one is rolled back alone and answered with its
+//! error while the others commit together. Answers to successful requests are sent
+//! only after `COMMIT` returns, so a resolved future means durable.
 //!
 //! If SQLite aborts the whole transaction mid-group (it may on a full disk or an I/O
 //! error), the request that hit the error gets it, and the requests applied before it,
@@ -225,6 +225,17 @@ impl<O: Operation> Applied for Done<O> {
     }
 }
 
+/// How a transaction runs its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One after the other, as if they were one: the first time a group runs, since
+    /// requests rarely fail.
+    Plain,
+    /// Each inside its own savepoint, so that one that fails is rolled back alone: a
+    /// group runs so again after one of its requests failed.
+    Savepoints,
+}
+
 /// A request that failed inside the transaction.
 struct Refused {
     job: Box<dyn Job>,
@@ -307,9 +318,19 @@ impl Thread {
     /// Runs `jobs` in one transaction and answers them; returns the jobs to run again
     /// when SQLite aborted the transaction under them.
     fn group(&self, jobs: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
-        let started = Instant::now();
-        let count = jobs.len();
         crate::crash::reach("before-commit");
+        self.transaction(jobs, Instant::now(), Mode::Plain)
+    }
+
+    /// Runs `jobs` in one transaction, each as `mode` says, and answers them; returns the
+    /// jobs to run again when SQLite aborted the transaction under them.
+    fn transaction(
+        &self,
+        jobs: Vec<Box<dyn Job>>,
+        started: Instant,
+        mode: Mode,
+    ) -> Vec<Box<dyn Job>> {
+        let count = jobs.len();
         if let Err(err) = self.statement("BEGIN IMMEDIATE") {
             let err = sql_error(&err, &self.path, started, || {
                 format!("starting a transaction for {count} requests")
@@ -323,13 +344,24 @@ impl Thread {
         let mut applied: Vec<Box<dyn Applied>> = Vec::with_capacity(count);
         let mut jobs = jobs.into_iter();
         while let Some(job) = jobs.next() {
-            let applied_one = if count == 1 {
-                self.alone(job)
-            } else {
-                self.in_savepoint(job)
+            let applied_one = match mode {
+                Mode::Plain => self.plain(job),
+                Mode::Savepoints => self.in_savepoint(job),
             };
             match applied_one {
                 Ok(done) => applied.push(done),
+                // No savepoint to roll the request back to, and others in the group:
+                // the group runs again, each request in a savepoint of its own.
+                Err(Refused { job, .. }) if mode == Mode::Plain && count > 1 => {
+                    self.rollback();
+                    let again = applied
+                        .into_iter()
+                        .map(|done| done.undo())
+                        .chain(std::iter::once(job))
+                        .chain(jobs)
+                        .collect();
+                    return self.transaction(again, started, Mode::Savepoints);
+                }
                 Err(Refused {
                     job,
                     error,
@@ -388,10 +420,9 @@ impl Thread {
         Vec::new()
     }
 
-    /// Applies `job`, the only request of its transaction, without a savepoint (two
-    /// statements less on the path of a lone durable step): on failure the whole
-    /// transaction is rolled back, which holds nothing else.
-    fn alone(&self, job: Box<dyn Job>) -> Result<Box<dyn Applied>, Refused> {
+    /// Applies `job` without a savepoint (two statements less per request): on failure
+    /// the whole transaction must be rolled back.
+    fn plain(&self, job: Box<dyn Job>) -> Result<Box<dyn Applied>, Refused> {
         job.apply(&self.conn).map_err(|(job, error)| Refused {
             job,
             error,
