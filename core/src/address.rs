@@ -77,3 +77,33 @@ impl fmt::Debug for Address {
         write!(f, "Address({:?})", &*self.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A segment whose `Display` builds an address of its own while the outer one is
+    /// being written.
+    struct Nested;
+
+    impl fmt::Display for Nested {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let inner = Address::root().step(1, "inner");
+            write!(f, "[{inner}]")
+        }
+    }
+
+    #[test]
+    fn addresses_join_their_segments() {
+        let at = Address::root().step(0, "map").branch(7).step(2, "ship");
+        assert_eq!(at.as_str(), "0.map/7/2.ship");
+    }
+
+    #[test]
+    fn a_segment_that_makes_an_address_itself_gets_its_own_buffer() {
+        let at = Address::root().step(0, "map").branch(Nested);
+        assert_eq!(at.as_str(), "0.map/[1.inner]");
+        // The thread's buffer is free again afterwards.
+        assert_eq!(at.branch(3).as_str(), "0.map/[1.inner]/3");
+    }
+}
